@@ -1,0 +1,31 @@
+"""BindingNet and its building blocks (paper section 4.2, supplement E.1).
+
+Blocks in the style of MACE: radial bases (``RadialBasis``, ``cosine_cutoff``), pure-torch
+batch-aware neighbour search (``radius_graph``, ``radius``), the shared message-passing layers
+(``NeighborEmbedding``, ``FrameInteraction``), the three BindingNet modules and their assembly.
+Each module is usable on its own in a new model (see ``docs/layers.md``).
+"""
+from ._bindingnet import BindingNet
+from ._blocks import MLP, FrameInteraction, NeighborEmbedding
+from ._complex import BindingNetComplex
+from ._ligand import BindingNetLigand
+from ._neighbors import radius, radius_graph
+from ._protein import BindingNetProtein, ProteinEncoding
+from ._radial import CosineCutoff, RadialBasis, cosine_cutoff, safe_norm
+
+__all__ = [
+    "BindingNet",
+    "BindingNetLigand",
+    "BindingNetProtein",
+    "BindingNetComplex",
+    "ProteinEncoding",
+    "radius_graph",
+    "radius",
+    "RadialBasis",
+    "CosineCutoff",
+    "cosine_cutoff",
+    "safe_norm",
+    "MLP",
+    "NeighborEmbedding",
+    "FrameInteraction",
+]

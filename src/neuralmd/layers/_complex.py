@@ -1,0 +1,84 @@
+"""BindingNet-Complex: residue-level frames on pocket residues and the force output (Eqs. 5, 8, 9, 33)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..frames import scalarize
+from ._blocks import MLP, FrameInteraction
+from ._neighbors import radius
+from ._protein import ProteinEncoding
+from ._radial import RadialBasis, cosine_cutoff, safe_norm
+
+
+class BindingNetComplex(nn.Module):
+    """Protein-ligand interaction module: per-atom forces from ligand features and a protein encoding.
+
+    Pocket pairs are ligand atom ``i`` and residue ``j`` whose C-alpha lies within ``cutoff``. Each
+    pair gets the equivariant edge representation ``(h_i + h_j) (x_i - x_j)`` of the paper,
+    scalarized on residue ``j``'s frame (Eq. 5) to ``h_ij`` (invariant). ``num_layers``
+    :class:`FrameInteraction` layers then add ``vec_i a_ij + (x_i - x_j) b_ij + vectorize(c_ij, F_j)``
+    to the ligand vectors (Eq. 8), so the output is ``F_i = vec_i + Agg_j vec_ij`` (Eq. 9). An atom
+    with no residue in range keeps its intra-ligand vector: finite, never an error.
+
+    Args:
+        hidden: feature width (as the ligand and protein modules). num_layers: interaction layers.
+        cutoff: ligand-atom to C-alpha radius (Å). num_rbf: radial basis size.
+        avg_neighbors: fixed divisor of the residue sums.
+    """
+
+    def __init__(
+        self,
+        hidden: int = 128,
+        num_layers: int = 5,
+        cutoff: float = 5.0,
+        num_rbf: int = 32,
+        avg_neighbors: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.cutoff = float(cutoff)
+        self.rbf = RadialBasis(num_rbf, cutoff)
+        self.edge_mlp = MLP(3 * hidden + num_rbf, hidden, hidden)
+        self.layers = nn.ModuleList(
+            FrameInteraction(hidden, num_extra=0, norm=avg_neighbors) for _ in range(num_layers)
+        )
+
+    def interact(
+        self,
+        h_lig: Tensor,
+        vec_lig: Tensor,
+        pos_lig: Tensor,
+        lig_batch: Optional[Tensor],
+        protein: ProteinEncoding,
+    ) -> tuple[Tensor, Tensor]:
+        """Like :meth:`forward` but returns both the updated invariant features (N_l, hidden), used
+        by energy heads, and the equivariant vectors (N_l, 3)."""
+        if lig_batch is None:
+            lig_batch = torch.zeros(pos_lig.shape[0], dtype=torch.long, device=pos_lig.device)
+        atom, res = radius(protein.ca, pos_lig, self.cutoff, protein.batch, lig_batch)
+        rel = pos_lig[atom] - protein.ca[res]
+        r = safe_norm(rel)
+        frames = protein.frames[res]
+        h_res = protein.h[res]
+        # (h_i + h_j) (x_i - x_j) scalarized on F_j is the outer product of the two invariants below.
+        pair = scalarize(rel, frames).unsqueeze(-1) * (h_lig[atom] + h_res).unsqueeze(-2)
+        edge_attr = self.edge_mlp(torch.cat((pair.flatten(1), self.rbf(r)), dim=-1))
+        envelope = cosine_cutoff(r, self.cutoff)
+        h, vec = h_lig, vec_lig
+        for layer in self.layers:
+            h, vec = layer(h, vec, edge_attr, h_res, rel, frames, envelope, atom)
+        return h, vec
+
+    def forward(
+        self,
+        h_lig: Tensor,
+        vec_lig: Tensor,
+        pos_lig: Tensor,
+        lig_batch: Optional[Tensor],
+        protein: ProteinEncoding,
+    ) -> Tensor:
+        """h_lig (N_l, hidden) invariant, vec_lig (N_l, 3) equivariant, pos_lig (N_l, 3) Å, lig_batch
+        (N_l,) long or ``None``, protein :class:`ProteinEncoding` -> forces (N_l, 3), equivariant."""
+        return self.interact(h_lig, vec_lig, pos_lig, lig_batch, protein)[1]

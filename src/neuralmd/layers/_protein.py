@@ -1,0 +1,128 @@
+"""BindingNet-Protein: backbone-level frames and per-residue invariant features (Eqs. 4, 5, 7)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import torch
+from torch import Tensor, nn
+
+from ..frames import backbone_frames, residue_frames, scalarize
+from ._blocks import MLP, NeighborEmbedding
+from ._neighbors import radius_graph
+
+
+@dataclass
+class ProteinEncoding:
+    """What the complex module needs from a rigid protein; compute once per rollout.
+
+    Attributes:
+        h: (N_r, hidden) invariant residue features (Eq. 7).
+        ca: (N_r, 3) C-alpha positions (Å).
+        frames: (N_r, 3, 3) residue-level frames (Eq. 5, backbone frame for short segments).
+        batch: (N_r,) long complex index of each residue.
+    """
+
+    h: Tensor
+    ca: Tensor
+    frames: Tensor
+    batch: Tensor
+
+    def to(self, device: Union[str, torch.device, None] = None, dtype: Optional[torch.dtype] = None) -> "ProteinEncoding":
+        """Copy to a device and/or floating dtype (``batch`` keeps its integer dtype)."""
+        return ProteinEncoding(
+            h=self.h.to(device=device, dtype=dtype),
+            ca=self.ca.to(device=device, dtype=dtype),
+            frames=self.frames.to(device=device, dtype=dtype),
+            batch=self.batch.to(device=device),
+        )
+
+    def detach(self) -> "ProteinEncoding":
+        """The same encoding cut from the autograd graph (for inference rollouts)."""
+        return ProteinEncoding(self.h.detach(), self.ca.detach(), self.frames.detach(), self.batch)
+
+
+def check_backbone(residue_type: Tensor, backbone: Tensor, chain: Tensor, batch: Optional[Tensor], num_types: int) -> None:
+    """Raise one clear ``ValueError`` for a malformed protein."""
+    n = residue_type.shape[0] if residue_type.dim() == 1 else -1
+    if n <= 0:
+        raise ValueError(f"protein: residue type must be a non-empty 1-D tensor, got {tuple(residue_type.shape)}")
+    if backbone.shape != (n, 3, 3):
+        raise ValueError(f"protein: backbone must have shape ({n}, 3, 3) (rows N, CA, C), got {tuple(backbone.shape)}")
+    if chain.shape != (n,):
+        raise ValueError(f"protein: chain must have shape ({n},), got {tuple(chain.shape)}")
+    if batch is not None and batch.shape != (n,):
+        raise ValueError(f"protein: batch must have shape ({n},), got {tuple(batch.shape)}")
+    if int(residue_type.min()) < 0 or int(residue_type.max()) >= num_types:
+        raise ValueError(
+            f"protein: residue type codes must lie in [0, {num_types}), "
+            f"got {int(residue_type.min())}..{int(residue_type.max())}"
+        )
+    if not torch.isfinite(backbone).all():
+        raise ValueError("protein: backbone coordinates contain NaN or infinite values")
+
+
+class BindingNetProtein(nn.Module):
+    """Backbone-level protein module: one invariant feature vector per residue (Eq. 7).
+
+    The N, CA and C atoms of all residues form a graph within ``cutoff``; a
+    :class:`NeighborEmbedding` gives each atom an invariant ``z`` and equivariant vectors ``V``. The
+    two backbone bonds are scalarized on the residue's backbone frame (Eq. 4),
+    ``h_{N,CA} = MLP(scalarize(V_N + V_CA, F_bb))`` and likewise ``h_{CA,C}``, and
+    ``h = type_embedding + (h_{N,CA} + h_{CA,C}) / 2`` (Eq. 7). We add one invariant term the paper
+    lacks: the N-CA and C-CA bonds scalarized on the chain-level residue frame (Eq. 5), which tells
+    each residue how its backbone is oriented along the chain (phi/psi-like information).
+
+    Args:
+        hidden: feature width. cutoff: backbone-atom neighbour radius (Å). num_rbf: radial basis size.
+        num_residue_types: size of the residue-type embedding; codes must be below it.
+        avg_neighbors: fixed divisor of neighbour sums.
+    """
+
+    def __init__(
+        self,
+        hidden: int = 128,
+        cutoff: float = 5.0,
+        num_rbf: int = 32,
+        num_residue_types: int = 32,
+        avg_neighbors: float = 20.0,
+    ) -> None:
+        super().__init__()
+        self.hidden, self.cutoff, self.num_residue_types = hidden, float(cutoff), num_residue_types
+        self.atom_embedding = nn.Embedding(3, hidden)  # N, CA, C
+        self.atom_residue_embedding = nn.Embedding(num_residue_types, hidden)
+        self.type_embedding = nn.Embedding(num_residue_types, hidden)
+        self.neighbors = NeighborEmbedding(hidden, num_rbf, cutoff, avg_neighbors)
+        self.bond_mlp = MLP(6 * hidden, hidden, hidden)
+        self.chain_mlp = MLP(6, hidden, hidden)
+
+    def encode(
+        self, residue_type: Tensor, backbone: Tensor, chain: Tensor, batch: Optional[Tensor] = None
+    ) -> ProteinEncoding:
+        """residue_type (N_r,) long, backbone (N_r, 3, 3) Å rows N/CA/C, chain (N_r,) long, batch
+        (N_r,) long or ``None`` -> :class:`ProteinEncoding` with features, C-alphas and frames."""
+        check_backbone(residue_type, backbone, chain, batch, self.num_residue_types)
+        num = residue_type.shape[0]
+        if batch is None:
+            batch = torch.zeros(num, dtype=torch.long, device=backbone.device)
+        atoms = backbone.reshape(num * 3, 3)
+        kind = torch.arange(3, device=backbone.device).repeat(num)
+        z = self.atom_embedding(kind) + self.atom_residue_embedding(residue_type).repeat_interleave(3, dim=0)
+        edge_index = radius_graph(atoms, self.cutoff, batch.repeat_interleave(3))
+        _, vectors = self.neighbors(z, atoms, edge_index)
+        vectors = vectors.view(num, 3, 3, self.hidden)  # residue, atom (N, CA, C), xyz, channel
+        n, ca, c = backbone.unbind(dim=1)
+        bb = backbone_frames(n, ca, c)
+        bond_n_ca = scalarize(torch.cat((vectors[:, 0], vectors[:, 1]), dim=-1), bb).flatten(1)
+        bond_ca_c = scalarize(torch.cat((vectors[:, 1], vectors[:, 2]), dim=-1), bb).flatten(1)
+        h = self.type_embedding(residue_type) + 0.5 * (self.bond_mlp(bond_n_ca) + self.bond_mlp(bond_ca_c))
+        frames = residue_frames(ca, chain, batch, fallback=bb)
+        orientation = torch.cat((scalarize(n - ca, frames), scalarize(c - ca, frames)), dim=-1)
+        h = h + self.chain_mlp(orientation)
+        return ProteinEncoding(h=h, ca=ca, frames=frames, batch=batch)
+
+    def forward(
+        self, residue_type: Tensor, backbone: Tensor, chain: Tensor, batch: Optional[Tensor] = None
+    ) -> Tensor:
+        """Same inputs as :meth:`encode`; returns only the (N_r, hidden) invariant features."""
+        return self.encode(residue_type, backbone, chain, batch).h

@@ -1,0 +1,167 @@
+"""BindingNet end to end: symmetry, batching, caching, degenerate geometry, energy head."""
+from __future__ import annotations
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch_geometric.data import Batch
+
+from _layers_records import random_record
+from neuralmd.layers import BindingNet
+from neuralmd.testing import (
+    assert_batch_independent,
+    assert_equivariant,
+    assert_reflection_sensitive,
+    transform_record,
+)
+
+torch.manual_seed(0)
+NET = BindingNet(hidden=16, num_layers=2).double()
+# Larger initial weights make the untrained outputs far from zero and strongly geometry dependent,
+# so the symmetry checks compare O(1) numbers rather than tiny ones.
+with torch.no_grad():
+    for p in NET.parameters():
+        p.mul_(2.0)
+
+
+def forces(data):
+    return NET(data, data["ligand"].pos[:, 0])
+
+
+seeds = st.integers(0, 2**31 - 1)
+atoms = st.integers(5, 20)
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=seeds, num_atoms=atoms)
+def test_forces_rotate_with_the_complex(seed, num_atoms):
+    data = random_record(seed, num_atoms)
+    assert forces(data).abs().max() > 1e-3
+    assert_equivariant(forces, data, trials=2, rtol=1e-8)
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=seeds, num_atoms=atoms)
+def test_forces_see_chirality(seed, num_atoms):
+    assert_reflection_sensitive(forces, random_record(seed, num_atoms), min_relative_difference=1e-4)
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=seeds, num_atoms=atoms)
+def test_ligand_permutation_permutes_forces(seed, num_atoms):
+    data = random_record(seed, num_atoms)
+    perm = torch.randperm(num_atoms, generator=torch.Generator().manual_seed(seed))
+    permuted = data.clone()
+    for key in ("z", "mass", "pos"):
+        permuted["ligand"][key] = data["ligand"][key][perm]
+    torch.testing.assert_close(forces(permuted), forces(data)[perm], atol=1e-12, rtol=0)
+
+
+def test_batch_gives_each_complex_what_it_gives_alone():
+    records = [random_record(s, 5 + 3 * s, num_residues=12 + 4 * s) for s in range(4)]
+    # Overlay all complexes in space: only the batch vector keeps them apart.
+    for r in records:
+        shift = r["residue"].backbone[:, 1].mean(0)
+        r["residue"].backbone = r["residue"].backbone - shift
+        r["ligand"].pos = r["ligand"].pos - shift
+    assert_batch_independent(forces, records, atol=1e-10)
+    batch = Batch.from_data_list(records)
+    energies = NET.energy(batch, batch["ligand"].pos[:, 0])
+    alone = torch.cat([NET.energy(r, r["ligand"].pos[:, 0]) for r in records])
+    torch.testing.assert_close(energies, alone, atol=1e-10, rtol=0)
+
+
+def test_batch_without_residue_batch_vector():
+    records = [random_record(s, 6) for s in range(3)]
+    for r in records:
+        del r["residue"].num_nodes  # PyG then cannot make residue.batch; the slices must be used
+    assert_batch_independent(forces, records, atol=1e-10)
+
+
+def test_cached_encoding_equals_fresh():
+    data = random_record(3, 12)
+    encoding = NET.encode_protein(data)
+    pos = data["ligand"].pos[:, 1]
+    torch.testing.assert_close(NET(data, pos, protein=encoding), NET(data, pos), atol=0, rtol=0)
+    torch.testing.assert_close(
+        NET.energy(data, pos, protein=encoding.to(dtype=torch.float64)), NET.energy(data, pos), atol=0, rtol=0
+    )
+
+
+def _finite_with_gradients(data, pos):
+    pos = pos.clone().requires_grad_(True)
+    out = NET(data, pos)
+    (grad,) = torch.autograd.grad(out.square().sum(), pos)
+    assert torch.isfinite(out).all() and torch.isfinite(grad).all()
+    NET.zero_grad()
+    NET.energy(data, pos).sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in NET.parameters() if p.grad is not None)
+
+
+def test_degenerate_geometry_is_finite():
+    data = random_record(5, 6)
+    ca = data["residue"].backbone[:, 1]
+    line = ca[0] + torch.linspace(0, 1, 6, dtype=torch.float64)[:, None] * torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64)
+    _finite_with_gradients(data, line)  # atoms on a line: every ligand frame is degenerate
+    on_ca = data["ligand"].pos[:, 0].clone()
+    on_ca[0] = ca[3]  # a ligand atom exactly on a C-alpha
+    _finite_with_gradients(data, on_ca)
+    coincident = data["ligand"].pos[:, 0].clone()
+    coincident[1] = coincident[0]  # two coincident atoms
+    _finite_with_gradients(data, coincident)
+
+
+def test_ligand_far_from_protein_gets_intra_ligand_forces():
+    data = random_record(7, 8)
+    far = data["ligand"].pos[:, 0] + torch.tensor([500.0, 0.0, 0.0], dtype=torch.float64)
+    out = NET(data, far)
+    assert torch.isfinite(out).all()
+    _, vec = NET.ligand(data["ligand"].z, far)
+    torch.testing.assert_close(out, vec, atol=1e-12, rtol=0)
+    assert out.abs().max() > 1e-3  # the intra-ligand part is not silently zero
+
+
+def test_energy_is_invariant_and_its_gradient_equivariant():
+    data = random_record(11, 10)
+
+    def energy_forces(d):
+        pos = d["ligand"].pos[:, 0].clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(NET.energy(d, pos).sum(), pos)
+        return -grad
+
+    assert_equivariant(energy_forces, data, trials=2)
+    moved = transform_record(data, *_rigid())
+    torch.testing.assert_close(
+        NET.energy(moved, moved["ligand"].pos[:, 0]), NET.energy(data, data["ligand"].pos[:, 0]), atol=1e-10, rtol=0
+    )
+
+
+def _rigid():
+    from neuralmd.testing import random_rigid_motion
+
+    return random_rigid_motion(generator=torch.Generator().manual_seed(2))
+
+
+def test_float32_runs_and_default_size_is_equivariant_in_float64():
+    data = random_record(13, 12)
+    net32 = BindingNet(hidden=16, num_layers=1)
+    data32 = data.clone()
+    data32["ligand"].pos = data32["ligand"].pos.float()
+    data32["residue"].backbone = data32["residue"].backbone.float()
+    assert net32(data32, data32["ligand"].pos[:, 0]).dtype == torch.float32
+    big = BindingNet().double()
+    assert_equivariant(lambda d: big(d, d["ligand"].pos[:, 0]), data, trials=1)
+
+
+def test_bad_input_raises_value_error_naming_the_complex():
+    import pytest
+
+    data = random_record(17, 6)
+    data["residue"].type[0] = 40
+    with pytest.raises(ValueError, match="toy17.*residue type"):
+        NET(data, data["ligand"].pos[:, 0])
+    data = random_record(17, 6)
+    pos = data["ligand"].pos[:, 0].clone()
+    pos[2, 1] = float("nan")
+    with pytest.raises(ValueError, match="toy17.*NaN"):
+        NET(data, pos)
