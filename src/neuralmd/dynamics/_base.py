@@ -1,0 +1,171 @@
+"""The interface every dynamics model shares: rollout, Eq. 13 loss over random windows, helpers.
+
+Time inside every model is measured in snapshot intervals (t = 0, 1, 2, ...), positions in Å and
+masses in amu; ``dt_ps`` of a record is never used by the models (it only matters when a user
+converts predicted times back to picoseconds).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+def ligand_batch(data) -> tuple[Tensor, int]:
+    """(N_l,) complex index of every ligand atom and the number of complexes B.
+
+    A single ``HeteroData`` is one complex (all zeros); a PyG ``Batch`` carries ``ligand.batch``.
+    """
+    lig = data["ligand"]
+    batch = getattr(lig, "batch", None)
+    if batch is None:
+        return torch.zeros(lig.z.shape[0], dtype=torch.long, device=lig.z.device), 1
+    num = getattr(data, "num_graphs", None)
+    return batch, int(num) if num is not None else int(batch.max()) + 1
+
+
+def complex_ids(data, num_complexes: int) -> list[object]:
+    """The ``id`` of every complex (list of length B); falls back to the batch index."""
+    ids = getattr(data, "id", None)
+    if ids is None:
+        return list(range(num_complexes))
+    if isinstance(ids, (str, int)):
+        ids = [ids]
+    elif isinstance(ids, Tensor):
+        ids = ids.reshape(-1).tolist()
+    ids = list(ids)
+    return ids if len(ids) == num_complexes else list(range(num_complexes))
+
+
+def _name(data) -> str:
+    ids = getattr(data, "id", None)
+    return f"complex {ids!r}" if ids is not None else "complex"
+
+
+def check_trajectory(data) -> Tensor:
+    """Validate and return ``data["ligand"].pos`` (N_l, T, 3); one clear ValueError otherwise."""
+    lig = data["ligand"]
+    pos = getattr(lig, "pos", None)
+    if pos is None or pos.dim() != 3 or pos.shape[-1] != 3:
+        shape = None if pos is None else tuple(pos.shape)
+        raise ValueError(f"{_name(data)}: ligand.pos must have shape (N_l, T, 3), got {shape}")
+    if pos.shape[0] == 0:
+        raise ValueError(f"{_name(data)}: empty ligand")
+    if not torch.isfinite(pos).all():
+        raise ValueError(f"{_name(data)}: ligand.pos contains NaN or inf")
+    mass = getattr(lig, "mass", None)
+    if mass is None or mass.shape != pos.shape[:1] or not (mass > 0).all():
+        raise ValueError(f"{_name(data)}: ligand.mass must be (N_l,) positive amu")
+    return pos
+
+
+def initial_state(pos: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
+    """Known pose and finite-difference velocity at snapshot ``start`` (paper section 4.3).
+
+    ``v_t = x_t - x_{t-1}`` in Å per snapshot interval. At ``t = 0`` there is no earlier snapshot
+    and a forward difference would peek at the future, so the velocity is zero there.
+
+    Args:
+        pos: (N, T, 3) trajectories.
+        start: (N,) long start snapshot of every atom (its complex's start).
+
+    Returns:
+        x0 (N, 3) and v0 (N, 3).
+    """
+    atoms = torch.arange(pos.shape[0], device=pos.device)
+    x0 = pos[atoms, start]
+    prev = pos[atoms, (start - 1).clamp_min(0)]
+    return x0, torch.where((start > 0).unsqueeze(-1), x0 - prev, torch.zeros_like(x0))
+
+
+def as_times(times: Tensor | Sequence[float], num_snapshots: int, integer: bool) -> Tensor:
+    """Validate rollout times: 1-D, strictly increasing, ``times[0]`` an existing snapshot."""
+    t = torch.as_tensor(times, dtype=torch.float64).reshape(-1)
+    if t.numel() == 0:
+        raise ValueError("times must contain at least the start snapshot")
+    if t.numel() > 1 and not (t[1:] > t[:-1]).all():
+        raise ValueError(f"times must be strictly increasing, got {t.tolist()}")
+    if t[0] != t[0].round() or not 0 <= t[0] < num_snapshots:
+        raise ValueError(f"times[0] must be a snapshot index in [0, {num_snapshots}), got {t[0].item()}")
+    if integer and not torch.equal(t, t.round()):
+        raise ValueError(f"this model steps whole snapshots; times must be integers, got {t.tolist()}")
+    return t
+
+
+def trajectory_loss(pred: Tensor, target: Tensor, kind: str = "mae") -> Tensor:
+    """Eq. 13: mean over snapshots, atoms and coordinates of |pred - target| ("mae") or its square."""
+    if kind == "mae":
+        return (pred - target).abs().mean()
+    if kind == "mse":
+        return (pred - target).pow(2).mean()
+    raise ValueError(f"loss must be 'mae' or 'mse', got {kind!r}")
+
+
+def sample_windows(data, window: int, generator: torch.Generator | None = None
+                   ) -> tuple[Tensor, Tensor, Tensor, int]:
+    """Random training windows, one per complex (Algorithm 1 samples t in {1, ..., T-1}).
+
+    Each complex gets a start ``t`` uniform in ``[1, T - 1 - window]`` (``t >= 1`` so the
+    initial velocity is a true finite difference); the window is shortened when the trajectory is
+    too short for it.
+
+    Returns:
+        x0 (N, 3), v0 (N, 3), targets (W+1, N, 3) with targets[0] = x0, and the window W.
+    """
+    pos = check_trajectory(data)
+    batch, num = ligand_batch(data)
+    num_snapshots = pos.shape[1]
+    if num_snapshots < 3:
+        raise ValueError(f"{_name(data)}: training needs at least 3 snapshots, got {num_snapshots}")
+    window = max(1, min(int(window), num_snapshots - 2))
+    starts = torch.randint(1, num_snapshots - window, (num,), generator=generator).to(pos.device)
+    start = starts[batch]
+    x0, v0 = initial_state(pos, start)
+    atoms = torch.arange(pos.shape[0], device=pos.device)
+    steps = torch.arange(window + 1, device=pos.device)
+    targets = pos[atoms.unsqueeze(0), start.unsqueeze(0) + steps.unsqueeze(1)]
+    return x0, v0, targets, window
+
+
+class DynamicsModel(nn.Module):
+    """Base class: ``rollout`` and ``loss`` on top of one method, :meth:`predict`.
+
+    Subclasses implement ``predict(data, x0, v0, times, generator)`` integrating from a per-atom
+    initial state over *relative* times (``times[0] == 0``), so that rollouts (one start for the
+    whole batch) and training windows (one start per complex) share the same code.
+    """
+
+    #: True when ``predict`` can only step whole snapshots (autoregressive models).
+    integer_times: bool = False
+
+    def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
+                generator: torch.Generator | None = None) -> Tensor:
+        """(T, N, 3) positions at relative ``times`` (T,), starting from x0, v0 (N, 3) each."""
+        raise NotImplementedError
+
+    def rollout(self, data, times: Tensor | Sequence[float],
+                generator: torch.Generator | None = None) -> Tensor:
+        """Predict ligand positions (T, N_l, 3) in Å at snapshot ``times`` from ``times[0]``.
+
+        ``output[0]`` is the known pose at ``times[0]``; the initial velocity is
+        ``x[times[0]] - x[times[0] - 1]`` (zero when ``times[0] == 0``). ``data`` is one record or
+        a PyG ``Batch`` of records of equal length T; every complex starts at the same snapshot.
+        """
+        pos = check_trajectory(data)
+        t = as_times(times, pos.shape[1], self.integer_times).to(pos.device)
+        start = torch.full((pos.shape[0],), int(t[0]), dtype=torch.long, device=pos.device)
+        x0, v0 = initial_state(pos, start)
+        return self.predict(data, x0, v0, (t - t[0]).to(pos.dtype), generator)
+
+    def loss(self, data, window: int = 5, loss: str = "mae",
+             generator: torch.Generator | None = None) -> Tensor:
+        """Eq. 13 over one random window of ``window`` future snapshots per complex (Algorithm 1).
+
+        Returns the mean over predicted snapshots 1..W, atoms and coordinates of the absolute
+        ("mae") or squared ("mse") position error in Å (Å^2), a scalar tensor.
+        """
+        x0, v0, targets, w = sample_windows(data, window, generator)
+        times = torch.arange(w + 1, dtype=x0.dtype, device=x0.device)
+        pred = self.predict(data, x0, v0, times, generator)
+        return trajectory_loss(pred[1:], targets[1:], loss)
