@@ -1,0 +1,98 @@
+"""The trajectory record (one ``HeteroData`` per protein-ligand trajectory) and its checks."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch_geometric.data import HeteroData
+
+from ._tables import NUM_RESIDUE_TYPES, atomic_masses
+
+#: A ligand whose atoms are all farther than this from every C-alpha in the first snapshot has left
+#: the pocket. C-alpha sit 2-5 Å behind the side-chain atoms that touch a bound ligand, so a tighter
+#: cutoff would reject real complexes; ligands that flew away (MISATO's 2BMV, 3LK1) are > 15 Å out.
+POCKET_CUTOFF = 10.0
+
+
+def make_record(
+    id: str,
+    ligand_z: torch.Tensor,
+    ligand_pos: torch.Tensor,
+    residue_type: torch.Tensor,
+    backbone: torch.Tensor,
+    chain: torch.Tensor,
+    dt_ps: float,
+) -> HeteroData:
+    """Assemble one trajectory record; masses come from the project's periodic table.
+
+    Args:
+        ligand_z: (N_l,) atomic numbers. ligand_pos: (N_l, T, 3) Å.
+        residue_type: (N_r,) codes (``RESIDUE_NAMES``). backbone: (N_r, 3, 3) Å, rows N, CA, C.
+        chain: (N_r,) chain index. dt_ps: picoseconds between snapshots.
+    """
+    data = HeteroData()
+    data.id = str(id)
+    data.dt_ps = float(dt_ps)
+    z = torch.as_tensor(ligand_z, dtype=torch.long)
+    data["ligand"].z = z
+    data["ligand"].mass = atomic_masses(z) if z.numel() else torch.zeros(0)
+    data["ligand"].pos = torch.as_tensor(ligand_pos, dtype=torch.float32)
+    data["residue"].type = torch.as_tensor(residue_type, dtype=torch.long)
+    data["residue"].backbone = torch.as_tensor(backbone, dtype=torch.float32)
+    data["residue"].chain = torch.as_tensor(chain, dtype=torch.long)
+    return data
+
+
+def _problem(data: HeteroData, pocket_cutoff: float | None) -> str | None:
+    """The first thing wrong with ``data``, in words, or None."""
+    try:
+        z, pos = data["ligand"].z, data["ligand"].pos
+        rtype, bb, chain = data["residue"].type, data["residue"].backbone, data["residue"].chain
+        mass = data["ligand"].mass
+    except (AttributeError, KeyError) as err:
+        return f"missing field ({err})"
+    if z.dim() != 1 or z.numel() == 0:
+        return f"empty ligand (ligand.z has shape {tuple(z.shape)})"
+    n_l = z.numel()
+    if pos.dim() != 3 or pos.shape[0] != n_l or pos.shape[2] != 3 or pos.shape[1] == 0:
+        return f"ligand.pos has shape {tuple(pos.shape)}, expected ({n_l}, T>=1, 3)"
+    if mass.shape != (n_l,):
+        return f"ligand.mass has shape {tuple(mass.shape)}, expected ({n_l},)"
+    if int(z.min()) < 1:
+        return f"ligand.z holds atomic number {int(z.min())} < 1"
+    n_r = rtype.numel()
+    if n_r == 0:
+        return "no protein residues with a backbone"
+    if rtype.shape != (n_r,) or bb.shape != (n_r, 3, 3) or chain.shape != (n_r,):
+        return (f"residue shapes type {tuple(rtype.shape)}, backbone {tuple(bb.shape)}, "
+                f"chain {tuple(chain.shape)}, expected ({n_r},), ({n_r}, 3, 3), ({n_r},)")
+    if int(rtype.min()) < 0 or int(rtype.max()) >= NUM_RESIDUE_TYPES:
+        return f"residue.type outside 0..{NUM_RESIDUE_TYPES - 1}"
+    if not torch.isfinite(pos).all():
+        t = int((~torch.isfinite(pos)).any(-1).any(0).nonzero()[0])
+        return f"NaN/inf ligand coordinates (first at snapshot {t})"
+    if not torch.isfinite(bb).all():
+        return "NaN/inf protein backbone coordinates"
+    dt = getattr(data, "dt_ps", None)
+    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+        return f"dt_ps must be a positive number, got {dt!r}"
+    if pocket_cutoff is not None:
+        nearest = torch.cdist(pos[:, 0].double(), bb[:, 1].double()).min()
+        if nearest > pocket_cutoff:
+            return (f"ligand has left the pocket: nearest C-alpha is {float(nearest):.1f} Å away in the "
+                    f"first snapshot (cutoff {pocket_cutoff} Å)")
+    return None
+
+
+def validate_record(data: HeteroData, pocket_cutoff: float | None = POCKET_CUTOFF) -> HeteroData:
+    """Check a trajectory record; raise one ``ValueError`` naming the complex and the problem.
+
+    Checks: non-empty ligand with atomic numbers, mass and positions of shape (N_l,), (N_l,),
+    (N_l, T, 3); at least one residue with consistent (N_r,), (N_r, 3, 3), (N_r,) fields; finite
+    coordinates; positive ``dt_ps``; some C-alpha within ``pocket_cutoff`` Å of a ligand atom in the
+    first snapshot (``None`` skips that check). Returns ``data`` so calls can be chained.
+    """
+    problem = _problem(data, pocket_cutoff)
+    if problem is not None:
+        raise ValueError(f"complex {getattr(data, 'id', '<no id>')!s}: {problem}")
+    return data

@@ -1,0 +1,118 @@
+"""``synthetic_trajectories``: toy protein-ligand binding dynamics, the bundled default data set.
+
+Each trajectory is a random drug-like ligand (``_toy_ligand``) in a pocket of ideal backbone built
+to fit it (``_toy_pocket``), simulated with Langevin dynamics in a toy force field (``_langevin``):
+the ligand vibrates, rotates and drifts a little inside the pocket, as in a short MD run.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch_geometric.data import HeteroData
+
+from ._langevin import LigandForceField, langevin, perceive_bonds
+from ._record import make_record
+from ._tables import RESIDUE_NAMES, atomic_masses
+from ._toy_ligand import toy_ligand
+from ._toy_pocket import beta_carbons, toy_pocket
+
+_AMINO_ACIDS = np.array([i for i, r in enumerate(RESIDUE_NAMES) if r not in ("MOL", "ACE", "CYX", "UNK")])
+_CLEARANCE = 3.6  # Å, closest approach of a pocket site to the starting ligand
+_SITE_RANGE = 12.0  # Å, pocket sites farther than this from the starting ligand are left out
+_HEAVY_H_MASS = 4.0  # amu; hydrogen mass repartitioning keeps X-H vibrations stable at a 4 fs step
+
+
+def _rotation(rng: np.random.Generator) -> np.ndarray:
+    q, r = np.linalg.qr(rng.standard_normal((3, 3)))
+    q *= np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def _wall_sites(backbone: np.ndarray, residue_type: np.ndarray) -> np.ndarray:
+    """Backbone atoms plus C-beta (no C-beta for glycine): the pocket's repulsive/attractive sites."""
+    cb = beta_carbons(backbone)[residue_type != RESIDUE_NAMES.index("GLY")]
+    return np.concatenate([backbone.reshape(-1, 3), cb])
+
+
+def simulate_binding(
+    z: np.ndarray, pos: np.ndarray, sites: np.ndarray, seed: int | np.random.Generator = 0,
+    n_snapshots: int = 100, steps_per_snapshot: int = 25, dt_fs: float = 4.0,
+    temperature: float = 300.0, friction: float = 5.0, bonds: np.ndarray | None = None,
+    rings: list[list[int]] = (), free_radius: float = 1.0,
+) -> np.ndarray:
+    """Langevin trajectory (N_l, T, 3) Å of a ligand in a rigid pocket, with the toy force field.
+
+    Args:
+        z: (N_l,) atomic numbers; pos: (N_l, 3) Å starting pose, also the rest geometry of the
+            ligand's springs; sites: (S, 3) Å pocket atoms (Lennard-Jones walls).
+        n_snapshots, steps_per_snapshot, dt_fs: T snapshots, ``steps_per_snapshot`` steps of
+            ``dt_fs`` fs apart. temperature: K. friction: 1/ps.
+        bonds: (B, 2) covalent bonds (perceived from covalent radii if None); rings: atom lists.
+        free_radius: Å the ligand centroid may move from its start before a restraint acts.
+    """
+    rng = np.random.default_rng(seed)
+    z = np.asarray(z)
+    bonds = perceive_bonds(z, pos) if bonds is None else np.asarray(bonds)
+    ff = LigandForceField.from_geometry(pos, bonds.reshape(-1, 2), list(rings))
+    sites = np.asarray(sites, dtype=np.float64)
+    # the pocket is rigid and the ligand moves a few Å at most: far sites never matter
+    sites = sites[np.linalg.norm(sites[:, None] - pos[None], axis=-1).min(1) < _SITE_RANGE]
+    mass = np.maximum(atomic_masses(torch.as_tensor(z)).double().numpy(), _HEAVY_H_MASS)
+    traj = langevin(pos, mass, ff, sites, pos.mean(0), free_radius, rng,
+                    n_snapshots, steps_per_snapshot, dt_fs * 1e-3, temperature, friction)
+    return traj.transpose(1, 0, 2)
+
+
+def _one(index: int, seed: int, n_snapshots: int, ligand_atoms: tuple[int, int], residues: tuple[int, int],
+         steps_per_snapshot: int, dt_fs: float, temperature: float) -> HeteroData:
+    rng = np.random.default_rng([seed, index])
+    z, lig, bonds, rings = toy_ligand(int(rng.integers(ligand_atoms[0], ligand_atoms[1] + 1)), rng)
+    lig = lig @ _rotation(rng).T
+    reach = float(np.linalg.norm(lig, axis=1).max())
+    n_res = int(rng.integers(residues[0], residues[1] + 1))
+    backbone, chain, segment, radial = toy_pocket(n_res, 1 + int(rng.random() < 0.5), reach + 4.0, rng)
+    rtype = rng.choice(_AMINO_ACIDS, size=n_res)
+    # slide every segment along its direction until its closest atom is _CLEARANCE from the ligand:
+    # the pocket hugs this ligand on all sides but the mouth
+    for k, u in enumerate(radial):
+        mine = segment == k
+        for _ in range(6):
+            sites = np.concatenate([backbone[mine].reshape(-1, 3), beta_carbons(backbone[mine])])
+            gap = np.linalg.norm(sites[:, None] - lig[None], axis=-1).min() - _CLEARANCE
+            if abs(gap) < 0.1:
+                break
+            backbone[mine] -= gap * u
+    start = lig + rng.normal(0.0, 0.5, 3)  # slightly off the pocket centre: the ligand settles
+    pos = simulate_binding(z, start, _wall_sites(backbone, rtype), rng, n_snapshots, steps_per_snapshot,
+                           dt_fs, temperature, bonds=bonds, rings=rings)
+    dt_ps = steps_per_snapshot * dt_fs * 1e-3
+    return make_record(f"SYN{seed:04d}-{index:05d}", z, pos, rtype, backbone, chain, dt_ps)
+
+
+def synthetic_trajectories(
+    n: int,
+    seed: int = 0,
+    n_snapshots: int = 100,
+    ligand_atoms: tuple[int, int] = (10, 30),
+    residues: tuple[int, int] = (30, 80),
+    steps_per_snapshot: int = 25,
+    dt_fs: float = 4.0,
+    temperature: float = 300.0,
+) -> list[HeteroData]:
+    """``n`` toy protein-ligand trajectories, the project's bundled default data set.
+
+    Each has a ligand of ``ligand_atoms`` heavy atoms (C, N, O, S, F, Cl; one or two aromatic
+    rings), a pocket of ``residues`` residues of ideal backbone in 1-2 chains, and ``n_snapshots``
+    snapshots of Langevin dynamics at ``temperature`` K, ``steps_per_snapshot`` x ``dt_fs`` fs
+    apart (``dt_ps`` = 0.1 ps by default). Trajectory ``i`` depends only on ``(seed, i)``, so
+    ``synthetic_trajectories(5, s)[:3] == synthetic_trajectories(3, s)``. Ids are
+    ``SYN<seed>-<i>``. Positions in Å, float32, shape (N_l, T, 3).
+
+    >>> data = synthetic_trajectories(1, seed=0, n_snapshots=10)[0]
+    >>> data["ligand"].pos.shape[1], data.dt_ps
+    (10, 0.1)
+    """
+    if n < 0 or n_snapshots < 1 or ligand_atoms[0] < 6 or residues[0] < 1:
+        raise ValueError("synthetic_trajectories needs n >= 0, n_snapshots >= 1, >= 6 ligand atoms, >= 1 residue")
+    return [_one(i, seed, n_snapshots, ligand_atoms, residues, steps_per_snapshot, dt_fs, temperature)
+            for i in range(n)]
