@@ -39,31 +39,51 @@ def aggregate(values: Tensor, index: Tensor, num: int, norm: float) -> Tensor:
 class NeighborEmbedding(nn.Module):
     """Atom embeddings refined by their neighbours, plus equivariant vector features (Eq. 32).
 
-    With ``w_ij = W rbf(|x_i - x_j|)`` (zero at the cutoff) this returns
+    With ``w_ij = W rbf(|x_i - x_j|)`` (no bias, so zero at the cutoff) this returns
     ``h_i = z_i + sum_j w1_ij * z_j / norm`` (invariant) and
-    ``V_i = sum_j (x_i - x_j) (w2_ij * z_j) / norm`` (equivariant, channels last): the paper's
-    "(x_i - x_j) . z" vector representation, built edge chunk by edge chunk so that a protein of
-    thousands of residues never holds an (E, 3, d) tensor.
+    ``V_i = sum_j (x_i - x_j) (w2_ij * P z_j) / norm`` (equivariant, channels last): the paper's
+    "(x_i - x_j) . z" vector representation. ``P`` projects to ``vector_channels`` channels (fewer
+    than ``hidden`` keeps a large protein cheap: V costs E x 3 x channels); edges are processed in
+    chunks so no (E, 3, channels) tensor is ever whole.
 
-    Shapes: ``z`` (N, d), ``pos`` (N, 3) Å, ``edge_index`` (2, E) -> ``(N, d)``, ``(N, 3, d)``.
+    Args:
+        hidden: width d of ``z``. num_rbf, cutoff: radial basis. norm: fixed divisor of the sums.
+        vector_channels: channels of ``V`` (default ``hidden``, no projection).
+        smooth: compute ``h`` (when ``False`` the returned ``h`` is ``z`` unchanged).
+
+    Shapes: ``z`` (N, d), ``pos`` (N, 3) Å, ``edge_index`` (2, E) -> ``(N, d)``, ``(N, 3, C)``.
     """
 
-    def __init__(self, hidden: int, num_rbf: int, cutoff: float, norm: float) -> None:
+    def __init__(
+        self,
+        hidden: int,
+        num_rbf: int,
+        cutoff: float,
+        norm: float,
+        vector_channels: Optional[int] = None,
+        smooth: bool = True,
+    ) -> None:
         super().__init__()
+        self.channels = hidden if vector_channels is None else int(vector_channels)
+        self.smooth = smooth
         self.rbf = RadialBasis(num_rbf, cutoff)
-        self.filter = nn.Linear(num_rbf, 2 * hidden, bias=False)  # no bias: zero beyond the cutoff
+        self.filter = nn.Linear(num_rbf, hidden * smooth + self.channels, bias=False)
+        self.project = None if self.channels == hidden else nn.Linear(hidden, self.channels, bias=False)
         self.norm = float(norm)
 
     def forward(self, z: Tensor, pos: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
         num, hidden = z.shape
+        zv = z if self.project is None else self.project(z)
         smooth = z.new_zeros(num, hidden)
-        vectors = z.new_zeros(num, 3, hidden)
+        vectors = z.new_zeros(num, 3, self.channels)
         for a in range(0, edge_index.shape[1], EDGE_CHUNK):
             src, dst = edge_index[:, a : a + EDGE_CHUNK]
             rel = pos[dst] - pos[src]
-            w_smooth, w_vec = self.filter(self.rbf(safe_norm(rel))).chunk(2, dim=-1)
-            smooth = smooth.index_add(0, dst, w_smooth * z[src])
-            vectors = vectors.index_add(0, dst, rel.unsqueeze(-1) * (w_vec * z[src]).unsqueeze(-2))
+            weights = self.filter(self.rbf(safe_norm(rel)))
+            if self.smooth:
+                smooth = smooth.index_add(0, dst, weights[:, :hidden] * z[src])
+            message = weights[:, -self.channels :] * zv[src]
+            vectors = vectors.index_add(0, dst, rel.unsqueeze(-1) * message.unsqueeze(-2))
         return z + smooth / self.norm, vectors / self.norm
 
 

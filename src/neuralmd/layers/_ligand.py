@@ -44,6 +44,7 @@ class BindingNetLigand(nn.Module):
         hidden: feature width d. num_layers: message-passing layers. cutoff: neighbour radius (Å).
         num_rbf: radial basis size. max_z: number of atom types (atomic numbers < max_z).
         avg_neighbors: fixed divisor of neighbour sums.
+        vector_channels: channels of the vector features ``V`` (default ``hidden``).
 
     Example:
         >>> net = BindingNetLigand(hidden=16, num_layers=2)
@@ -60,12 +61,13 @@ class BindingNetLigand(nn.Module):
         num_rbf: int = 32,
         max_z: int = 119,
         avg_neighbors: float = 10.0,
+        vector_channels: Optional[int] = None,
     ) -> None:
         super().__init__()
         self.hidden, self.cutoff, self.max_z = hidden, float(cutoff), max_z
         self.embedding = nn.Embedding(max_z, hidden)
-        self.neighbors = NeighborEmbedding(hidden, num_rbf, cutoff, avg_neighbors)
-        self.edge_mlp = MLP(6 * hidden + num_rbf, hidden, hidden)
+        self.neighbors = NeighborEmbedding(hidden, num_rbf, cutoff, avg_neighbors, vector_channels)
+        self.edge_mlp = MLP(6 * self.neighbors.channels + num_rbf, hidden, hidden)
         self.layers = nn.ModuleList(
             FrameInteraction(hidden, num_extra=3, norm=avg_neighbors) for _ in range(num_layers)
         )

@@ -76,10 +76,12 @@ def _expand(point: Tensor, start: Tensor, count: Tensor, order: Tensor) -> Itera
     if point.numel() == 0:
         return
     cum = torch.cumsum(count, 0)
-    total = int(cum[-1])
-    marks = torch.arange(1, (total - 1) // PAIR_BUDGET + 1, device=cum.device) * PAIR_BUDGET
-    bounds = torch.searchsorted(cum, marks, side="right").tolist()
-    edges = [0] + sorted(set(b for b in bounds if 0 < b < point.numel())) + [point.numel()]
+    edges, a = [0], 0
+    while a < point.numel():  # greedy: as many whole ranges as fit in the budget, at least one
+        before = int(cum[a] - count[a])
+        b = max(int(torch.searchsorted(cum, before + PAIR_BUDGET, side="right")), a + 1)
+        edges.append(b)
+        a = b
     for a, b in zip(edges[:-1], edges[1:]):
         c = count[a:b]
         rep = torch.repeat_interleave(torch.arange(a, b, device=c.device), c)
@@ -90,7 +92,7 @@ def _expand(point: Tensor, start: Tensor, count: Tensor, order: Tensor) -> Itera
 
 @torch.no_grad()
 def _pairs_within(x: Tensor, y: Tensor, r: float, bx: Tensor, by: Tensor) -> tuple[Tensor, Tensor]:
-    """All (i, j) with ``bx[i] == by[j]`` and ``|x_i - y_j| <= r``, plus their squared distances."""
+    """All (i, j) with ``bx[i] == by[j]`` and ``|x_i - y_j| <= r``, as two (P,) long tensors."""
     empty = torch.zeros(0, dtype=torch.long, device=x.device)
     if x.shape[0] == 0 or y.shape[0] == 0:
         return empty, empty

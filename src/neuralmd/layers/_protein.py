@@ -77,6 +77,8 @@ class BindingNetProtein(nn.Module):
         hidden: feature width. cutoff: backbone-atom neighbour radius (Å). num_rbf: radial basis size.
         num_residue_types: size of the residue-type embedding; codes must be below it.
         avg_neighbors: fixed divisor of neighbour sums.
+        vector_channels: channels of the backbone atoms' vector features (fewer than ``hidden``
+            keeps a protein of thousands of residues fast to encode).
     """
 
     def __init__(
@@ -86,14 +88,15 @@ class BindingNetProtein(nn.Module):
         num_rbf: int = 32,
         num_residue_types: int = 32,
         avg_neighbors: float = 20.0,
+        vector_channels: int = 32,
     ) -> None:
         super().__init__()
         self.hidden, self.cutoff, self.num_residue_types = hidden, float(cutoff), num_residue_types
         self.atom_embedding = nn.Embedding(3, hidden)  # N, CA, C
         self.atom_residue_embedding = nn.Embedding(num_residue_types, hidden)
         self.type_embedding = nn.Embedding(num_residue_types, hidden)
-        self.neighbors = NeighborEmbedding(hidden, num_rbf, cutoff, avg_neighbors)
-        self.bond_mlp = MLP(6 * hidden, hidden, hidden)
+        self.neighbors = NeighborEmbedding(hidden, num_rbf, cutoff, avg_neighbors, vector_channels, smooth=False)
+        self.bond_mlp = MLP(6 * self.neighbors.channels, hidden, hidden)
         self.chain_mlp = MLP(6, hidden, hidden)
 
     def encode(
@@ -110,7 +113,7 @@ class BindingNetProtein(nn.Module):
         z = self.atom_embedding(kind) + self.atom_residue_embedding(residue_type).repeat_interleave(3, dim=0)
         edge_index = radius_graph(atoms, self.cutoff, batch.repeat_interleave(3))
         _, vectors = self.neighbors(z, atoms, edge_index)
-        vectors = vectors.view(num, 3, 3, self.hidden)  # residue, atom (N, CA, C), xyz, channel
+        vectors = vectors.view(num, 3, 3, -1)  # residue, atom (N, CA, C), xyz, channel
         n, ca, c = backbone.unbind(dim=1)
         bb = backbone_frames(n, ca, c)
         bond_n_ca = scalarize(torch.cat((vectors[:, 0], vectors[:, 1]), dim=-1), bb).flatten(1)

@@ -1,0 +1,53 @@
+"""Radial bases and the cutoff envelope: values, smoothness at the cutoff, finite gradients at 0."""
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neuralmd.layers import CosineCutoff, RadialBasis, cosine_cutoff, safe_norm
+
+
+def test_cosine_cutoff_values_and_smooth_end():
+    r = torch.tensor([0.0, 2.5, 5.0, 7.0], dtype=torch.float64, requires_grad=True)
+    w = cosine_cutoff(r, 5.0)
+    torch.testing.assert_close(w.detach(), torch.tensor([1.0, 0.5, 0.0, 0.0], dtype=torch.float64))
+    (grad,) = torch.autograd.grad(w.sum(), r)
+    assert abs(grad[2]) < 1e-12 and grad[3] == 0  # zero slope at the cutoff: forces do not jump
+    assert CosineCutoff(5.0)(r).equal(w)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "bessel"])
+def test_basis_vanishes_smoothly_at_the_cutoff_and_is_finite_at_zero(kind):
+    rbf = RadialBasis(16, cutoff=4.0, kind=kind).double()
+    r = torch.tensor([0.0, 1e-12, 1.0, 4.0 - 1e-6, 4.0, 9.0], dtype=torch.float64, requires_grad=True)
+    out = rbf(r)
+    assert out.shape == (6, 16)
+    assert torch.isfinite(out).all() and out[0].abs().max() > 0.1
+    assert out[3:].abs().max() < 1e-9
+    (grad,) = torch.autograd.grad(out.sum(), r)
+    assert torch.isfinite(grad).all() and grad[3:].abs().max() < 1e-3
+
+
+@settings(max_examples=20, deadline=None)
+@given(r=st.floats(0.0, 4.9), kind=st.sampled_from(["gaussian", "bessel"]))
+def test_basis_is_continuous(r, kind):
+    rbf = RadialBasis(8, cutoff=5.0, kind=kind).double()
+    a, b = rbf(torch.tensor([r, r + 1e-7], dtype=torch.float64))
+    assert (a - b).abs().max() < 1e-4
+
+
+def test_safe_norm_has_a_finite_gradient_at_zero():
+    v = torch.zeros(2, 3, dtype=torch.float64, requires_grad=True)
+    n = safe_norm(v)
+    (grad,) = torch.autograd.grad(n.sum(), v)
+    assert torch.isfinite(grad).all()
+    torch.testing.assert_close(safe_norm(torch.tensor([[3.0, 4.0, 0.0]])), torch.tensor([5.0]))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        RadialBasis(8, 5.0, kind="fourier")
+    with pytest.raises(ValueError):
+        RadialBasis(0, 5.0)
