@@ -40,6 +40,9 @@ def make_record(
     data["residue"].type = torch.as_tensor(residue_type, dtype=torch.long)
     data["residue"].backbone = torch.as_tensor(backbone, dtype=torch.float32)
     data["residue"].chain = torch.as_tensor(chain, dtype=torch.long)
+    # explicit node counts: PyG cannot infer them from (N, T, 3) or (N, 3, 3) fields when batching
+    data["ligand"].num_nodes = z.numel()
+    data["residue"].num_nodes = data["residue"].type.numel()
     return data
 
 

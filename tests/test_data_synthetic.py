@@ -1,0 +1,86 @@
+"""synthetic_trajectories: deterministic, fast, physically plausible toy binding dynamics."""
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from neuralmd.data import synthetic_trajectories, validate_record
+from neuralmd.data._toy_pocket import ideal_segment
+
+
+@pytest.fixture(scope="module")
+def trajs():
+    start = time.perf_counter()
+    out = synthetic_trajectories(4, seed=7)
+    return out, (time.perf_counter() - start) / 4
+
+
+def _dihedral(a, b, c, d):
+    b0, b1, b2 = a - b, c - b, d - c
+    b1 = b1 / np.linalg.norm(b1)
+    v, w = b0 - np.dot(b0, b1) * b1, b2 - np.dot(b2, b1) * b1
+    return np.degrees(np.arctan2(np.dot(np.cross(b1, v), w), np.dot(v, w)))
+
+
+def test_fast_and_valid(trajs):
+    records, seconds = trajs
+    assert seconds < 1.0, f"{seconds:.2f} s per trajectory"
+    for data in records:
+        validate_record(data)
+        assert data["ligand"].pos.shape[1] == 100 and data.dt_ps == pytest.approx(0.1)
+
+
+def test_sizes_in_range(trajs):
+    for data in trajs[0]:
+        assert 10 <= data["ligand"].z.numel() <= 30
+        assert 30 <= data["residue"].type.numel() <= 80
+        assert data["residue"].chain.unique().tolist() in ([0], [0, 1])
+        assert set(data["ligand"].z.tolist()) <= {6, 7, 8, 9, 16, 17}
+        assert set(data["residue"].type.tolist()) <= set(range(2, 23))
+
+
+def test_deterministic_per_seed_and_index():
+    a = synthetic_trajectories(2, seed=3, n_snapshots=5)
+    b = synthetic_trajectories(1, seed=3, n_snapshots=5)
+    c = synthetic_trajectories(1, seed=4, n_snapshots=5)
+    assert torch.equal(a[0]["ligand"].pos, b[0]["ligand"].pos) and a[0].id == b[0].id
+    assert not torch.equal(a[0]["ligand"].pos[:, :1], a[1]["ligand"].pos[:, :1][: a[0]["ligand"].z.numel()])
+    assert a[0]["ligand"].z.shape != c[0]["ligand"].z.shape or not torch.equal(a[0]["ligand"].pos, c[0]["ligand"].pos)
+
+
+def test_backbone_geometry_is_real(trajs):
+    for data in trajs[0]:
+        bb = data["residue"].backbone.double()
+        assert torch.allclose((bb[:, 0] - bb[:, 1]).norm(dim=-1), torch.tensor(1.458, dtype=torch.double), atol=1e-3)
+        assert torch.allclose((bb[:, 1] - bb[:, 2]).norm(dim=-1), torch.tensor(1.525, dtype=torch.double), atol=1e-3)
+        peptide = (bb[1:, 0] - bb[:-1, 2]).norm(dim=-1)
+        bonded = peptide < 2.0  # inside a segment; longer gaps are breaks between segments
+        assert bonded.float().mean() > 0.7
+        assert torch.allclose(peptide[bonded], torch.tensor(1.329, dtype=torch.double), atol=1e-3)
+
+
+def test_helix_is_right_handed():
+    seg = ideal_segment(8, "helix", np.random.default_rng(0), jitter=0.0)
+    flat = seg.reshape(-1, 3)  # N0 CA0 C0 N1 CA1 C1 ...
+    phi = _dihedral(flat[2], flat[3], flat[4], flat[5])  # C0-N1-CA1-C1
+    psi = _dihedral(flat[3], flat[4], flat[5], flat[6])  # N1-CA1-C1-N2
+    assert phi == pytest.approx(-57.0, abs=0.5) and psi == pytest.approx(-47.0, abs=0.5)
+    rise = np.linalg.norm(seg[7, 1] - seg[0, 1]) / 7  # ~1.5 Å per residue in an alpha helix
+    assert 1.3 < rise < 1.7
+
+
+def test_ligand_moves_but_stays_bound_and_intact(trajs):
+    for data in trajs[0]:
+        pos = data["ligand"].pos.double()
+        ca = data["residue"].backbone[:, 1].double()
+        rmsd = ((pos - pos[:, :1]) ** 2).sum(-1).mean(0).sqrt()
+        assert 0.5 < rmsd[-1] < 6.0  # jiggles and drifts, a little
+        nearest_ca = torch.cdist(pos.transpose(0, 1), ca.expand(pos.shape[1], -1, -1)).amin(dim=(1, 2))
+        assert nearest_ca.max() < 8.0  # never leaves the pocket
+        d0 = torch.cdist(pos[:, 0], pos[:, 0])
+        bonds = (d0 < 1.9) & (d0 > 0)
+        dt = torch.cdist(pos.transpose(0, 1), pos.transpose(0, 1))  # (T, N, N)
+        assert (dt[:, bonds] - d0[bonds]).abs().max() < 0.4  # no bond breaks
+        steps = (pos[:, 1:] - pos[:, :-1]).norm(dim=-1)
+        assert 0.1 < steps.mean() < 1.0  # snapshots are neither frozen nor uncorrelated jumps
