@@ -2,12 +2,14 @@
 
 Blocks in the style of MACE: radial bases (``RadialBasis``, ``cosine_cutoff``), pure-torch
 batch-aware neighbour search (``radius_graph``, ``radius``), the shared message-passing layers
-(``NeighborEmbedding``, ``FrameInteraction``), the three BindingNet modules and their assembly.
+(``NeighborEmbedding``, ``FrameInteraction``), the three BindingNet modules and their assembly,
+and ``E3nnLigand``, a spherical-harmonic alternative to ``BindingNetLigand`` with its interface.
 Each module is usable on its own in a new model (see ``docs/layers.md``).
 """
 from ._bindingnet import BindingNet
 from ._blocks import MLP, FrameInteraction, NeighborEmbedding
 from ._complex import BindingNetComplex
+from ._e3nn_ligand import E3nnLigand
 from ._ligand import BindingNetLigand
 from ._neighbors import radius, radius_graph
 from ._protein import BindingNetProtein, ProteinEncoding
@@ -18,6 +20,7 @@ __all__ = [
     "BindingNetLigand",
     "BindingNetProtein",
     "BindingNetComplex",
+    "E3nnLigand",
     "ProteinEncoding",
     "radius_graph",
     "radius",
