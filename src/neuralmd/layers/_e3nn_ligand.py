@@ -126,11 +126,7 @@ class E3nnLigand(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """z (N,) long, pos (N, 3) Å, batch (N,) or ``None``, vec (N, 3) or ``None`` -> h (N, hidden)
         invariant under rotations, vec (N, 3) equivariant (both chirality-aware)."""
-        check_atoms(z, pos, batch, self.max_z)
-        if vec is None:
-            vec = torch.zeros_like(pos)
-        elif vec.shape != pos.shape:
-            raise ValueError(f"ligand: vec must have shape {tuple(pos.shape)}, got {tuple(vec.shape)}")
+        vec = check_atoms(z, pos, batch, self.max_z, vec)
         num, c = z.shape[0], self.channels
         src, dst = radius_graph(pos, self.cutoff, batch)
         rel = pos[dst] - pos[src]

@@ -12,8 +12,11 @@ from ._neighbors import radius_graph
 from ._radial import cosine_cutoff, safe_norm
 
 
-def check_atoms(z: Tensor, pos: Tensor, batch: Optional[Tensor], max_z: int, what: str = "ligand") -> None:
-    """Raise one clear ``ValueError`` for wrong shapes, out-of-range types or non-finite positions."""
+def check_atoms(
+    z: Tensor, pos: Tensor, batch: Optional[Tensor], max_z: int, vec: Optional[Tensor] = None, what: str = "ligand"
+) -> Tensor:
+    """Raise one clear ``ValueError`` for wrong shapes, out-of-range types or non-finite positions;
+    return the initial per-atom vector (``vec``, or zeros as in the paper)."""
     if z.dim() != 1 or z.dtype not in (torch.long, torch.int32, torch.int64):
         raise ValueError(f"{what}: z must be a 1-D integer tensor, got {tuple(z.shape)} {z.dtype}")
     if pos.shape != (z.shape[0], 3):
@@ -26,6 +29,11 @@ def check_atoms(z: Tensor, pos: Tensor, batch: Optional[Tensor], max_z: int, wha
         raise ValueError(f"{what}: positions contain NaN or infinite values")
     if batch is not None and batch.shape != z.shape:
         raise ValueError(f"{what}: batch must have shape {tuple(z.shape)}, got {tuple(batch.shape)}")
+    if vec is None:
+        return torch.zeros_like(pos)
+    if vec.shape != pos.shape:
+        raise ValueError(f"{what}: vec must have shape {tuple(pos.shape)}, got {tuple(vec.shape)}")
+    return vec
 
 
 class BindingNetLigand(nn.Module):
@@ -80,11 +88,7 @@ class BindingNetLigand(nn.Module):
         Returns ``h`` (N, hidden) invariant and ``vec`` (N, 3) equivariant (rotates with ``pos`` and
         the input ``vec``, unchanged by translations).
         """
-        check_atoms(z, pos, batch, self.max_z)
-        if vec is None:
-            vec = torch.zeros_like(pos)
-        elif vec.shape != pos.shape:
-            raise ValueError(f"ligand: vec must have shape {tuple(pos.shape)}, got {tuple(vec.shape)}")
+        vec = check_atoms(z, pos, batch, self.max_z, vec)
         edge_index = radius_graph(pos, self.cutoff, batch)
         src, dst = edge_index
         rel = pos[dst] - pos[src]
