@@ -81,6 +81,7 @@ def from_mdanalysis(
         raise ValueError(f"complex {name}: ligand selection {ligand!r} matched no (heavy) atoms")
     prot = u.select_atoms(protein)
     backbone_idx, types, chains, chain_ids = [], [], [], {}
+    has_chain_ids = hasattr(u.atoms, "chainIDs")
     for res in prot.residues:
         atoms = res.atoms & prot
         picked = [atoms.select_atoms(f"name {n}") for n in ("N", "CA", "C")]
@@ -88,7 +89,7 @@ def from_mdanalysis(
             continue
         backbone_idx.append([p[0].index for p in picked])
         types.append(residue_code(res.resname))
-        chain_key = (res.segment.segid, getattr(res.atoms[0], "chainID", "") if hasattr(u.atoms, "chainIDs") else "")
+        chain_key = (res.segment.segid, res.atoms.chainIDs[0] if has_chain_ids else "")
         chains.append(chain_ids.setdefault(chain_key, len(chain_ids)))
     if not backbone_idx:
         raise ValueError(f"complex {name}: protein selection {protein!r} has no residue with N, CA and C atoms")
