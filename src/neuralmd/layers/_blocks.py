@@ -100,7 +100,8 @@ class FrameInteraction(nn.Module):
     with ``(a, b, c) = Linear(m_ij)``: vectors are only scaled by invariants, summed, or rebuilt from
     invariants on an equivariant frame, so ``vec`` stays equivariant. ``a_ij vec_i`` is the gate of a
     gated equivariant output; ``c_ij`` lets the layer output directions other than ``vec_i`` and
-    ``r_ij``, including the pseudo-vector axis (chirality-aware).
+    ``r_ij``, including the pseudo-vector axis (chirality-aware). The first linear map of the MLP is
+    split by input so the node terms are computed per node (or per edge, whichever is fewer).
 
     Args:
         hidden: width d of ``h``, ``e`` and ``g``.
@@ -110,29 +111,39 @@ class FrameInteraction(nn.Module):
 
     def __init__(self, hidden: int, num_extra: int = 0, norm: float = 10.0) -> None:
         super().__init__()
-        self.message = MLP(3 * hidden + 3 + num_extra, hidden, hidden)
+        self.edge_in = nn.Linear(hidden + 3 + num_extra, hidden)
+        self.dst_in = nn.Linear(hidden, hidden, bias=False)
+        self.src_in = nn.Linear(hidden, hidden, bias=False)
+        self.message = nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden))
         self.update = nn.Linear(hidden, hidden)
         self.vector = nn.Linear(hidden, 5)
         self.norm = float(norm)
+
+    @staticmethod
+    def _gathered(linear: nn.Linear, nodes: Tensor, index: Tensor) -> Tensor:
+        # linear(nodes)[index] == linear(nodes[index]): apply it on the smaller side.
+        return linear(nodes)[index] if nodes.shape[0] <= index.shape[0] else linear(nodes[index])
 
     def forward(
         self,
         h: Tensor,
         vec: Tensor,
         edge_attr: Tensor,
-        g_src: Tensor,
+        g: Tensor,
+        src: Tensor,
         rel: Tensor,
         frames: Tensor,
         envelope: Tensor,
         dst: Tensor,
         extra: Optional[Tensor] = None,
     ) -> tuple[Tensor, Tensor]:
-        """h (N, d), vec (N, 3), edge_attr (E, d), g_src (E, d) source features, rel (E, 3) Å,
-        frames (E, 3, 3), envelope (E,), dst (E,) long, extra (E, num_extra) -> new (h, vec)."""
-        inputs = [edge_attr, h[dst], g_src, scalarize(vec[dst], frames)]
-        if extra is not None:
-            inputs.append(extra)
-        m = self.message(torch.cat(inputs, dim=-1))
+        """h (N, d), vec (N, 3), edge_attr (E, d), g (M, d) source-node features indexed by src (E,)
+        long, rel (E, 3) Å, frames (E, 3, 3), envelope (E,), dst (E,) long, extra (E, num_extra)
+        -> new (h, vec)."""
+        edge_inputs = [edge_attr, scalarize(vec[dst], frames)] + ([] if extra is None else [extra])
+        pre = self.edge_in(torch.cat(edge_inputs, dim=-1))
+        pre = pre + self._gathered(self.dst_in, h, dst) + self._gathered(self.src_in, g, src)
+        m = self.message(pre)
         w = envelope.unsqueeze(-1)
         h = h + self.update(aggregate(w * m, dst, h.shape[0], self.norm))
         coeff = w * self.vector(m)

@@ -68,7 +68,7 @@ class BindingNetComplex(nn.Module):
         envelope = cosine_cutoff(r, self.cutoff)
         h, vec = h_lig, vec_lig
         for layer in self.layers:
-            h, vec = layer(h, vec, edge_attr, h_res, rel, frames, envelope, atom)
+            h, vec = layer(h, vec, edge_attr, protein.h, res, rel, frames, envelope, atom)
         return h, vec
 
     def forward(

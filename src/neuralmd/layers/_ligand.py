@@ -100,5 +100,5 @@ class BindingNetLigand(nn.Module):
         envelope = cosine_cutoff(r, self.cutoff)
         for layer in self.layers:
             extra = scalarize(vec[src], frames)
-            h, vec = layer(h, vec, edge_attr, h[src], rel, frames, envelope, dst, extra)
+            h, vec = layer(h, vec, edge_attr, h, src, rel, frames, envelope, dst, extra)
         return h, vec
