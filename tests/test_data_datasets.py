@@ -7,8 +7,8 @@ import torch
 from torch_geometric.loader import DataLoader
 
 import neuralmd.data._datasets as datasets_module
-from neuralmd.data import MisatoDataset, SingleTrajectoryDataset, official_split, subset_split, synthetic_trajectories
-from neuralmd.data import write_misato
+from neuralmd.data import (MisatoDataset, SingleTrajectoryDataset, official_split, subset_split,
+                           synthetic_trajectories, write_misato)
 from neuralmd.data._splits import peptide_ids
 
 TRAIN, VAL, TEST = (official_split(s) for s in ("train", "val", "test"))

@@ -65,7 +65,7 @@ def test_batch_keeps_every_complex_separate(records):
     assert batch["residue"].backbone.shape == (sum(n_r), 3, 3)
     assert torch.bincount(batch["ligand"].batch).tolist() == n_l
     assert torch.bincount(batch["residue"].batch).tolist() == n_r
-    assert batch.id == [r.id for r in records] and batch.dt_ps.tolist() == pytest.approx([0.1] * 3)
+    assert batch.id == [r.id for r in records] and batch.dt_ps.tolist() == pytest.approx([r.dt_ps for r in records])
     for alone, back in zip(records, batch.to_data_list()):
         for store, key in [("ligand", "z"), ("ligand", "pos"), ("residue", "backbone"), ("residue", "chain")]:
             assert torch.equal(alone[store][key], back[store][key])

@@ -29,7 +29,7 @@ def test_fast_and_valid(trajs):
     assert seconds < 1.0, f"{seconds:.2f} CPU s per trajectory"
     for data in records:
         validate_record(data)
-        assert data["ligand"].pos.shape[1] == 100 and data.dt_ps == pytest.approx(0.1)
+        assert data["ligand"].pos.shape[1] == 100 and data.dt_ps == pytest.approx(0.04)
 
 
 def test_sizes_in_range(trajs):

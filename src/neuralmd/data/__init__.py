@@ -7,7 +7,10 @@ One protein-ligand trajectory is one ``torch_geometric.data.HeteroData`` (see ``
   ``residue.backbone`` (N_r, 3, 3) Å, rows N, CA, C; ``residue.chain`` (N_r,) long;
 - ``id`` (str) and ``dt_ps`` (float, ps between snapshots).
 
-Records batch with ``torch_geometric.data.Batch.from_data_list``.
+Records with the same number of snapshots T batch with ``torch_geometric.data.Batch.from_data_list``
+(``ligand.batch`` and ``residue.batch`` then say which complex each atom and residue belongs to).
+``validate_record`` is the one check every entry point runs; bad input raises a single
+``ValueError`` that names the complex.
 
 >>> from neuralmd.data import synthetic_trajectories, validate_record
 >>> data = validate_record(synthetic_trajectories(1, seed=0, n_snapshots=5)[0])

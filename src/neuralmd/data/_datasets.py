@@ -91,8 +91,9 @@ class MisatoDataset(Dataset):
         self.ids: list[str] = [k for k in wanted if status[k] == "ok"]
         self.skipped: dict[str, str] = {k: status[k] for k in wanted if status[k] != "ok"}
         if self.skipped:
-            warnings.warn(f"MisatoDataset: skipped {len(self.skipped)} of {len(wanted)} complexes that fail the "
-                          f"quality checks (see .skipped), e.g. {next(iter(self.skipped.values()))}", stacklevel=2)
+            warnings.warn(f"MisatoDataset: skipped {len(self.skipped)} of {len(wanted)} complexes that fail "
+                          f"the quality checks (see .skipped), e.g. {next(iter(self.skipped.values()))}",
+                          stacklevel=2)
         super().__init__(None, transform=transform)
 
     @staticmethod
@@ -102,7 +103,8 @@ class MisatoDataset(Dataset):
             ids = [str(i) for i in split]
             missing = [i for i in ids if i.upper() not in by_upper]
             if missing:
-                raise ValueError(f"complex {missing[0]}: not in the file ({len(missing)} of the requested ids missing)")
+                raise ValueError(f"complex {missing[0]}: not in the file "
+                                 f"({len(missing)} of the requested ids are missing)")
             return [by_upper[i.upper()] for i in ids]
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS} or a list of ids, got {split!r}")

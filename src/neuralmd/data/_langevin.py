@@ -1,10 +1,10 @@
 """A toy force field and Langevin integrator for a flexible ligand in a rigid pocket.
 
 Energy terms (kcal/mol): harmonic springs that hold the ligand's covalent geometry (bonds, 1-3
-"angle" distances, all distances inside a ring, weak 1-4 "torsion" distances), a soft repulsion between other ligand atom pairs,
-a Lennard-Jones 12-6 wall between ligand atoms and the pocket's sites, and a flat-bottomed restraint
-on the ligand centroid (the solvent and the rest of the protein, which the toy leaves out, would
-otherwise let the ligand wander off). Units: Å, amu, ps; forces are converted from kcal/mol/Å.
+"angle" distances, all distances inside a ring, weak 1-4 "torsion" distances), a soft repulsion
+between other ligand atom pairs, a Lennard-Jones 12-6 wall between ligand atoms and the pocket's
+sites, and a flat-bottomed restraint on the ligand centroid (without it, the solvent and the rest
+of the protein, which the toy leaves out, would let the ligand wander off). Units: Å, amu, ps; forces are converted from kcal/mol/Å.
 """
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ class LigandForceField:
 
     @classmethod
     def from_geometry(cls, pos: np.ndarray, bonds: np.ndarray, rings: list[list[int]] = (),
-                      k_bond: float = 150.0, k_angle: float = 50.0, k_torsion: float = 8.0) -> "LigandForceField":
+                      k_bond: float = 150.0, k_angle: float = 50.0,
+                      k_torsion: float = 8.0) -> "LigandForceField":
         n = len(pos)
         adj = np.zeros((n, n), dtype=bool)
         adj[bonds[:, 0], bonds[:, 1]] = adj[bonds[:, 1], bonds[:, 0]] = True

@@ -32,7 +32,8 @@ class ProteinAtoms:
     chain: np.ndarray
 
 
-def parse_protein(atom_type: np.ndarray, atom_residue: np.ndarray, molecule_bounds: list[tuple[int, int]]) -> ProteinAtoms:
+def parse_protein(atom_type: np.ndarray, atom_residue: np.ndarray,
+                  molecule_bounds: list[tuple[int, int]]) -> ProteinAtoms:
     """Find N, CA, C of every residue in the given ``[begin, end)`` atom ranges, one chain each.
 
     A molecule without any C-alpha (a cofactor) gives no chain; residues whose N or C cannot be
@@ -48,7 +49,8 @@ def parse_protein(atom_type: np.ndarray, atom_residue: np.ndarray, molecule_boun
         cas = begin + np.flatnonzero(atom_type[begin:end] == _CA)
         if len(cas) == 0:
             continue
-        starts = np.flatnonzero(is_n[begin:end] & (after_o[begin:end] | (np.arange(begin, end) == begin))) + begin
+        at_begin = np.arange(begin, end) == begin
+        starts = np.flatnonzero(is_n[begin:end] & (after_o[begin:end] | at_begin)) + begin
         # start of residue k: the last candidate at or before its C-alpha (and after the previous one)
         pos = np.searchsorted(starts, cas, side="right") - 1
         found = 0

@@ -35,7 +35,10 @@ def make_record(
     data.dt_ps = float(dt_ps)
     z = torch.as_tensor(ligand_z, dtype=torch.long)
     data["ligand"].z = z
-    data["ligand"].mass = atomic_masses(z) if z.numel() else torch.zeros(0)
+    try:
+        data["ligand"].mass = atomic_masses(z) if z.numel() else torch.zeros(0)
+    except ValueError as err:
+        raise ValueError(f"complex {id}: ligand {err}") from None
     data["ligand"].pos = torch.as_tensor(ligand_pos, dtype=torch.float32)
     data["residue"].type = torch.as_tensor(residue_type, dtype=torch.long)
     data["residue"].backbone = torch.as_tensor(backbone, dtype=torch.float32)

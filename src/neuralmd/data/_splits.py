@@ -33,7 +33,8 @@ def peptide_ids(splits_dir: str | os.PathLike | None = None) -> set[str]:
     return set(_read_ids("peptides.txt", splits_dir))
 
 
-def official_split(split: str, splits_dir: str | os.PathLike | None = None, drop_peptides: bool = True) -> list[str]:
+def official_split(split: str, splits_dir: str | os.PathLike | None = None,
+                   drop_peptides: bool = True) -> list[str]:
     """MISATO's official MD split ``'train'``, ``'val'`` or ``'test'`` as upper-case PDB ids, in file order.
 
     Without peptides these are 13,066 / 1,357 / 1,357 complexes, as in the paper.

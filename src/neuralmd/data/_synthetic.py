@@ -36,7 +36,7 @@ def _wall_sites(backbone: np.ndarray, residue_type: np.ndarray) -> np.ndarray:
 
 def simulate_binding(
     z: np.ndarray, pos: np.ndarray, sites: np.ndarray, seed: int | np.random.Generator = 0,
-    n_snapshots: int = 100, steps_per_snapshot: int = 25, dt_fs: float = 4.0,
+    n_snapshots: int = 100, steps_per_snapshot: int = 10, dt_fs: float = 4.0,
     temperature: float = 300.0, friction: float = 5.0, bonds: np.ndarray | None = None,
     rings: list[list[int]] = (), free_radius: float = 1.0,
 ) -> np.ndarray:
@@ -95,7 +95,7 @@ def synthetic_trajectories(
     n_snapshots: int = 100,
     ligand_atoms: tuple[int, int] = (10, 30),
     residues: tuple[int, int] = (30, 80),
-    steps_per_snapshot: int = 25,
+    steps_per_snapshot: int = 10,
     dt_fs: float = 4.0,
     temperature: float = 300.0,
 ) -> list[HeteroData]:
@@ -104,13 +104,13 @@ def synthetic_trajectories(
     Each has a ligand of ``ligand_atoms`` heavy atoms (C, N, O, S, F, Cl; one or two aromatic
     rings), a pocket of ``residues`` residues of ideal backbone in 1-2 chains, and ``n_snapshots``
     snapshots of Langevin dynamics at ``temperature`` K, ``steps_per_snapshot`` x ``dt_fs`` fs
-    apart (``dt_ps`` = 0.1 ps by default). Trajectory ``i`` depends only on ``(seed, i)``, so
+    apart (``dt_ps`` = 0.04 ps by default). Trajectory ``i`` depends only on ``(seed, i)``, so
     ``synthetic_trajectories(5, s)[:3] == synthetic_trajectories(3, s)``. Ids are
     ``SYN<seed>-<i>``. Positions in Å, float32, shape (N_l, T, 3).
 
     >>> data = synthetic_trajectories(1, seed=0, n_snapshots=10)[0]
     >>> data["ligand"].pos.shape[1], data.dt_ps
-    (10, 0.1)
+    (10, 0.04)
     """
     if n < 0 or n_snapshots < 1 or ligand_atoms[0] < 6 or residues[0] < 1:
         raise ValueError("synthetic_trajectories needs n >= 0, n_snapshots >= 1, >= 6 ligand atoms, >= 1 residue")
