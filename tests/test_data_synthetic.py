@@ -85,3 +85,15 @@ def test_ligand_moves_but_stays_bound_and_intact(trajs):
         assert (dt[:, bonds] - d0[bonds]).abs().max() < 0.4  # no bond breaks
         steps = (pos[:, 1:] - pos[:, :-1]).norm(dim=-1)
         assert 0.1 < steps.mean() < 1.0  # snapshots are neither frozen nor uncorrelated jumps
+
+
+@pytest.mark.parametrize("n_res", [40, 200])
+def test_pocket_hugs_the_ligand_without_clashes(n_res):
+    data = synthetic_trajectories(1, seed=9, n_snapshots=2, residues=(n_res, n_res))[0]
+    atoms = data["residue"].backbone.double().reshape(-1, 3)
+    residue = torch.arange(len(atoms)) // 3
+    apart = (residue[:, None] - residue[None]).abs() > 1  # atoms of non-neighbouring residues
+    assert torch.cdist(atoms, atoms)[apart].min() > 2.5
+    ligand = data["ligand"].pos[:, 0].double()
+    ca_to_ligand = torch.cdist(data["residue"].backbone[:, 1].double(), ligand).amin(dim=1)
+    assert ca_to_ligand.min() > 3.0 and (ca_to_ligand < 10.0).sum() >= 10  # a real pocket, no overlap

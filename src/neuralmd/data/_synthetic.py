@@ -17,7 +17,7 @@ from ._toy_ligand import toy_ligand
 from ._toy_pocket import beta_carbons, toy_pocket
 
 _AMINO_ACIDS = np.array([i for i, r in enumerate(RESIDUE_NAMES) if r not in ("MOL", "ACE", "CYX", "UNK")])
-_CLEARANCE = 3.6  # Å, closest approach of a pocket site to the starting ligand
+_CLEARANCE = 3.8  # Å, closest approach of a pocket site to the ligand it is built around
 _SITE_RANGE = 12.0  # Å, pocket sites farther than this from the starting ligand are left out
 _HEAVY_H_MASS = 4.0  # amu; hydrogen mass repartitioning keeps X-H vibrations stable at a 4 fs step
 
@@ -68,21 +68,10 @@ def _one(index: int, seed: int, n_snapshots: int, ligand_atoms: tuple[int, int],
     rng = np.random.default_rng([seed, index])
     z, lig, bonds, rings = toy_ligand(int(rng.integers(ligand_atoms[0], ligand_atoms[1] + 1)), rng)
     lig = lig @ _rotation(rng).T
-    reach = float(np.linalg.norm(lig, axis=1).max())
     n_res = int(rng.integers(residues[0], residues[1] + 1))
-    backbone, chain, segment, radial = toy_pocket(n_res, 1 + int(rng.random() < 0.5), reach + 4.0, rng)
+    backbone, chain = toy_pocket(n_res, 1 + int(rng.random() < 0.5), lig, _CLEARANCE, rng)
     rtype = rng.choice(_AMINO_ACIDS, size=n_res)
-    # slide every segment along its direction until its closest atom is _CLEARANCE from the ligand:
-    # the pocket hugs this ligand on all sides but the mouth
-    for k, u in enumerate(radial):
-        mine = segment == k
-        for _ in range(6):
-            sites = np.concatenate([backbone[mine].reshape(-1, 3), beta_carbons(backbone[mine])])
-            gap = np.linalg.norm(sites[:, None] - lig[None], axis=-1).min() - _CLEARANCE
-            if abs(gap) < 0.1:
-                break
-            backbone[mine] -= gap * u
-    start = lig + rng.normal(0.0, 0.5, 3)  # slightly off the pocket centre: the ligand settles
+    start = lig + rng.normal(0.0, 0.3, 3)  # slightly off its snug pose: the ligand settles
     pos = simulate_binding(z, start, _wall_sites(backbone, rtype), rng, n_snapshots, steps_per_snapshot,
                            dt_fs, temperature, bonds=bonds, rings=rings)
     dt_ps = steps_per_snapshot * dt_fs * 1e-3

@@ -58,14 +58,14 @@ def _directions(k: int, rng: np.random.Generator) -> np.ndarray:
     cand = cand[cand[:, 2] < _MOUTH_COS]
     chosen = [cand[0]]
     for _ in range(1, k):  # greedy farthest point: segments do not pile up on one side
-        d = np.min(cand @ np.asarray(chosen).T, axis=1)
-        chosen.append(cand[np.argmin(d)])
+        closest = np.max(cand @ np.asarray(chosen).T, axis=1)  # cosine to the nearest chosen one
+        chosen.append(cand[np.argmin(closest)])
     chosen = np.asarray(chosen)
     return chosen[np.argsort(np.arctan2(chosen[:, 1], chosen[:, 0]))]
 
 
 def _orient(seg: np.ndarray, radial: np.ndarray, radius: float, rng: np.random.Generator) -> np.ndarray:
-    """Lay a segment with its axis tangent to the sphere of ``radius`` at direction ``radial``."""
+    """Lay a segment (L, 3, 3) with its axis tangent to the sphere of ``radius`` at ``radial``."""
     flat = seg.reshape(-1, 3)
     mid = flat.mean(0)
     _, _, vt = np.linalg.svd(flat - mid)
@@ -77,26 +77,55 @@ def _orient(seg: np.ndarray, radial: np.ndarray, radius: float, rng: np.random.G
     spin = rng.uniform(0, 2 * np.pi)
     other = np.cos(spin) * radial + np.sin(spin) * np.cross(tangent, radial)
     frame_b = np.stack([tangent, other, np.cross(tangent, other)])
-    return (flat - mid) @ frame_a.T @ frame_b + radius * radial
+    return ((flat - mid) @ frame_a.T @ frame_b + radius * radial).reshape(seg.shape)
 
 
-def toy_pocket(n_res: int, n_chains: int, cavity_radius: float, rng: np.random.Generator):
-    """Backbone (N_r, 3, 3), chain (N_r,), segment (N_r,) and segment direction (S, 3) of a pocket.
+def _first_contact(sites: np.ndarray, u: np.ndarray, obstacles: np.ndarray, reach: np.ndarray) -> float:
+    """How far ``sites`` (S, 3) can move along -u before one comes within ``reach`` (O,) of an obstacle.
 
-    Segments of 5-12 residues (helices or strands) have their C-alpha about ``cavity_radius`` Å
-    from the origin; chains take consecutive segments, so consecutive residues of a chain are either
-    bonded or separated by a chain break, as in a pocket cut out of a real protein.
+    Solves |d - lam u| = r for each site-obstacle pair (d = site - obstacle) and takes the
+    smallest non-negative first root; inf if the path misses every obstacle.
     """
-    lengths = []
+    d = sites[:, None, :] - obstacles[None]
+    du = d @ u
+    disc = du * du - (d * d).sum(-1) + reach[None] ** 2
+    lam = du - np.sqrt(np.clip(disc, 0.0, None))
+    lam = np.where((disc >= 0) & (lam >= 0), lam, np.inf)
+    return float(lam.min()) if lam.size else np.inf
+
+
+def toy_pocket(n_res: int, n_chains: int, ligand: np.ndarray, clearance: float, rng: np.random.Generator,
+               spacing: float = 4.0):
+    """Backbone (N_r, 3, 3) and chain (N_r,) of a pocket around a ligand (N_l, 3) centred at 0.
+
+    Segments (helices of 6-12 residues, strands of 4-7) come in one by one from far out along
+    well-spread directions and stop at first contact: ``clearance`` Å from a ligand atom or
+    ``spacing`` Å from an earlier segment (C-beta included), so the pocket hugs the ligand on all
+    sides but the mouth and large pockets grow outer layers instead of overlapping. Chains take
+    consecutive segments: consecutive residues of a chain are bonded or across a chain break, as
+    in a pocket cut out of a real protein.
+    """
+    kinds, lengths = [], []
     while sum(lengths) < n_res:
-        lengths.append(int(min(rng.integers(5, 13), n_res - sum(lengths))))
-    dirs = _directions(len(lengths), rng)
-    segs = []
-    for length, u in zip(lengths, dirs):
         kind = "helix" if rng.random() < 0.6 else "strand"
+        low, high = (6, 12) if kind == "helix" else (4, 7)
+        kinds.append(kind)
+        lengths.append(int(min(rng.integers(low, high + 1), n_res - sum(lengths))))
+    dirs = _directions(len(lengths), rng)
+    obstacles, reach = ligand, np.full(len(ligand), clearance)
+    segs = []
+    for kind, length, u in zip(kinds, lengths, dirs):
         seg = ideal_segment(length, kind, rng)
-        segs.append(_orient(seg, u, cavity_radius + _AXIS_OFFSET[kind], rng).reshape(length, 3, 3))
+        far = np.linalg.norm(obstacles, axis=1).max() + np.ptp(seg.reshape(-1, 3), axis=0).max() + 2 * spacing
+        seg = _orient(seg, u, far, rng)
+        sites = np.concatenate([seg.reshape(-1, 3), beta_carbons(seg)])
+        shift = _first_contact(sites, u, obstacles, reach)
+        if np.isfinite(shift):  # else it is aimed past everything and stays outside
+            seg -= shift * u
+        segs.append(seg)
+        new = np.concatenate([seg.reshape(-1, 3), beta_carbons(seg)])
+        obstacles = np.concatenate([obstacles, new])
+        reach = np.concatenate([reach, np.full(len(new), spacing)])
     cut = int(np.ceil(len(segs) / n_chains))
     chain = np.concatenate([np.full(len(s), i // cut) for i, s in enumerate(segs)])
-    segment = np.concatenate([np.full(len(s), i) for i, s in enumerate(segs)])
-    return np.concatenate(segs), chain, segment, dirs
+    return np.concatenate(segs), chain
