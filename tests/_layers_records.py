@@ -1,10 +1,21 @@
 """Small synthetic protein-ligand records for the layers and testing tests (no neuralmd.data)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterator, Optional
 
+import pytest
 import torch
 from torch_geometric.data import HeteroData
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Run a module's tests on one torch thread: these graphs are tiny, and on a loaded machine
+    intra-op threads waiting for each other made them ten times slower. Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _unit(v: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch_geometric.data import Batch
 
-from _layers_records import random_record
+from _layers_records import one_thread, random_record  # noqa: F401 (autouse fixture)
 from neuralmd.layers import BindingNet
 from neuralmd.testing import (
     assert_batch_independent,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from _layers_records import random_record
+from _layers_records import one_thread, random_record  # noqa: F401 (autouse fixture)
 from neuralmd.layers import BindingNetComplex, BindingNetProtein
 from neuralmd.testing import assert_equivariant, assert_reflection_sensitive
 

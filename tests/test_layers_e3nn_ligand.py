@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _layers_records import random_record
+from _layers_records import one_thread, random_record  # noqa: F401 (autouse fixture)
 from neuralmd.layers import BindingNetLigand, E3nnLigand
 from neuralmd.testing import (
     assert_batch_independent,

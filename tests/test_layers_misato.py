@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch_geometric.data import HeteroData
 
+from _layers_records import one_thread  # noqa: F401 (autouse fixture)
 from neuralmd.layers import BindingNet
 
 MISATO = Path(__file__).resolve().parents[2] / "shared" / "data" / "misato"

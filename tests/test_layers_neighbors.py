@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import neuralmd.layers._neighbors as nb
+from _layers_records import one_thread  # noqa: F401 (autouse fixture)
 from neuralmd.layers import radius, radius_graph
 
 

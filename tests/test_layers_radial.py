@@ -6,6 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _layers_records import one_thread  # noqa: F401 (autouse fixture)
 from neuralmd.layers import CosineCutoff, RadialBasis, cosine_cutoff, safe_norm
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from _layers_records import random_record
+from _layers_records import one_thread, random_record  # noqa: F401 (autouse fixture)
 from neuralmd.testing import (
     assert_batch_independent,
     assert_equivariant,
