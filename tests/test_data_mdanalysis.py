@@ -74,7 +74,7 @@ def test_options_and_errors(system):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         u = mda.Universe(str(tmp / "top.pdb"), str(tmp / "traj.dcd"))
-        data = from_mdanalysis(u, hydrogens=True, step=2, id="mine")
+        data = from_mdanalysis(u, ligand=None, protein=None, hydrogens=True, step=2, id="mine")
         assert data.id == "mine" and data["ligand"].z.tolist()[-1] == 1
         assert data["ligand"].pos.shape == (6, 3, 3) and data.dt_ps == pytest.approx(5.0, rel=1e-4)
         with pytest.raises(ValueError, match="complex top: ligand selection 'resname XYZ' matched no"):

@@ -32,6 +32,17 @@ def _file_key(path: Path, **options) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def _atomic_save(obj, path: Path) -> None:
+    """Write via a private temporary file and rename: several processes (DDP ranks) may open the
+    same dataset at once, and a reader must never see a half-written file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if path.suffix == ".json":
+        tmp.write_text(json.dumps(obj))
+    else:
+        torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
 def _to_plain(data: HeteroData) -> dict:
     """Tensors, str and float only: loadable with ``torch.load(weights_only=True)``."""
     return {"id": data.id, "dt_ps": data.dt_ps, "z": data["ligand"].z, "pos": data["ligand"].pos,
@@ -126,14 +137,12 @@ class MisatoDataset(Dataset):
                 for n, name in enumerate(tqdm(todo, desc="processing MISATO", disable=not progress)):
                     try:
                         record = read_misato(f, name, hydrogens=hydrogens, pocket_cutoff=pocket_cutoff)
-                        torch.save(_to_plain(record), self.cache / f"{name}.pt")
+                        _atomic_save(_to_plain(record), self.cache / f"{name}.pt")
                         status[name] = "ok"
                     except ValueError as err:
                         status[name] = str(err)
                     if (n + 1) % 200 == 0 or n + 1 == len(todo):  # progress survives an interruption
-                        tmp = status_file.with_suffix(".tmp")
-                        tmp.write_text(json.dumps(status))
-                        tmp.replace(status_file)
+                        _atomic_save(status, status_file)
         return status
 
     def len(self) -> int:

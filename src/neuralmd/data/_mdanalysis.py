@@ -43,8 +43,8 @@ def _atomic_numbers(atoms, name: str) -> np.ndarray:
 def from_mdanalysis(
     topology,
     trajectory=None,
-    ligand: str = "resname LIG",
-    protein: str = "protein",
+    ligand: str | None = "resname LIG",
+    protein: str | None = "protein",
     hydrogens: bool = False,
     id: str | None = None,
     step: int = 1,
@@ -62,7 +62,7 @@ def from_mdanalysis(
     Args:
         topology: anything ``MDAnalysis.Universe`` takes (PDB, PSF, PRMTOP, GRO, TPR, ...), or a
             ``Universe``. trajectory: coordinate file(s) (DCD, XTC, NetCDF, ...), or None.
-        ligand, protein: MDAnalysis selection strings.
+        ligand, protein: MDAnalysis selection strings (None: the defaults shown).
         hydrogens: keep ligand hydrogens. id: the record's id (default: the topology's file stem).
         step: keep every ``step``-th snapshot. pocket_cutoff: see ``validate_record``.
 
@@ -71,6 +71,8 @@ def from_mdanalysis(
     """
     import MDAnalysis as mda
 
+    ligand = "resname LIG" if ligand is None else ligand
+    protein = "protein" if protein is None else protein
     u = topology if isinstance(topology, mda.Universe) else (
         mda.Universe(topology) if trajectory is None else mda.Universe(topology, trajectory))
     name = id or (Path(str(topology)).stem if isinstance(topology, (str, os.PathLike)) else "mdanalysis")

@@ -49,6 +49,9 @@ def simulate_binding(
             ``dt_fs`` fs apart. temperature: K. friction: 1/ps.
         bonds: (B, 2) covalent bonds (perceived from covalent radii if None); rings: atom lists.
         free_radius: Å the ligand centroid may move from its start before a restraint acts.
+
+    Hydrogens move with 4 amu in the integrator (hydrogen mass repartitioning, as in MD codes)
+    so that a 4 fs step stays stable; their positions are still recorded.
     """
     rng = np.random.default_rng(seed)
     z = np.asarray(z)
