@@ -10,7 +10,8 @@ One protein-ligand trajectory is one ``torch_geometric.data.HeteroData`` (see ``
 Records with the same number of snapshots T batch with ``torch_geometric.data.Batch.from_data_list``
 (``ligand.batch`` and ``residue.batch`` then say which complex each atom and residue belongs to).
 ``validate_record`` is the one check every entry point runs; bad input raises a single
-``ValueError`` that names the complex.
+``ValueError`` that names the complex. ``neuralmd.data.openmm`` (extra ``openmm``) simulates a
+complex with OpenMM and records it the same way.
 
 >>> from neuralmd.data import synthetic_trajectories, validate_record
 >>> data = validate_record(synthetic_trajectories(1, seed=0, n_snapshots=5)[0])
