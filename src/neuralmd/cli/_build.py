@@ -1,0 +1,220 @@
+"""Turn configs into objects: dynamics models, tasks (train/val/test records), complexes, devices.
+
+Two tasks, as in the paper (section 2.3):
+
+* **multi-trajectory**: whole trajectories are split into train / val / test sets; a test
+  prediction starts at snapshot 0 and runs to the end.
+* **single-trajectory**: one trajectory split in time; the model trains on the first
+  ``train_fraction`` of the snapshots and predicts the rest, starting from the last training
+  snapshot (with 100 snapshots: trains on 0-79, predicts 80-99 from 79).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from . import CONFIG_DIR, UsageError
+
+MODEL_META_KEYS = ("name",)
+
+
+@dataclass
+class Task:
+    """Records for one experiment and where test predictions start.
+
+    Attributes:
+        kind: "multi" or "single".
+        name: data set label for tables (e.g. "synthetic", "MISATO", a PDB id).
+        train, val, test: sequences of trajectory records (``HeteroData``).
+        start: snapshot index every test rollout starts from (its known pose).
+    """
+
+    kind: str
+    name: str
+    train: Sequence[Any]
+    val: Sequence[Any]
+    test: Sequence[Any]
+    start: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available else cpu; ``cuda`` without a GPU is a usage error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"device={name} but no CUDA device is available; use device=cpu or auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise UsageError(f"device must be auto, cpu or cuda[:k], got {name!r}")
+    return torch.device(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+
+
+def model_config(name_or_cfg: str | DictConfig | dict) -> dict[str, Any]:
+    """A model config as a plain dict: a group option name (``static``) or a config node."""
+    if isinstance(name_or_cfg, str):
+        path = CONFIG_DIR / "model" / f"{name_or_cfg}.yaml"
+        if not path.is_file():
+            options = ", ".join(sorted(p.stem for p in path.parent.glob("*.yaml")))
+            raise UsageError(f"unknown model {name_or_cfg!r}; choose from {options}")
+        name_or_cfg = OmegaConf.load(path)
+    if isinstance(name_or_cfg, DictConfig):
+        return OmegaConf.to_container(name_or_cfg, resolve=True)  # type: ignore[return-value]
+    return dict(name_or_cfg)
+
+
+def build_model(cfg: str | DictConfig | dict) -> tuple[nn.Module, str]:
+    """Instantiate a dynamics model from its config; returns ``(model, display name)``."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    cfg = model_config(cfg)
+    name = str(cfg.get("name") or cfg.get("_target_", "model").rsplit(".", 1)[-1])
+    try:
+        model = instantiate({k: v for k, v in cfg.items() if k not in MODEL_META_KEYS})
+    except InstantiationException as err:
+        # The cause (e.g. "unexpected keyword argument 'hiden'") is what the user needs.
+        cause = err.__cause__ or err
+        raise UsageError(f"cannot build model {name!r}: {' '.join(str(cause).split())}") from err
+    return model, name
+
+
+def has_parameters(model: nn.Module) -> bool:
+    """Whether there is anything to train."""
+    return any(p.requires_grad for p in model.parameters())
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+def _split_fractions(n: int, fractions: Sequence[float]) -> tuple[int, int]:
+    """Sizes of the train and val sets for ``n`` items; test gets the rest, and at least one."""
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
+        raise UsageError(f"data.fractions must be three non-negative numbers, got {list(fractions)}")
+    total = float(sum(fractions))
+    n_train = int(round(n * fractions[0] / total))
+    n_val = int(round(n * fractions[1] / total))
+    n_train = min(n_train, n - 1)           # never leave the test set empty
+    n_val = min(n_val, n - 1 - n_train)
+    if n_train < 1:
+        raise UsageError(f"{n} trajectories are too few to split into train and test")
+    return n_train, n_val
+
+
+def _random_split(records: Sequence[Any], fractions: Sequence[float], seed: int) -> tuple[list, list, list]:
+    order = torch.randperm(len(records), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_train, n_val = _split_fractions(len(records), fractions)
+    pick = [records[i] for i in order]
+    return pick[:n_train], pick[n_train:n_train + n_val], pick[n_train + n_val:]
+
+
+def time_split(record: Any, train_fraction: float, window: int | None = None) -> Task:
+    """Single-trajectory task on one record: first snapshots train, the rest are predicted.
+
+    Training items are all windows of ``window + 2`` consecutive training snapshots (a window of
+    targets, its start and the snapshot before it for the velocity), so one epoch visits every
+    training start once; ``window=None`` gives one item holding all training snapshots.
+    """
+    from neuralmd.data import SingleTrajectoryDataset
+
+    num = int(record["ligand"].pos.shape[1])
+    cut = int(round(num * train_fraction))
+    if not 0 < train_fraction < 1 or cut < 3 or cut >= num:
+        raise UsageError(f"complex {record.id}: train_fraction={train_fraction} of {num} snapshots "
+                         "leaves no room for training (>= 3 snapshots) and testing (>= 1)")
+    span = None if window is None else min(int(window) + 2, cut)
+    train = SingleTrajectoryDataset(record, train_fraction, "train", window=span)
+    return Task("single", str(record.id), train, [], [record], start=cut - 1,
+                info={"snapshots": num, "train_snapshots": cut})
+
+
+def build_task(cfg: DictConfig, window: int | None = None) -> Task:
+    """Records and split for a ``data`` config (see ``conf/data/*.yaml``).
+
+    ``window`` (the trainer's) sizes the training windows of single-trajectory tasks.
+    """
+    kind = cfg.get("kind")
+    if kind == "synthetic":
+        from neuralmd.data import synthetic_trajectories
+        records = synthetic_trajectories(int(cfg.num), seed=int(cfg.seed), **dict(cfg.get("options") or {}))
+        if cfg.get("task", "multi") == "single":
+            return time_split(records[0], float(cfg.train_fraction), window)
+        train, val, test = _random_split(records, cfg.fractions, int(cfg.seed))
+        return Task("multi", "synthetic", train, val, test)
+    if kind == "misato":
+        return _misato_task(cfg)
+    if kind == "single":
+        return time_split(load_complex(str(cfg.complex), h5=cfg.get("h5")), float(cfg.train_fraction), window)
+    if kind == "mdanalysis":
+        record = load_complex(str(cfg.topology), trajectory=cfg.get("trajectory"),
+                              ligand=cfg.ligand, protein=cfg.protein)
+        return time_split(record, float(cfg.train_fraction), window)
+    raise UsageError(f"unknown data kind {kind!r}; use data=synthetic, misato, single or mdanalysis")
+
+
+def _misato_task(cfg: DictConfig) -> Task:
+    from neuralmd.data import MisatoDataset
+    path = Path(str(cfg.path))
+    if not path.is_file():
+        raise FileNotFoundError(2, "MISATO file not found", str(path))
+    kwargs: dict[str, Any] = {"subset": cfg.get("subset"), "seed": int(cfg.get("seed", 0)),
+                              "splits_dir": cfg.get("splits"), "progress": bool(cfg.get("progress", True))}
+    sets = [MisatoDataset(str(path), split=s, **kwargs) for s in ("train", "val", "test")]
+    label = "MISATO" if cfg.get("subset") is None else f"MISATO-{cfg.subset}"
+    return Task("multi", label, *sets)
+
+
+# ---------------------------------------------------------------------------------------------
+# one complex (simulate, export, data=single/mdanalysis)
+
+
+def _h5_ids(path: Path) -> list[str]:
+    import h5py
+    with h5py.File(path, "r") as f:
+        return [k for k in f.keys() if isinstance(f[k], h5py.Group)]
+
+
+def load_complex(spec: str, h5: str | None = None, trajectory: str | None = None,
+                 ligand: str | None = None, protein: str | None = None) -> Any:
+    """One trajectory record from a complex spec.
+
+    ``spec`` is a MISATO id when ``h5`` is given; else a MISATO-layout HDF5 file (``.h5``,
+    ``.hdf5``; ``file.h5:ID`` picks a complex, a file with one complex needs no id); else a
+    topology file MDAnalysis reads, with optional ``trajectory`` coordinates and ligand/protein
+    selections.
+    """
+    from neuralmd.data import read_misato
+    if h5:
+        if not Path(h5).is_file():
+            raise FileNotFoundError(2, "MISATO file not found", str(h5))
+        return read_misato(h5, spec)
+    file, _, pdb_id = spec.partition(":") if spec.count(":") == 1 and not os.path.exists(spec) else (spec, "", "")
+    path = Path(file)
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        if not path.is_file():
+            raise FileNotFoundError(2, "MISATO file not found", str(path))
+        if not pdb_id:
+            ids = _h5_ids(path)
+            if len(ids) != 1:
+                raise UsageError(f"{path} holds {len(ids)} complexes; name one as {path}:ID")
+            pdb_id = ids[0]
+        return read_misato(path, pdb_id)
+    if path.is_file():
+        from neuralmd.data import from_mdanalysis
+        if trajectory and not Path(trajectory).is_file():
+            raise FileNotFoundError(2, "trajectory file not found", str(trajectory))
+        return from_mdanalysis(str(path), str(trajectory) if trajectory else None,
+                               ligand=ligand, protein=protein)
+    if path.suffix:
+        raise FileNotFoundError(2, "complex file not found", str(path))
+    raise UsageError(f"complex {spec!r} is not a file; to read it as a MISATO id pass h5=path/to/MD.hdf5")

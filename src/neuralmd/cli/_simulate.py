@@ -1,0 +1,61 @@
+"""``neuralmd simulate``: a trained model's predicted trajectory for one complex, written to disk.
+
+The complex comes as a MISATO id (``complex=5WIJ h5=MD.hdf5``), a MISATO-layout file
+(``complex=my.h5`` or ``complex=my.h5:5WIJ``) or a topology MDAnalysis reads
+(``complex=system.pdb trajectory=md.dcd``). The model starts from the pose at snapshot ``start``
+(velocity from the snapshot before it, zero when there is none) and predicts ``snapshots`` more.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from omegaconf import DictConfig
+
+from . import UsageError
+from ._build import load_complex, resolve_device
+from ._evaluate import model_from_checkpoint
+from ._report import save_prediction
+
+
+def start_snapshot(requested: int, num: int) -> int:
+    """``requested`` as an index into ``num`` snapshots (negative counts from the end)."""
+    start = requested + num if requested < 0 else requested
+    if not 0 <= start < num:
+        raise UsageError(f"start={requested} is outside the complex's {num} snapshot(s)")
+    return start
+
+
+def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
+    """Roll the checkpoint's model out on ``cfg.complex`` and write ``cfg.output`` (+ a .pt copy)."""
+    from neuralmd.io import write_trajectory
+
+    device = resolve_device(str(cfg.device))
+    if int(cfg.snapshots) < 1:
+        raise UsageError(f"snapshots must be at least 1, got {cfg.snapshots}")
+    model, name, _ = model_from_checkpoint(str(cfg.checkpoint), device)
+    record = load_complex(str(cfg.complex), h5=cfg.h5, trajectory=cfg.trajectory,
+                          ligand=cfg.ligand, protein=cfg.protein)
+    start = start_snapshot(int(cfg.start), int(record["ligand"].pos.shape[1]))
+    times = torch.arange(start, start + int(cfg.snapshots) + 1, device=device)
+    model.eval()
+    data = record.to(device)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        traj = model.rollout(data, times, generator=torch.Generator().manual_seed(int(cfg.seed)))
+    seconds = time.perf_counter() - t0
+    traj = traj.detach().cpu()
+    if not torch.isfinite(traj).all():
+        raise ValueError(f"complex {record.id}: the predicted trajectory contains NaN or inf")
+    output = Path(str(cfg.output) if cfg.output else f"{record.id}_simulated.xyz")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    record = record.cpu()
+    written = [save_prediction(output.with_suffix(".pt"), record, traj, name, start)]
+    if output.suffix != ".pt":
+        written.insert(0, write_trajectory(output, record, traj, protein=cfg.protein_atoms))
+    span = f", {cfg.snapshots * record.dt_ps:g} ps" if getattr(record, "dt_ps", None) else ""
+    print(f"neuralmd simulate: {name} on {record.id}: {traj.shape[0]} frames ({cfg.snapshots} predicted "
+          f"from snapshot {start}{span}) of {traj.shape[1]} ligand atoms in {seconds:.2f} s "
+          f"({cfg.snapshots / max(seconds, 1e-9):.1f} snapshots/s); wrote {', '.join(map(str, written))}")

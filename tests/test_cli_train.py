@@ -1,0 +1,123 @@
+"""`neuralmd train` end to end on tiny data: outputs, exported trajectory, resume after a kill."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ase.io
+import pytest
+import torch
+
+from neuralmd.cli import main
+from neuralmd.cli import _train
+
+from _cli_tiny import TINY, TINY_DATA, TINY_TRAINER
+
+
+def _train_run(run_dir: Path, *extra: str) -> int:
+    return main(["train", *TINY, f"run_dir={run_dir}", *extra])
+
+
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
+
+
+def _assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = _weights(a), _weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), f"parameter {k} differs"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """One uninterrupted tiny run (2 epochs x 2 steps), shared by the tests below."""
+    run_dir = tmp_path_factory.mktemp("runs") / "reference"
+    assert _train_run(run_dir) == 0
+    return run_dir
+
+
+def test_train_writes_checkpoint_tables_plot_and_trajectory(reference: Path) -> None:
+    for name in ("checkpoint.pt", "metrics.json", "metrics.csv", "metrics.md", "rmsf.png",
+                 "history.csv", "config.yaml"):
+        assert (reference / name).is_file(), name
+    ckpt = torch.load(reference / "checkpoint.pt", weights_only=False)
+    assert ckpt["epoch"] == 2 and ckpt["global_step"] == 4 and ckpt["model_name"] == "NeuralMD ODE"
+
+    report = json.loads((reference / "metrics.json").read_text())
+    names = [m["name"] for m in report["methods"]]
+    assert names == ["NeuralMD ODE", "Static", "Linear"]   # baselines on the same test set
+    for m in report["methods"]:
+        assert set(m["overall"]) >= {"mae", "mean_l2", "rmsd", "matching", "stability", "clash_rate", "speed"}
+        assert all(math.isfinite(v) for v in m["overall"].values())
+        assert 0 <= m["overall"]["stability"] <= 100
+        assert m["overall"]["mae"] <= m["overall"]["mean_l2"] <= m["overall"]["rmsd"] + 1e-9
+    with open(reference / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["method"] for r in rows if r["complex"] == "all"} == set(names)
+    assert len([r for r in csv.DictReader(open(reference / "history.csv"))]) == 2
+
+    # The exported prediction: ligand + pocket backbone, one frame per test snapshot (8).
+    saved = torch.load(next(reference.glob("prediction_*.pt")), weights_only=False)
+    frames = ase.io.read(next(reference.glob("prediction_*.xyz")), index=":")
+    n_lig = saved["record"]["ligand"].z.numel()
+    assert len(frames) == saved["traj"].shape[0] == 8
+    assert len(frames[0]) > n_lig and (len(frames[0]) - n_lig) % 3 == 0
+    assert torch.allclose(torch.tensor(frames[3].positions[:n_lig]), saved["traj"][3].double(), atol=1e-4)
+
+
+def test_resume_after_interruption_matches_uninterrupted(reference: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # Interrupt in the middle of epoch 2 (after step 3 of 4), checkpointing every step.
+    real_step = _train.Trainer._step
+
+    def step_then_die(self, indices):
+        if self.global_step == 3:
+            raise KeyboardInterrupt
+        return real_step(self, indices)
+
+    monkeypatch.setattr(_train.Trainer, "_step", step_then_die)
+    run_dir = tmp_path / "killed"
+    assert _train_run(run_dir, "trainer.checkpoint_every=1") == 130
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    assert (state["epoch"], state["step_in_epoch"], state["global_step"]) == (1, 1, 3)
+    assert not list(run_dir.glob(".checkpoint.pt.*"))        # no temporary file left behind
+    monkeypatch.setattr(_train.Trainer, "_step", real_step)
+
+    assert main(["train", "resume=true", f"run_dir={run_dir}"]) == 0
+    _assert_same_weights(reference, run_dir)
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    assert state["global_step"] == 4 and len(state["history"]) == 2
+
+
+def test_resume_after_sigkill_matches_uninterrupted(reference: Path, tmp_path: Path) -> None:
+    """A real kill -9 of a training process, at whatever point it has reached, then resume."""
+    run_dir = tmp_path / "sigkilled"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "neuralmd.cli", "train", *TINY, f"run_dir={run_dir}",
+           "trainer.checkpoint_every=1"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run_dir / "checkpoint.pt").exists() and proc.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert main(["train", "resume=true", f"run_dir={run_dir}"]) == 0
+    _assert_same_weights(reference, run_dir)
+
+
+def test_parameter_free_model_is_evaluated_without_training(tmp_path: Path) -> None:
+    assert main(["train", *TINY_DATA, *TINY_TRAINER, "model=linear", f"run_dir={tmp_path}"]) == 0
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert [m["name"] for m in report["methods"]] == ["Linear", "Static"]
+    assert (tmp_path / "checkpoint.pt").is_file()
