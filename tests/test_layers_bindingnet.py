@@ -165,3 +165,29 @@ def test_bad_input_raises_value_error_naming_the_complex():
     pos[2, 1] = float("nan")
     with pytest.raises(ValueError, match="toy17.*NaN"):
         NET(data, pos)
+
+
+def test_forces_are_continuous_across_the_cutoffs():
+    """Envelope-weighted sums: an atom crossing a cutoff changes the forces by O(delta^2), where a
+    mean over a hard cutoff would jump."""
+    data = random_record(19, 8)
+    ca = data["residue"].backbone[:, 1]
+    pos = data["ligand"].pos[:, 0].clone()
+    direction = torch.nn.functional.normalize(pos[0] - ca[0], dim=0)
+    for cutoff, anchor in ((NET.complex.cutoff, ca[0]), (NET.ligand.cutoff, pos[1])):
+        before, after = pos.clone(), pos.clone()
+        before[0] = anchor + (cutoff - 1e-7) * direction
+        after[0] = anchor + (cutoff + 1e-7) * direction
+        jump = (NET(data, after) - NET(data, before)).abs().max()
+        assert jump < 1e-5, f"forces jump by {jump:.2e} across the {cutoff} Å cutoff"
+
+
+def test_energy_forces_train_by_double_backward():
+    data = random_record(23, 7)
+    pos = data["ligand"].pos[:, 0].clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(NET.energy(data, pos).sum(), pos, create_graph=True)
+    NET.zero_grad()
+    (grad - 0.1).square().sum().backward()  # a force-matching loss
+    grads = [p.grad for p in NET.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert max(g.abs().max() for g in grads) > 0

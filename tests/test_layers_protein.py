@@ -51,6 +51,9 @@ def test_encoding_moves_between_dtypes():
     enc = encode(random_record(5, 5))
     small = enc.to(dtype=torch.float32)
     assert small.h.dtype == torch.float32 and small.batch.dtype == torch.long
+    again = small.to(torch.float64)
+    assert again.frames.dtype == torch.float64 and again.batch.dtype == torch.long
+    assert enc.to("cpu").ca.device.type == "cpu"
     assert not enc.detach().h.requires_grad
 
 

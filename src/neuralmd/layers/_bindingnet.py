@@ -77,6 +77,8 @@ class BindingNet(nn.Module):
     ) -> None:
         super().__init__()
         interaction_cutoff = cutoff if interaction_cutoff is None else interaction_cutoff
+        self.hidden, self.num_layers = hidden, num_layers
+        self.cutoff, self.interaction_cutoff = float(cutoff), float(interaction_cutoff)
         self.ligand = BindingNetLigand(hidden, num_layers, cutoff, num_rbf, max_z)
         self.protein = BindingNetProtein(hidden, cutoff, num_rbf, num_residue_types)
         self.complex = BindingNetComplex(hidden, num_layers, interaction_cutoff, num_rbf)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
@@ -28,13 +28,16 @@ class ProteinEncoding:
     frames: Tensor
     batch: Tensor
 
-    def to(self, device: Union[str, torch.device, None] = None, dtype: Optional[torch.dtype] = None) -> "ProteinEncoding":
-        """Copy to a device and/or floating dtype (``batch`` keeps its integer dtype)."""
+    def to(self, *args: Any, **kwargs: Any) -> "ProteinEncoding":
+        """Copy to a device and/or floating dtype, with the arguments of ``Tensor.to``
+        (``enc.to("cuda")``, ``enc.to(torch.float64)``, ``enc.to(device=..., dtype=...)``);
+        ``batch`` only moves device and keeps its integer dtype."""
+        device = torch._C._nn._parse_to(*args, **kwargs)[0]
         return ProteinEncoding(
-            h=self.h.to(device=device, dtype=dtype),
-            ca=self.ca.to(device=device, dtype=dtype),
-            frames=self.frames.to(device=device, dtype=dtype),
-            batch=self.batch.to(device=device),
+            h=self.h.to(*args, **kwargs),
+            ca=self.ca.to(*args, **kwargs),
+            frames=self.frames.to(*args, **kwargs),
+            batch=self.batch.to(device=device) if device is not None else self.batch,
         )
 
     def detach(self) -> "ProteinEncoding":
