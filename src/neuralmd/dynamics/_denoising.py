@@ -14,13 +14,20 @@ from ._second_order import LigandFactory, default_ligand_factory
 class DenoisingLD(DynamicsModel):
     """Noise-conditional score model of ``p(x_{t+1} | x_t)`` on the BindingNet backbone.
 
-    Score: ``s(y, sigma | x_t) = [BindingNet(y) + BindingNet-Ligand(z, y, vec=(y - x_t) / sigma)] / sigma``
-    (Å^-1): the protein-aware force field at the noisy pose ``y`` plus a ligand net that sees the
-    displacement from the known pose, scaled by 1/sigma as in noise-conditional score networks.
-    Training is denoising score matching, ``|sigma s(x_{t+1} + sigma eps) + eps|`` at a random
-    level per complex. Sampling starts at ``x_t + sigma_1 eps`` and runs ``steps`` annealed
-    Langevin steps, ``y += a s + sqrt(2 a) eps`` with ``a = step_lr * sigma_i^2``, over a
-    geometric ladder sigma_max -> sigma_min, then one Tweedie denoising step ``y += sigma_L^2 s``.
+    The score is written through a denoiser ``D`` (an estimate of ``x_{t+1}`` from a noisy pose
+    ``y = x_{t+1} + sigma eps``), with the preconditioning of Karras et al. (2022) on the
+    displacement ``u = y - x_t`` whose typical size is ``sigma_data``:
+
+        D(y, sigma) = x_t + c_skip u + c_out [BindingNet(y) + BindingNet-Ligand(z, y, vec=c_in u)],
+        s(y, sigma) = (D - y) / sigma^2,
+
+    ``c_skip = sd^2 / (sigma^2 + sd^2)``, ``c_out = sigma sd / sqrt(sigma^2 + sd^2)``,
+    ``c_in = 1 / sqrt(sigma^2 + sd^2)``. An untrained model then denoises towards ``x_t`` instead of
+    amplifying 1/sigma-scaled outputs, and the network's target has unit scale at every level.
+    Training is denoising score matching in this form, ``|D - x_{t+1}| / c_out`` at a random
+    level per complex. Sampling starts at ``x_t + sigma_1 eps`` and takes ``steps`` annealed
+    Langevin steps ``y += a s + sqrt(2 a) eps``, ``a = step_lr sigma_i^2``, down a geometric ladder
+    sigma_max -> sigma_min (Å), then a Tweedie step ``y += sigma_L^2 s`` (that is, ``y = D``).
 
     For a fixed seed the samples are equivariant: the Gaussian numbers are drawn as per-atom
     scalars (one stream per complex, see ``_noise``) and turned into vectors in an equivariant
@@ -29,8 +36,8 @@ class DenoisingLD(DynamicsModel):
     Args:
         force_field: a BindingNet.
         steps: Langevin steps (= noise levels) per predicted snapshot (default 10).
-        sigma_max, sigma_min: noise ladder in Å.
-        step_lr: Langevin step factor.
+        sigma_max, sigma_min: noise ladder in Å. sigma_data: typical displacement per snapshot, Å.
+        step_lr: Langevin step factor (fraction of the way to D per step).
         ligand_factory: builds the BindingNet-Ligand used for conditioning on x_t.
         cache_protein: encode the rigid protein once per rollout (True) or at every score call.
     """
@@ -38,26 +45,36 @@ class DenoisingLD(DynamicsModel):
     integer_times = True
 
     def __init__(self, force_field: nn.Module, steps: int = 10, sigma_max: float = 1.0,
-                 sigma_min: float = 0.01, step_lr: float = 0.5,
+                 sigma_min: float = 0.01, sigma_data: float = 0.5, step_lr: float = 0.5,
                  ligand_factory: LigandFactory | None = None, cache_protein: bool = True) -> None:
         super().__init__()
-        if steps < 1 or not 0 < sigma_min <= sigma_max:
-            raise ValueError("need steps >= 1 and 0 < sigma_min <= sigma_max")
+        if steps < 1 or not 0 < sigma_min <= sigma_max or sigma_data <= 0:
+            raise ValueError("need steps >= 1, 0 < sigma_min <= sigma_max and sigma_data > 0")
         self.force_field = force_field
         self.conditioner = (ligand_factory or default_ligand_factory(force_field))()
         ratio = sigma_min / sigma_max
         sigmas = [sigma_max * ratio ** (i / max(steps - 1, 1)) for i in range(steps)]
         self.register_buffer("sigmas", torch.tensor(sigmas), persistent=False)
-        self.step_lr = float(step_lr)
+        self.sigma_data, self.step_lr = float(sigma_data), float(step_lr)
         self.cache_protein = cache_protein
 
-    def score(self, data, protein, y: Tensor, x_prev: Tensor, sigma: Tensor | float) -> Tensor:
-        """(N, 3) score of ``p_sigma(y | x_prev)``; sigma is a float or (N, 1) per atom."""
+    def _c_out(self, sigma: Tensor | float) -> Tensor | float:
+        return sigma * self.sigma_data / (sigma**2 + self.sigma_data**2) ** 0.5
+
+    def denoise(self, data, protein, y: Tensor, x_prev: Tensor, sigma: Tensor | float) -> Tensor:
+        """(N, 3) estimate of ``x_{t+1}`` from the noisy pose y; sigma a float or (N, 1) per atom."""
         if protein is None:
             protein = self.force_field.encode_protein(data)
         batch, _ = ligand_batch(data)
-        _, cond = self.conditioner(data["ligand"].z, y, batch=batch, vec=(y - x_prev) / sigma)
-        return (self.force_field(data, y, protein=protein) + cond) / sigma
+        var = sigma**2 + self.sigma_data**2
+        u = y - x_prev
+        _, cond = self.conditioner(data["ligand"].z, y, batch=batch, vec=u / var**0.5)
+        out = self.force_field(data, y, protein=protein) + cond
+        return x_prev + (self.sigma_data**2 / var) * u + self._c_out(sigma) * out
+
+    def score(self, data, protein, y: Tensor, x_prev: Tensor, sigma: Tensor | float) -> Tensor:
+        """(N, 3) score of ``p_sigma(y | x_prev)`` in 1/Å: ``(D - y) / sigma^2``."""
+        return (self.denoise(data, protein, y, x_prev, sigma) - y) / sigma**2
 
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None) -> Tensor:
@@ -75,7 +92,7 @@ class DenoisingLD(DynamicsModel):
                 a = self.step_lr * sigma**2
                 eps = equivariant_noise(y, batch, num, noise.sample(3))
                 y = y + a * self.score(data, protein, y, x, sigma) + math.sqrt(2 * a) * eps
-            x = y + sigmas[-1] ** 2 * self.score(data, protein, y, x, sigmas[-1])
+            x = self.denoise(data, protein, y, x, sigmas[-1])  # Tweedie: y + sigma^2 s
             out.append(x)
         return torch.stack(out)[steps]
 
@@ -83,8 +100,8 @@ class DenoisingLD(DynamicsModel):
              generator: torch.Generator | None = None) -> Tensor:
         """Denoising score matching on the ``window`` consecutive pairs of one random window per complex.
 
-        Mean over pairs, atoms and coordinates of ``|sigma s + eps|`` ("mae") or its square ("mse"),
-        with one noise level per complex and pair drawn uniformly from the ladder.
+        Mean over pairs, atoms and coordinates of ``|D - x_{t+1}| / c_out`` ("mae") or its square
+        ("mse"), with one noise level per complex and pair drawn uniformly from the ladder.
         """
         _, _, targets, w = sample_windows(data, window, generator)
         batch, num = ligand_batch(data)
@@ -94,7 +111,7 @@ class DenoisingLD(DynamicsModel):
             level = torch.randint(0, self.sigmas.numel(), (num,), generator=generator)
             sigma = self.sigmas.to(targets.dtype)[level.to(targets.device)][batch].unsqueeze(-1)
             eps = torch.randn(targets[k].shape, generator=generator, dtype=targets.dtype).to(targets.device)
-            y = targets[k + 1] + sigma * eps
-            residual = sigma * self.score(data, protein, y, targets[k], sigma) + eps
+            denoised = self.denoise(data, protein, targets[k + 1] + sigma * eps, targets[k], sigma)
+            residual = (denoised - targets[k + 1]) / self._c_out(sigma)
             terms.append(trajectory_loss(residual, torch.zeros_like(residual), loss))
         return torch.stack(terms).mean()
