@@ -1,0 +1,204 @@
+"""Accuracy benchmark on the real-MD T4L data: every method, both tasks of the paper, several seeds.
+
+    python -m benchmarks.accuracy --task single --trajectories T4L_00 T4L_01 --out runs.jsonl
+    python -m benchmarks.accuracy --task multi --out runs.jsonl
+    python -m benchmarks.accuracy --summarize runs.jsonl --plot docs/figures/results_rmsf_t4l.png
+
+Tasks (paper sections 2.4, 2.5):
+- ``single``: one trajectory; train on snapshots 0-79, then roll out from snapshot 79 (initial
+  velocity x79 - x78) and score the 20 predicted snapshots 80-99.
+- ``multi``: train on trajectories ``--train`` (default T4L_00-11), test on ``--test`` (T4L_12-15):
+  roll out each whole test trajectory from snapshot 1 (initial velocity x1 - x0) and score the 98
+  predicted snapshots 2-99.
+
+Training: Adam, ``--steps`` steps of the package's Eq. 13 loss (``model.loss``: MAE over a random
+window of ``--window`` snapshots per trajectory), ``--batch`` windows per step. Every finished run
+is appended to the JSON-lines file at once, so an interrupted benchmark resumes (``--resume``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import h5py
+import torch
+from torch_geometric.data import Batch
+
+from neuralmd import metrics
+from neuralmd.data import read_misato
+
+try:
+    from benchmarks.methods import METHODS, build
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    from methods import METHODS, build
+
+ROOT = Path(__file__).resolve().parent
+METRICS = ("mae", "mean_l2", "matching", "stability")
+
+
+def cut(record, lo: int, hi: int):
+    """A copy of ``record`` keeping snapshots lo..hi-1."""
+    out = record.clone()
+    out["ligand"].pos = record["ligand"].pos[:, lo:hi].clone()
+    return out
+
+
+def train(model: torch.nn.Module, records: list, args) -> float:
+    """Train on random windows of ``records``; returns the CPU seconds spent."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        return 0.0
+    opt = torch.optim.Adam(params, lr=args.lr)
+    gen = torch.Generator().manual_seed(args.seed_now)
+    start = time.process_time()
+    model.train()
+    for _ in range(args.steps):
+        pick = torch.randint(len(records), (args.batch,), generator=gen).tolist()
+        opt.zero_grad()
+        loss = model.loss(Batch.from_data_list([records[i] for i in pick]), window=args.window, generator=gen)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 10.0)
+        opt.step()
+    model.eval()
+    return time.process_time() - start
+
+
+def score(model, records: list, start: int) -> dict:
+    """Roll every record out from ``start`` to its end; metrics on the predicted snapshots."""
+    batch = Batch.from_data_list(records)
+    times = torch.arange(start, batch["ligand"].pos.shape[1])
+    with torch.no_grad():
+        pred = model.rollout(batch, times)[1:]
+    target = batch["ligand"].pos[:, start + 1:].transpose(0, 1)
+    lb = batch["ligand"].batch
+    finite = bool(torch.isfinite(pred).all())
+    pred = pred.nan_to_num(1e4, 1e4, -1e4)  # a diverged rollout scores as 10^4 Å, not as an error
+    out = {name: getattr(metrics, name)(pred, target, lb) for name in METRICS}
+    out["finite"] = finite
+    first = lb == 0  # RMSF curves of the first test trajectory (prediction and truth)
+    out["rmsf_pred"] = metrics.rmsf(pred[:, first])
+    out["rmsf_true"] = metrics.rmsf(target[:, first])
+    return out
+
+
+def done_keys(path: Path) -> set:
+    if not path.exists():
+        return set()
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {(r["task"], r["test"], r["method"], r["seed"]) for r in rows}
+
+
+def run(args) -> None:
+    with h5py.File(args.data, "r") as f:
+        names = sorted(f)
+        records = {n: read_misato(f, n) for n in names}
+    if args.task == "single":
+        setups = [(n, [cut(records[n], 0, 80)], [records[n]], 79) for n in args.trajectories]
+    else:
+        train_ids = args.train or names[:12]
+        test_ids = args.test or names[12:]
+        setups = [("+".join(test_ids), [records[n] for n in train_ids], [records[n] for n in test_ids], 1)]
+    done = done_keys(args.out) if args.resume else set()
+    for test_name, train_set, test_set, start in setups:
+        for seed in args.seeds:
+            for method in args.methods:
+                if (args.task, test_name, method, seed) in done:
+                    continue
+                torch.manual_seed(seed)
+                args.seed_now = seed
+                model = build(method, args.hidden, args.layers)
+                cpu = train(model, train_set, args)
+                torch.manual_seed(seed)
+                row = dict(task=args.task, test=test_name, method=method, seed=seed, steps=args.steps,
+                           batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
+                           layers=args.layers, train_cpu_s=cpu, **score(model, test_set, start))
+                with open(args.out, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(f"{args.task} {test_name} {method:13s} seed {seed:3d}: mae {row['mae']:.3f} "
+                      f"matching {row['matching']:.3f} stability {row['stability']:.1f} ({cpu:.0f} CPU s)",
+                      flush=True)
+
+
+def summarize(path: Path, plot: Path | None) -> None:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    order = list(METHODS)
+    for task in sorted({r["task"] for r in rows}):
+        for test in sorted({r["test"] for r in rows if r["task"] == task}):
+            sel = [r for r in rows if r["task"] == task and r["test"] == test]
+            print(f"\n{task} task, test {test}\n")
+            print("| method | seeds | " + " | ".join(METRICS) + " |")
+            print("|---|---|" + "---|" * len(METRICS))
+            for m in order:
+                mine = [r for r in sel if r["method"] == m]
+                if not mine:
+                    continue
+                cells = []
+                for k in METRICS:
+                    v = [r[k] for r in mine]
+                    sd = statistics.stdev(v) if len(v) > 1 else 0.0
+                    cells.append(f"{statistics.mean(v):.3f} ± {sd:.3f}")
+                print(f"| {m} | {','.join(str(r['seed']) for r in mine)} | " + " | ".join(cells) + " |")
+    if plot:
+        plot_rmsf(rows, plot, order)
+
+
+def plot_rmsf(rows: list, path: Path, order: list) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = sorted({(r["task"], r["test"]) for r in rows})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for ax, (task, test) in zip(axes[0], panels):
+        sel = [r for r in rows if r["task"] == task and r["test"] == test and r["seed"] == min(
+            q["seed"] for q in rows if q["task"] == task and q["test"] == test)]
+        ax.plot(sel[0]["rmsf_true"], "k-", lw=2.5, label="OpenMM (truth)")
+        for m in order:
+            mine = [r for r in sel if r["method"] == m]
+            if mine and m != "Static":  # Static's RMSF is 0 by construction
+                ax.plot(mine[0]["rmsf_pred"], marker=".", label=m)
+        ax.set_title(f"{task}: {test.split('+')[0]}")
+        ax.set_xlabel("window of 5 predicted snapshots")
+        ax.set_ylabel("RMSF (Å)")
+        ax.set_yscale("log")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=ROOT / "data" / "t4l.hdf5")
+    p.add_argument("--task", choices=("single", "multi"), default="single")
+    p.add_argument("--trajectories", nargs="+", default=["T4L_00", "T4L_01"], help="single task")
+    p.add_argument("--train", nargs="+", default=None, help="multi task (default: first 12)")
+    p.add_argument("--test", nargs="+", default=None, help="multi task (default: the rest)")
+    p.add_argument("--methods", nargs="+", default=list(METHODS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 42, 123])
+    p.add_argument("--steps", type=int, default=150)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--window", type=int, default=5)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, default=Path("accuracy_runs.jsonl"))
+    p.add_argument("--resume", action="store_true", help="skip runs already in --out")
+    p.add_argument("--summarize", type=Path, default=None, help="print tables from this JSON-lines file")
+    p.add_argument("--plot", type=Path, default=None, help="with --summarize: write the RMSF figure here")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.summarize:
+        summarize(args.summarize, args.plot)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""The methods every benchmark compares, built the same way for speed and accuracy runs."""
+from __future__ import annotations
+
+from torch import nn
+
+from neuralmd.dynamics import DenoisingLD, GNNMD, LinearBaseline, NeuralMD, StaticBaseline, VerletMD
+from neuralmd.layers import BindingNet
+
+METHODS = ("NeuralMD ODE", "NeuralMD SDE", "VerletMD", "GNN-MD", "DenoisingLD", "Static", "Linear")
+
+
+def build(method: str, hidden: int = 128, layers: int = 5, cutoff: float = 5.0) -> nn.Module:
+    """One dynamics model on a fresh BindingNet (paper Table 5 defaults: 128 wide, 5 layers, 5 Å).
+
+    NeuralMD ODE: RK4, step 0.5 snapshot; SDE: Euler-Maruyama, step 0.5; VerletMD: step 0.5;
+    DenoisingLD: 10 Langevin steps per snapshot (paper section 2.7).
+    """
+    net = lambda: BindingNet(hidden=hidden, num_layers=layers, cutoff=cutoff)  # noqa: E731
+    makers = {
+        "NeuralMD ODE": lambda: NeuralMD(net(), solver="ode", method="rk4", step_size=0.5),
+        "NeuralMD SDE": lambda: NeuralMD(net(), solver="sde", method="euler", step_size=0.5),
+        "VerletMD": lambda: VerletMD(net(), step_size=0.5),
+        "GNN-MD": lambda: GNNMD(net()),
+        "DenoisingLD": lambda: DenoisingLD(net(), steps=10),
+        "Static": StaticBaseline,
+        "Linear": LinearBaseline,
+    }
+    if method not in makers:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    return makers[method]()

@@ -1,0 +1,319 @@
+"""Speed benchmark: rollout snapshots/s, cost versus protein size, training throughput, peak memory
+and the speed-up over numerical MD (OpenMM) on the same complex, measured in the same run.
+
+    python -m benchmarks.speed                       # CPU, one thread (docs/results.md)
+    python -m benchmarks.speed --device cuda         # the same tables on a GPU
+    python -m benchmarks.speed --quick               # a smoke test of every section
+
+Complexes: ``T4L`` is the real-MD benchmark (``benchmarks/data/t4l.hdf5``: p-xylene, 8 heavy
+atoms, in the 8 Å pocket of T4 lysozyme L99A); ``SYN`` is a synthetic complex of MISATO-like size
+(a 30-atom toy ligand in a 100-residue toy pocket, padded to 300 residues with distant copies of
+that pocket). Models are untrained, paper-sized (BindingNet hidden 128, 5 layers, cutoff 5 Å):
+speed does not depend on the weights. FPS = predicted snapshots x complexes / wall seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import functools
+import json
+import platform
+import threading
+import time
+from pathlib import Path
+
+import torch
+from torch_geometric.data import Batch
+
+from neuralmd.data import read_misato, synthetic_trajectories
+from neuralmd.layers import radius
+
+try:
+    from benchmarks.methods import METHODS, build
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    from methods import METHODS, build
+
+ROOT = Path(__file__).resolve().parent
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
+T4L = ROOT / "data" / "t4l.hdf5"
+
+
+class Measure:
+    """Wall and CPU seconds of a block, and its peak memory in MB.
+
+    CPU seconds are this process's (all its threads): on a machine shared with other jobs they are
+    what an idle core would have taken, while wall seconds include waiting for the core. Memory is
+    the CUDA allocator's peak, or on CPU the peak growth of the process RSS sampled every 2 ms after
+    returning freed heap memory to the system (``malloc_trim``); it is approximate.
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            if _LIBC is not None:
+                _LIBC.malloc_trim(0)
+            self.base = self.peak = self._rss()
+            self.running = True
+            self.thread = threading.Thread(target=self._watch, daemon=True)
+            self.thread.start()
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def _watch(self):
+        while self.running:
+            self.peak = max(self.peak, self._rss())
+            time.sleep(0.002)
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+        if self.device.type == "cuda":
+            self.mb = (torch.cuda.max_memory_allocated() - self.base) / 1e6
+        else:
+            self.running = False
+            self.thread.join()
+            self.mb = (max(self.peak, self._rss()) - self.base) / 1e6
+
+
+@functools.lru_cache(maxsize=1)
+def _toy_pocket():
+    return synthetic_trajectories(1, seed=7, n_snapshots=100, ligand_atoms=(30, 30), residues=(100, 100))[0]
+
+
+def synthetic_complex(residues: int) -> object:
+    """The SYN complex: one 100-residue toy pocket, padded with copies of its backbone shifted
+    60 Å apart (separate chains, far beyond every cutoff) up to ``residues`` residues."""
+    base = _toy_pocket()
+    data = base.clone()
+    res = base["residue"]
+    copies = -(-residues // res.type.numel())
+    shift = torch.zeros(copies, 1, 1, 3)
+    shift[:, 0, 0, 0] = 60.0 * torch.arange(copies)
+    data["residue"].backbone = (res.backbone.unsqueeze(0) + shift).reshape(-1, 3, 3)[:residues]
+    data["residue"].type = res.type.repeat(copies)[:residues]
+    data["residue"].chain = (res.chain.unsqueeze(0) + (res.chain.max() + 1) * torch.arange(copies)[:, None]).reshape(-1)[:residues]
+    data["residue"].num_nodes = residues
+    data.id = f"SYN-{residues}"
+    return data
+
+
+def complexes(t4l: Path) -> dict[str, list]:
+    """Name -> 32 records (repeated where the file holds fewer trajectories)."""
+    out = {}
+    if t4l.exists():
+        import h5py
+
+        with h5py.File(t4l, "r") as f:
+            records = [read_misato(f, name) for name in sorted(f)]
+        out["T4L"] = (records * 32)[:32]
+    else:
+        print(f"{t4l} missing (run benchmarks/generate_t4l.py): T4L rows and OpenMM skipped")
+    out["SYN"] = [synthetic_complex(300)] * 32
+    return out
+
+
+def rollout_table(models: dict, data: dict, device: torch.device, snapshots: dict[int, int]) -> list[dict]:
+    rows = []
+    for cname, records in data.items():
+        for batch_size, steps in snapshots.items():
+            batch = Batch.from_data_list(records[:batch_size]).to(device)
+            times = torch.arange(80, 81 + steps)
+            for mname, model in models.items():
+                torch.manual_seed(0)
+                with torch.no_grad():
+                    model.rollout(batch, times[:2])  # warm-up
+                    with Measure(device) as m:
+                        model.rollout(batch, times)
+                rows.append(dict(complex=cname, batch=batch_size, method=mname, snapshots=steps, wall_s=m.wall,
+                                 cpu_s=m.cpu, fps=steps * batch_size / m.wall, fps_cpu=steps * batch_size / m.cpu,
+                                 peak_mb=m.mb))
+                print(f"  rollout {cname} B={batch_size:2d} {mname:13s} {rows[-1]['fps']:9.2f} snapshots/s "
+                      f"({rows[-1]['fps_cpu']:9.2f} per CPU s)  {m.mb:7.1f} MB", flush=True)
+    return rows
+
+
+def protein_size_table(sizes: list[int], device: torch.device, repeats: int, snapshots: int) -> list[dict]:
+    """Cost of the force field versus protein size with the protein encoded once (and, for
+    contrast, re-encoded at every call), plus a NeuralMD ODE rollout that encodes it once.
+    Times are the best of ``repeats`` in CPU seconds on CPU (wall seconds on CUDA)."""
+    rows = []
+    torch.manual_seed(0)
+    model = build("NeuralMD ODE").to(device).eval()
+    net = model.force_field
+
+    def best_ms(fn) -> float:
+        fn()
+        runs = []
+        for _ in range(repeats):
+            with Measure(device) as m:
+                fn()
+            runs.append(m.cpu if device.type == "cpu" else m.wall)
+        return min(runs) * 1e3
+
+    for n_res in sizes:
+        data = synthetic_complex(n_res).to(device)
+        x = data["ligand"].pos[:, 80]
+        with torch.no_grad():
+            enc = net.encode_protein(data)
+            pairs = radius(enc.ca, x, net.complex.cutoff).shape[1]
+            encode_ms = best_ms(lambda: net.encode_protein(data))
+            cached_ms = best_ms(lambda: net(data, x, protein=enc))
+            uncached_ms = best_ms(lambda: net(data, x))
+            with Measure(device) as m:
+                model.rollout(data, torch.arange(80, 81 + snapshots))
+        seconds = m.cpu if device.type == "cpu" else m.wall
+        rows.append(dict(residues=n_res, pocket_pairs=pairs, encode_ms=encode_ms, force_cached_ms=cached_ms,
+                         force_reencoded_ms=uncached_ms, ode_fps=snapshots / seconds, peak_mb=m.mb))
+        print(f"  protein {n_res:5d} residues: encode {encode_ms:8.1f} ms, force {cached_ms:7.1f} ms "
+              f"(re-encoding {uncached_ms:8.1f} ms), ODE {rows[-1]['ode_fps']:6.2f} snapshots/s", flush=True)
+    return rows
+
+
+def training_table(models: dict, records: list, device: torch.device, batch_size: int, steps: int,
+                   window: int) -> list[dict]:
+    """Optimiser steps (Adam) on the Eq. 13 loss over one batch of trajectories, per method."""
+    rows = []
+    batch = Batch.from_data_list(records[:batch_size]).to(device)
+    for mname, model in models.items():
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            continue
+        opt = torch.optim.Adam(params, lr=1e-4)
+        torch.manual_seed(0)
+
+        def step():
+            opt.zero_grad()
+            model.loss(batch, window=window).backward()
+            opt.step()
+
+        model.train()
+        step()  # warm-up
+        with Measure(device) as m:
+            for _ in range(steps):
+                step()
+        model.eval()
+        rows.append(dict(method=mname, batch=batch_size, window=window, steps=steps, wall_s=m.wall, cpu_s=m.cpu,
+                         trajectories_per_s=batch_size * steps / m.wall,
+                         trajectories_per_cpu_s=batch_size * steps / m.cpu, peak_mb=m.mb))
+        print(f"  train {mname:13s} {rows[-1]['trajectories_per_s']:8.2f} trajectories/s "
+              f"({rows[-1]['trajectories_per_cpu_s']:8.2f} per CPU s)  {m.mb:7.1f} MB", flush=True)
+    return rows
+
+
+def openmm_reference(t4l: Path, snapshots: int, device: torch.device, threads: int) -> dict:
+    """OpenMM on the very system that made the T4L data, for ``snapshots`` snapshot intervals."""
+    try:
+        from benchmarks.generate_t4l import PocketSimulation, fetch_complex
+    except ImportError:
+        from generate_t4l import PocketSimulation, fetch_complex
+    import h5py
+    import openmm
+
+    with h5py.File(t4l, "r") as f:
+        settings = json.loads(f[sorted(f)[0]].attrs["settings"])
+    names = [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
+    plat = "CUDA" if device.type == "cuda" and "CUDA" in names else "CPU"
+    folder = fetch_complex(Path.home() / ".cache" / "neuralmd" / "t4l")
+    sim = PocketSimulation(folder, pocket=settings["pocket_A"], cutoff_nm=settings["cutoff_nm"], threads=threads,
+                           platform=plat)
+    steps = snapshots * settings["interval_steps"]
+    sim.run(0, 1, 10, 10)  # warm-up
+    with Measure(torch.device("cpu")) as m:
+        sim.integrator.step(steps)
+        sim.context.getState(getPositions=True)
+    ps = steps * sim.step_ps
+    out = dict(platform=plat, threads=threads, atoms=len(sim.keep), steps=steps, simulated_ps=ps,
+               wall_s=m.wall, cpu_s=m.cpu, wall_s_per_snapshot=m.wall / snapshots,
+               cpu_s_per_snapshot=m.cpu / snapshots, ns_per_day=ps * 1e-3 / m.wall * 86400,
+               ns_per_cpu_day=ps * 1e-3 / m.cpu * 86400)
+    print(f"  OpenMM {plat} ({threads} thread): {steps} steps = {ps:.1f} ps in {m.wall:.1f} s wall, "
+          f"{m.cpu:.1f} s CPU ({out['ns_per_day']:.1f} ns/day)", flush=True)
+    return out
+
+
+def markdown(results: dict) -> str:
+    om = results.get("openmm")
+    lines = ["| complex | batch | method | snapshots/s (wall) | snapshots per CPU s | speed-up over OpenMM "
+             "(wall / CPU) | peak MB |", "|---|---|---|---|---|---|---|"]
+    for r in results["rollout"]:
+        ratio = "-"
+        if om and r["complex"] == "T4L":
+            ratio = f"{r['fps'] * om['wall_s_per_snapshot']:.1f}x / {r['fps_cpu'] * om['cpu_s_per_snapshot']:.1f}x"
+        lines.append(f"| {r['complex']} | {r['batch']} | {r['method']} | {r['fps']:.2f} | {r['fps_cpu']:.2f} | "
+                     f"{ratio} | {r['peak_mb']:.0f} |")
+    lines += ["", "| residues | pocket pairs | encode ms (once) | force ms, encoded once | force ms, re-encoded "
+              "| NeuralMD ODE snapshots/s | peak MB |", "|---|---|---|---|---|---|---|"]
+    for r in results["protein_size"]:
+        lines.append(f"| {r['residues']} | {r['pocket_pairs']} | {r['encode_ms']:.1f} | {r['force_cached_ms']:.1f} | "
+                     f"{r['force_reencoded_ms']:.1f} | {r['ode_fps']:.2f} | {r['peak_mb']:.0f} |")
+    lines += ["", "| method | batch | window | trajectories/s (wall) | trajectories per CPU s | peak MB |",
+              "|---|---|---|---|---|---|"]
+    for r in results["training"]:
+        lines.append(f"| {r['method']} | {r['batch']} | {r['window']} | {r['trajectories_per_s']:.2f} | "
+                     f"{r['trajectories_per_cpu_s']:.2f} | {r['peak_mb']:.0f} |")
+    if om:
+        lines += ["", f"OpenMM ({om['platform']}, {om['threads']} thread, {om['atoms']} atoms): {om['steps']} steps = "
+                      f"{om['simulated_ps']:.1f} ps in {om['wall_s']:.1f} s wall / {om['cpu_s']:.1f} s CPU "
+                      f"({om['ns_per_day']:.1f} ns/day wall, {om['ns_per_cpu_day']:.1f} ns per CPU-day)"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=int, default=1, help="torch and OpenMM CPU threads")
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
+    p.add_argument("--t4l", type=Path, default=T4L, help="the T4L benchmark file (generate_t4l.py)")
+    p.add_argument("--json", type=Path, default=None, help="write the raw results here")
+    args = p.parse_args(argv)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    torch.set_num_threads(args.threads)
+    snapshots = {1: 2, 32: 1} if args.quick else {1: 10, 32: 5}
+    sizes = [100, 300] if args.quick else [100, 300, 1000, 3000, 5000]
+    t_start = time.perf_counter()
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {args.threads} thread(s)"
+    print(f"device {device} ({hardware}), torch {torch.__version__}", flush=True)
+
+    torch.manual_seed(0)
+    models = {name: build(name).to(device).eval() for name in METHODS}
+    data = complexes(args.t4l)
+    results = {"device": str(device), "hardware": hardware, "torch": torch.__version__, "threads": args.threads}
+    print("rollout", flush=True)
+    results["rollout"] = rollout_table(models, data, device, snapshots)
+    print("protein size", flush=True)
+    results["protein_size"] = protein_size_table(sizes, device, repeats=1 if args.quick else 3,
+                                                 snapshots=2 if args.quick else 10)
+    print("training", flush=True)
+    train_data = data.get("T4L", data["SYN"])
+    results["training"] = training_table(models, train_data, device, batch_size=2 if args.quick else 8,
+                                         steps=1 if args.quick else 2, window=5)
+    if args.t4l.exists():
+        print("numerical MD", flush=True)
+        try:
+            results["openmm"] = openmm_reference(args.t4l, snapshots[1], device, args.threads)
+        except (ImportError, SystemExit) as err:  # OpenMM is an optional extra
+            print(f"  skipped: {err}")
+    results["wall_s"] = time.perf_counter() - t_start
+    print(markdown(results))
+    print(f"total {results['wall_s']:.0f} s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
