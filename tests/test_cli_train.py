@@ -121,3 +121,20 @@ def test_parameter_free_model_is_evaluated_without_training(tmp_path: Path) -> N
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert [m["name"] for m in report["methods"]] == ["Linear", "Static"]
     assert (tmp_path / "checkpoint.pt").is_file()
+
+
+@pytest.mark.parametrize("model, task", [("gnnmd", "single"), ("neuralmd_sde", "multi")])
+def test_other_models_and_the_single_trajectory_task(model: str, task: str, tmp_path: Path) -> None:
+    extra = ["data.num=1", "data.options.n_snapshots=10"] if task == "single" else []
+    sizes = [o for o in TINY if o.startswith("model.force_field")]
+    solver = ["model.method=euler", "model.step_size=1.0"] if model == "neuralmd_sde" else []
+    assert main(["train", *TINY_DATA, *TINY_TRAINER, *extra, f"model={model}", *sizes, *solver,
+                 f"data.task={task}", "trainer.epochs=1", "export_formats=[.pdb]", f"run_dir={tmp_path}"]) == 0
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert report["data"]["task"] == task
+    assert report["data"]["start"] == (7 if task == "single" else 0)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    # single task: 10 snapshots -> 8 train -> windows of 2 + 2 snapshots: 5 items, batch 2 -> 3 steps
+    assert ckpt["global_step"] == (3 if task == "single" else 2)
+    frames = ase.io.read(next(tmp_path.glob("prediction_*.pdb")), index=":")
+    assert len(frames) == (3 if task == "single" else 8)

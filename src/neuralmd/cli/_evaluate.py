@@ -139,8 +139,14 @@ def model_from_checkpoint(path: str | Path, device: torch.device) -> tuple[nn.Mo
 
 
 def _label(name: str, taken: dict[str, Any], path: str) -> str:
-    """Table label; two checkpoints of the same model get their run folder appended."""
-    return name if name not in taken else f"{name} ({Path(path).resolve().parent.name})"
+    """Table label; checkpoints of the same model get their run folder (and a count) appended."""
+    if name not in taken:
+        return name
+    label = f"{name} ({ckpt_io.checkpoint_path(path).resolve().parent.name})"
+    k = 2
+    while label in taken:
+        label, k = f"{name} ({ckpt_io.checkpoint_path(path).resolve().parent.name} #{k})", k + 1
+    return label
 
 
 def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
