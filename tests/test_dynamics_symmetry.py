@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from _dynamics_toys import make_record
 from _dynamics_toys import one_thread  # noqa: F401  (autouse fixture)
 
@@ -54,6 +56,21 @@ def test_rollout_is_se3_equivariant(name):
     assert out.shape == (len(TIMES), 7, 3) and torch.isfinite(out).all()
     assert_equivariant(fn, data, output="position", trials=2, rtol=1e-8,
                        generator=torch.Generator().manual_seed(1))
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000), n_lig=st.integers(3, 9), start=st.integers(0, 3),
+       name=st.sampled_from(["ode-rk4", "sde-euler", "denoising"]))
+def test_rollout_equivariant_on_random_records(seed, n_lig, start, name):
+    model = build(name)
+    data = make_record(seed, n_lig=n_lig, n_res=8 + n_lig)
+
+    def fn(d):
+        with torch.no_grad():
+            return model.rollout(d, [start, start + 1, start + 3], generator=torch.Generator().manual_seed(seed))
+
+    assert_equivariant(fn, data, output="position", trials=1, rtol=1e-8,
+                       generator=torch.Generator().manual_seed(seed))
 
 
 @pytest.mark.parametrize("name", NAMES)

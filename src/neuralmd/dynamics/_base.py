@@ -93,6 +93,11 @@ def as_times(times: Tensor | Sequence[float], num_snapshots: int, integer: bool)
     return t
 
 
+def generator_device(generator: torch.Generator | None) -> torch.device:
+    """Where random numbers from ``generator`` must be drawn (a CUDA generator draws on CUDA)."""
+    return torch.device("cpu") if generator is None else generator.device
+
+
 def trajectory_loss(pred: Tensor, target: Tensor, kind: str = "mae") -> Tensor:
     """Eq. 13: mean over snapshots, atoms and coordinates of |pred - target| ("mae") or its square."""
     if kind == "mae":
@@ -119,7 +124,8 @@ def sample_windows(data, window: int, generator: torch.Generator | None = None
     if num_snapshots < 3:
         raise ValueError(f"{_name(data)}: training needs at least 3 snapshots, got {num_snapshots}")
     window = max(1, min(int(window), num_snapshots - 2))
-    starts = torch.randint(1, num_snapshots - window, (num,), generator=generator).to(pos.device)
+    starts = torch.randint(1, num_snapshots - window, (num,), generator=generator,
+                           device=generator_device(generator)).to(pos.device)
     start = starts[batch]
     x0, v0 = initial_state(pos, start)
     atoms = torch.arange(pos.shape[0], device=pos.device)

@@ -6,7 +6,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ._base import DynamicsModel, complex_ids, ligand_batch, sample_windows, trajectory_loss
+from ._base import (DynamicsModel, complex_ids, generator_device, ligand_batch, sample_windows,
+                    trajectory_loss)
 from ._noise import ComplexNoise, complex_seeds, draw_seed, equivariant_noise
 from ._second_order import LigandFactory, default_ligand_factory
 
@@ -106,11 +107,13 @@ class DenoisingLD(DynamicsModel):
         _, _, targets, w = sample_windows(data, window, generator)
         batch, num = ligand_batch(data)
         protein = self.force_field.encode_protein(data) if self.cache_protein else None
+        where = generator_device(generator)
         terms = []
         for k in range(w):
-            level = torch.randint(0, self.sigmas.numel(), (num,), generator=generator)
+            level = torch.randint(0, self.sigmas.numel(), (num,), generator=generator, device=where)
             sigma = self.sigmas.to(targets.dtype)[level.to(targets.device)][batch].unsqueeze(-1)
-            eps = torch.randn(targets[k].shape, generator=generator, dtype=targets.dtype).to(targets.device)
+            eps = torch.randn(targets[k].shape, generator=generator, dtype=targets.dtype, device=where)
+            eps = eps.to(targets.device)
             denoised = self.denoise(data, protein, targets[k + 1] + sigma * eps, targets[k], sigma)
             residual = (denoised - targets[k + 1]) / self._c_out(sigma)
             terms.append(trajectory_loss(residual, torch.zeros_like(residual), loss))

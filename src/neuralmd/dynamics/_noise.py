@@ -30,7 +30,8 @@ NEIGHBOUR_LENGTH = 1.5
 
 def draw_seed(generator: torch.Generator | None = None) -> int:
     """One 62-bit seed from ``generator`` (or torch's global generator when ``None``)."""
-    return int(torch.randint(0, 2**62, (1,), generator=generator).item())
+    device = "cpu" if generator is None else generator.device
+    return int(torch.randint(0, 2**62, (1,), generator=generator, device=device).item())
 
 
 def complex_keys(ids: Sequence[object]) -> list[str]:
