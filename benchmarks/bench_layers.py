@@ -5,8 +5,10 @@ Cases (float32 and float64, default hyperparameters of Table 5: 5 layers, cutoff
   b) MISATO's 6nij protein (2,002 residues, 8 chains) + a 40-atom ligand in its most crowded groove;
   c) BindingNetLigand vs E3nnLigand on the 30-atom ligand.
 
-Each case runs in a fresh subprocess so that peak memory (``ru_maxrss``) is its own: we report the
-growth of the peak over the set-up (imports, data, model, encoding), i.e. what the forward adds.
+Each case is prepared (data, model, one protein encoding, saved to a temporary file) in one
+subprocess and measured in a fresh one, so the peak memory (``ru_maxrss``) seen there is not set by
+the encoding: we report how far the forward raises the peak over the measuring process's set-up
+(imports, loaded data and model), and that set-up's own peak.
 
     python benchmarks/bench_layers.py [--threads 1] [--repeats 20] [--json out.json]
 """
@@ -18,6 +20,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,29 +61,52 @@ def _complex(case: str):
     return data
 
 
-def run_case(case: str, dtype_name: str, repeats: int) -> dict:
+def prepare_case(case: str, dtype_name: str, path: Path) -> None:
+    """Build the complex, model and protein encoding, and save them for :func:`measure_case`, so
+    that the measuring process's memory peak is not set by the one-off encoding."""
+    import torch
+
+    from neuralmd.layers import BindingNet
+
+    dtype = getattr(torch, dtype_name)
+    torch.manual_seed(0)
+    data = _complex(case)
+    data["ligand"].pos = data["ligand"].pos.to(dtype)
+    data["residue"].backbone = data["residue"].backbone.to(dtype)
+    net = BindingNet().to(dtype)
+    start = time.perf_counter()
+    with torch.no_grad():
+        protein = net.encode_protein(data)
+    encode_ms = (time.perf_counter() - start) * 1e3
+    torch.save({"data": data, "state": net.state_dict(), "protein": protein, "encode_ms": encode_ms}, path)
+
+
+def measure_case(case: str, dtype_name: str, repeats: int, path: Path) -> dict:
     import torch
 
     from neuralmd.layers import BindingNet, BindingNetLigand, E3nnLigand
 
     dtype = getattr(torch, dtype_name)
     torch.manual_seed(0)
-    data = _complex("a" if case == "c" else case)
-    data["ligand"].pos = data["ligand"].pos.to(dtype)
-    data["residue"].backbone = data["residue"].backbone.to(dtype)
-    pos = data["ligand"].pos[:, 0].contiguous()
-    out = {"case": case, "dtype": dtype_name, "ligand_atoms": pos.shape[0], "residues": data["residue"].type.shape[0]}
     if case == "c":
+        data = _complex("a")
+        pos = data["ligand"].pos[:, 0].to(dtype).contiguous()
+        out = {"case": case, "dtype": dtype_name, "ligand_atoms": pos.shape[0]}
         for name, cls in (("frames", BindingNetLigand), ("e3nn", E3nnLigand)):
             block = cls().to(dtype)
             with torch.no_grad():
                 out[f"{name}_ms"] = _timed(lambda: block(data["ligand"].z, pos), repeats)
         return out
+    saved = torch.load(path, weights_only=False)
+    data, protein = saved["data"], saved["protein"]
     net = BindingNet().to(dtype)
-    start = time.perf_counter()
-    with torch.no_grad():
-        protein = net.encode_protein(data)
-    out["encode_ms"] = (time.perf_counter() - start) * 1e3
+    net.load_state_dict(saved["state"])
+    pos = data["ligand"].pos[:, 0].contiguous()
+    near = torch.cdist(pos, protein.ca).lt(net.complex.cutoff)
+    out = {
+        "case": case, "dtype": dtype_name, "ligand_atoms": pos.shape[0], "residues": protein.ca.shape[0],
+        "pocket_pairs": int(near.sum()), "encode_ms": saved["encode_ms"],
+    }
     before = _peak_mib()
     with torch.no_grad():
         out["forward_ms"] = _timed(lambda: net(data, pos, protein=protein), repeats)
@@ -92,8 +118,19 @@ def run_case(case: str, dtype_name: str, repeats: int) -> dict:
 
     out["forward_backward_ms"] = _timed(forward_backward, max(repeats // 4, 3))
     out["forward_backward_peak_growth_mib"] = _peak_mib() - before
-    out["peak_rss_mib"] = _peak_mib()
+    out["baseline_rss_mib"] = before
     return out
+
+
+def _describe(r: dict, repeats: int) -> str:
+    if r["case"] == "c":
+        return (f"c) {r['dtype']}: 30-atom ligand: BindingNetLigand {r['frames_ms'][0]:.1f} ms, E3nnLigand "
+                f"{r['e3nn_ms'][0]:.1f} ms (min of {repeats}; medians {r['frames_ms'][1]:.1f} / {r['e3nn_ms'][1]:.1f})")
+    return (f"{r['case']}) {r['dtype']}: {r['ligand_atoms']} atoms + {r['residues']} residues "
+            f"({r['pocket_pairs']} atom-residue pairs in range): encode {r['encode_ms']:.0f} ms once; "
+            f"forward {r['forward_ms'][0]:.1f} ms (median {r['forward_ms'][1]:.1f}), peak RSS "
+            f"+{r['forward_peak_growth_mib']:.1f} MiB; forward+backward {r['forward_backward_ms'][0]:.1f} ms, "
+            f"+{r['forward_backward_peak_growth_mib']:.1f} MiB (over {r['baseline_rss_mib']:.0f} MiB after set-up)")
 
 
 def main() -> None:
@@ -103,30 +140,29 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case in this process
     parser.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
+    parser.add_argument("--stage", default="measure", help=argparse.SUPPRESS)
+    parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
         import torch
 
         torch.set_num_threads(args.threads)
-        print(json.dumps(run_case(args.case, args.dtype, args.repeats)))
+        if args.stage == "prepare":
+            prepare_case(args.case, args.dtype, args.file)
+        else:
+            print(json.dumps(measure_case(args.case, args.dtype, args.repeats, args.file)))
         return
     results = []
-    for case in ("a", "b", "c"):
-        for dtype in ("float32", "float64"):
-            cmd = [sys.executable, __file__, "--case", case, "--dtype", dtype,
-                   "--threads", str(args.threads), "--repeats", str(args.repeats)]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            r = results[-1]
-            if case == "c":
-                print(f"c) {dtype}: BindingNetLigand {r['frames_ms'][0]:.1f} ms, E3nnLigand {r['e3nn_ms'][0]:.1f} ms "
-                      f"(min of {args.repeats}; medians {r['frames_ms'][1]:.1f} / {r['e3nn_ms'][1]:.1f})")
-            else:
-                print(f"{case}) {dtype}: {r['ligand_atoms']} atoms + {r['residues']} residues: "
-                      f"encode {r['encode_ms']:.0f} ms once; forward {r['forward_ms'][0]:.1f} ms "
-                      f"(median {r['forward_ms'][1]:.1f}), +{r['forward_peak_growth_mib']:.1f} MiB peak; "
-                      f"forward+backward {r['forward_backward_ms'][0]:.1f} ms, "
-                      f"+{r['forward_backward_peak_growth_mib']:.1f} MiB; process peak {r['peak_rss_mib']:.0f} MiB")
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in ("a", "b", "c"):
+            for dtype in ("float32", "float64"):
+                base = [sys.executable, __file__, "--case", case, "--dtype", dtype, "--file", f"{tmp}/{case}{dtype}.pt",
+                        "--threads", str(args.threads), "--repeats", str(args.repeats)]
+                if case != "c":
+                    subprocess.run(base + ["--stage", "prepare"], check=True)
+                done = subprocess.run(base, capture_output=True, text=True, check=True)
+                results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+                print(_describe(results[-1], args.repeats))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
