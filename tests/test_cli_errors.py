@@ -28,6 +28,7 @@ def _one_error_line(capsys: pytest.CaptureFixture) -> str:
     (["evaluate", "checkpoints=[]", "baselines=[]"], 2, ["nothing to evaluate"]),
     (["evaluate", "baselines=[sttic]", "data=synthetic"], 2, ["unknown model", "sttic"]),
     (["train", "trainer.device=tpu"], 2, ["device"]),
+    (["train", "export_formats=[.mol2]"], 2, ["export_formats", ".mol2"]),
 ])
 def test_bad_input_gives_one_clear_line(args, code, words, capsys, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)   # nothing may be written into the repository

@@ -21,19 +21,22 @@ from neuralmd.cli import _train
 from _cli_tiny import TINY, TINY_DATA, TINY_TRAINER
 
 
+# The resume runs also exercise the optional optimiser features, whose state must survive a kill.
+OPTIONS = ["trainer.ema=0.9", "trainer.optimizer=sgd", "trainer.lr=0.01", "trainer.loss=mse",
+           "trainer.grad_clip=0.5"]
+
+
 def _train_run(run_dir: Path, *extra: str) -> int:
-    return main(["train", *TINY, f"run_dir={run_dir}", *extra])
-
-
-def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
+    return main(["train", *TINY, *OPTIONS, f"run_dir={run_dir}", *extra])
 
 
 def _assert_same_weights(a: Path, b: Path) -> None:
-    wa, wb = _weights(a), _weights(b)
-    assert wa.keys() == wb.keys()
-    for k in wa:
-        assert torch.equal(wa[k], wb[k]), f"parameter {k} differs"
+    ca, cb = (torch.load(p / "checkpoint.pt", weights_only=False) for p in (a, b))
+    for part in ("model", "ema"):
+        assert ca[part].keys() == cb[part].keys()
+        for k in ca[part]:
+            assert torch.equal(ca[part][k], cb[part][k]), f"{part} {k} differs"
+    assert [h["train_loss"] for h in ca["history"]] == [h["train_loss"] for h in cb["history"]]
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +104,7 @@ def test_resume_after_sigkill_matches_uninterrupted(reference: Path, tmp_path: P
     """A real kill -9 of a training process, at whatever point it has reached, then resume."""
     run_dir = tmp_path / "sigkilled"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "neuralmd.cli", "train", *TINY, f"run_dir={run_dir}",
+    cmd = [sys.executable, "-m", "neuralmd.cli", "train", *TINY, *OPTIONS, f"run_dir={run_dir}",
            "trainer.checkpoint_every=1"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -24,8 +24,10 @@ from ._evaluate import COLUMNS, MethodResult, evaluate_methods
 MAX_PER_COMPLEX_ROWS = 10
 
 
-def _fmt(x: float) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+def _fmt(x: float, key: str = "") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:,.1f}" if key == "speed" else f"{x:.3f}"   # speeds span 1 to 1e6 snapshots/s
 
 
 def markdown(results: Sequence[MethodResult], task: Task) -> str:
@@ -38,7 +40,7 @@ def markdown(results: Sequence[MethodResult], task: Task) -> str:
              "| Method | " + " | ".join(f"{COLUMNS[k][0]} {COLUMNS[k][1]}" for k in keys) + " |",
              "|---|" + "---:|" * len(keys)]
     for r in results:
-        lines.append(f"| {r.name} | " + " | ".join(_fmt(r.overall[k]) for k in keys) + " |")
+        lines.append(f"| {r.name} | " + " | ".join(_fmt(r.overall[k], k) for k in keys) + " |")
     lines += ["", "Reconstruction: MAE, MSE (mean Euclidean error, the paper's \"MSE\" column), RMSD. "
               "Validity: Matching, Stability (|Δd| ≤ 0.5 Å), Clash (pairs closer than half the "
               "covalent radii sum). Speed: predicted snapshots x complexes per second of rollout."]

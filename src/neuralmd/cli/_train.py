@@ -32,53 +32,8 @@ from . import UsageError, compose
 from . import _checkpoint as ckpt_io
 from . import _distributed as ddp
 from ._build import Task, build_model, build_task, has_parameters, resolve_device
+from ._windows import window_loss
 
-_SEED_MIX = 1_000_003  # odd multipliers keep (seed, a, b) -> generator seed one-to-one
-
-
-def seeded_generator(seed: int, a: int, b: int) -> torch.Generator:
-    """A CPU generator for ``(seed, a, b)``, e.g. (seed, epoch, complex); works for GPU data."""
-    return torch.Generator().manual_seed(((seed * _SEED_MIX + a) * _SEED_MIX + b) % 2**63)
-
-
-def crop_window(record: Any, window: int, generator: torch.Generator) -> Any:
-    """The record cut to one random training window: snapshots ``s - 1 .. s + window``.
-
-    ``s`` is uniform in ``[1, T - 1 - window]`` as in Algorithm 1 (``s - 1`` supplies the initial
-    finite-difference velocity). Given this crop, ``DynamicsModel.loss`` has exactly one window to
-    choose, so which window a complex trains on no longer depends on its batch-mates.
-    """
-    pos = record["ligand"].pos
-    start = int(torch.randint(1, pos.shape[1] - window, (1,), generator=generator))
-    out = copy.copy(record)          # new stores, shared tensors: the record itself is untouched
-    out["ligand"].pos = pos[:, start - 1:start + window + 1]
-    return out
-
-
-def window_loss(model: nn.Module, records: Sequence[Any], indices: Sequence[int], seed: int,
-                epoch: int, step: int, window: int, kind: str, device: torch.device,
-                per_complex: bool) -> tuple[torch.Tensor, float]:
-    """Eq. 13 loss of one local batch and its weight (atoms, or complexes when ``per_complex``).
-
-    Windows come from per-complex generators ``(seed, epoch, index)``; the model's own randomness
-    (SDE noise, keyed per complex id) from one generator ``(seed, epoch, step)`` shared by all
-    ranks. ``per_complex=True`` calls the model once per complex and averages: slower, but exact
-    for models whose loss draws batch-shaped noise (DenoisingLD).
-    """
-    from torch_geometric.data import Batch
-
-    shortest = min(int(records[i]["ligand"].pos.shape[1]) for i in indices)
-    if shortest < 3:
-        raise ValueError(f"training needs trajectories of at least 3 snapshots, got {shortest}")
-    window = max(1, min(window, shortest - 2))
-    crops = [crop_window(records[i], window, seeded_generator(seed, epoch, i)) for i in indices]
-    if per_complex:
-        losses = [model.loss(c.to(device), window=window, loss=kind,
-                             generator=seeded_generator(seed, epoch, i)) for c, i in zip(crops, indices)]
-        return torch.stack(losses).mean(), float(len(crops))
-    batch = Batch.from_data_list(crops).to(device)
-    loss = model.loss(batch, window=window, loss=kind, generator=seeded_generator(seed, -1 - epoch, step))
-    return loss, float(batch["ligand"].z.shape[0])
 
 
 class Trainer:
@@ -242,9 +197,26 @@ def _resume_source(cfg: DictConfig) -> Path | None:
     return ckpt_io.checkpoint_path(str(cfg.resume))
 
 
+def _fresh_run_name(root: str = "runs") -> str:
+    """``runs/<date>_<time>``, with ``-2``, ``-3`` ... when runs start within the same second."""
+    base = f"{root}/{datetime.now():%Y-%m-%d_%H-%M-%S}"
+    name, k = base, 2
+    while Path(name).exists():
+        name, k = f"{base}-{k}", k + 1
+    return name
+
+
+def _check_export_formats(formats: Sequence[str]) -> None:
+    """Fail before training, not after it, on an extension ASE export cannot write."""
+    from neuralmd.io import FORMATS
+    bad = [f for f in formats if (f if str(f).startswith(".") else f".{f}") not in FORMATS]
+    if bad:
+        raise UsageError(f"export_formats {bad} not supported; use any of {', '.join(FORMATS)}")
+
+
 def _run_dir(cfg: DictConfig, ctx: ddp.Context) -> Path:
     """``run_dir`` or a fresh ``runs/<date>_<time>``; rank 0 decides so every rank agrees."""
-    name = [str(cfg.run_dir) if cfg.run_dir else f"runs/{datetime.now():%Y-%m-%d_%H-%M-%S}"]
+    name = [str(cfg.run_dir) if cfg.run_dir else _fresh_run_name()]
     if ctx.distributed:
         torch.distributed.broadcast_object_list(name, src=0)
     path = Path(name[0])
@@ -263,6 +235,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         # today's overrides (e.g. trainer.epochs=10) win because they come last.
         overrides = merge_overrides(state["overrides"], overrides)
         cfg = compose("train", [*overrides, f"run_dir={source.parent}", "resume=true"])
+    _check_export_formats(cfg.export_formats)
     ctx = ddp.setup(resolve_device(str(cfg.trainer.device)))
     try:
         ckpt_io.seed_everything(int(cfg.trainer.seed))
