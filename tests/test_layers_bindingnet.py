@@ -191,3 +191,14 @@ def test_energy_forces_train_by_double_backward():
     grads = [p.grad for p in NET.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
     assert max(g.abs().max() for g in grads) > 0
+
+
+def test_mismatched_cached_encoding_is_refused():
+    import pytest
+
+    data, other = random_record(29, 6), random_record(30, 6, num_residues=10)
+    pos = data["ligand"].pos[:, 0]
+    with pytest.raises(ValueError, match="10 residues"):
+        NET(data, pos, protein=NET.encode_protein(other))
+    with pytest.raises(ValueError, match="use protein.to"):
+        NET(data, pos, protein=NET.encode_protein(data).to(torch.float32))

@@ -97,6 +97,16 @@ class BindingNet(nn.Module):
         batch = node_batch(data, "ligand", "z")
         if protein is None:
             protein = self.encode_protein(data)
+        elif protein.ca.shape[0] != data["residue"].type.shape[0]:
+            raise ValueError(
+                f"{complex_name(data)}: the cached protein encoding has {protein.ca.shape[0]} residues, "
+                f"the data {data['residue'].type.shape[0]}: encode this data's protein"
+            )
+        if protein.h.dtype != ligand_pos.dtype or protein.h.device != ligand_pos.device:
+            raise ValueError(
+                f"{complex_name(data)}: protein encoding is {protein.h.dtype} on {protein.h.device} but "
+                f"ligand_pos is {ligand_pos.dtype} on {ligand_pos.device}; use protein.to(...)"
+            )
         try:
             h, vec = self.ligand(lig.z, ligand_pos, batch)
         except ValueError as err:
