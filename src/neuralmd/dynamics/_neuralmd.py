@@ -111,7 +111,8 @@ class NeuralMD(DynamicsModel):
         if solver == "sde":
             self.diffusion = factory()
             ref = next(force_field.parameters(), torch.empty(()))
-            self.log_noise_scale = nn.Parameter(torch.tensor(math.log(noise_scale), dtype=ref.dtype))
+            self.log_noise_scale = nn.Parameter(torch.tensor(math.log(noise_scale), dtype=ref.dtype,
+                                                             device=ref.device))
         else:
             self.diffusion, self.log_noise_scale = None, None
 
