@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import time
 from pathlib import Path
 
@@ -102,6 +103,8 @@ def run(args) -> None:
         test_ids = args.test or names[12:]
         setups = [("+".join(test_ids), [records[n] for n in train_ids], [records[n] for n in test_ids], 1)]
     done = done_keys(args.out) if args.resume else set()
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
     for test_name, train_set, test_set, start in setups:
         for seed in args.seeds:
             for method in args.methods:
@@ -114,7 +117,7 @@ def run(args) -> None:
                 torch.manual_seed(seed)
                 row = dict(task=args.task, test=test_name, method=method, seed=seed, steps=args.steps,
                            batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
-                           layers=args.layers, train_cpu_s=cpu, **score(model, test_set, start))
+                           layers=args.layers, commit=commit, train_cpu_s=cpu, **score(model, test_set, start))
                 with open(args.out, "a") as f:
                     f.write(json.dumps(row) + "\n")
                 print(f"{args.task} {test_name} {method:13s} seed {seed:3d}: mae {row['mae']:.3f} "
