@@ -133,3 +133,16 @@ def test_evaluate_on_a_misato_layout_file(tmp_path: Path, monkeypatch: pytest.Mo
     report = json.loads((out / "metrics.json").read_text())
     assert report["data"]["name"] == "MISATO-10" and len(report["data"]["test_complexes"]) == 1
     assert report["data"]["test_complexes"][0] in {r.id for r in records}
+
+
+def test_evaluate_single_and_mdanalysis_data_configs(complex_file, tmp_path: Path) -> None:
+    h5, record = complex_file
+    topology = write_trajectory(tmp_path / "md.pdb", record, protein="backbone")
+    for name, data in [("single", ["data=single", f"data.complex={h5}"]),
+                       ("mdanalysis", ["data=mdanalysis", f"data.topology={topology}", "data.ligand=resname LIG",
+                                       "data.protein=not resname LIG"])]:
+        out = tmp_path / name
+        assert main(["evaluate", "baselines=[static]", *data, f"out_dir={out}"]) == 0
+        report = json.loads((out / "metrics.json").read_text())
+        assert report["data"]["task"] == "single" and report["data"]["start"] == 5   # 8 snapshots: train 0-5
+        assert report["methods"][0]["overall"]["mae"] > 0

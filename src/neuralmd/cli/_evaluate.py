@@ -55,19 +55,21 @@ def _batches(records: Sequence[Any], size: int) -> list[list[int]]:
 
 
 def rollout_all(model: nn.Module, records: Sequence[Any], start: int, batch_size: int,
-                device: torch.device, seed: int) -> tuple[list[Tensor], float, int]:
+                device: torch.device, seed: int, desc: str | None = None) -> tuple[list[Tensor], float, int]:
     """Predict every record from snapshot ``start`` to its end.
 
     Returns:
         predictions (one (T - start, N_l, 3) CPU tensor per record, in order), the rollout wall
         time in seconds (data transfer excluded) and the number of predicted snapshot x complex.
+        ``desc`` labels a progress bar (none when None).
     """
     from torch_geometric.data import Batch
+    from tqdm.auto import tqdm
 
     model.eval()
     preds: list[Tensor | None] = [None] * len(records)
     seconds, frames = 0.0, 0
-    for idx in _batches(records, max(1, batch_size)):
+    for idx in tqdm(_batches(records, max(1, batch_size)), desc=desc, disable=desc is None, leave=False):
         batch = Batch.from_data_list([records[i] for i in idx]).to(device)
         num = int(batch["ligand"].pos.shape[1])
         if start >= num - 1:
@@ -103,8 +105,8 @@ def score(pred: Tensor, record: Any, start: int) -> dict[str, float]:
 
 
 def evaluate_methods(methods: dict[str, nn.Module], task: Task, batch_size: int,
-                     device: torch.device, seed: int = 0) -> list[MethodResult]:
-    """Roll out and score every method on ``task.test``."""
+                     device: torch.device, seed: int = 0, progress: bool = False) -> list[MethodResult]:
+    """Roll out and score every method on ``task.test`` (with a progress bar per method)."""
     records = list(task.test)
     if not records:
         raise ValueError(f"{task.name}: the test set is empty")
@@ -112,7 +114,8 @@ def evaluate_methods(methods: dict[str, nn.Module], task: Task, batch_size: int,
     results = []
     for name, model in methods.items():
         model.to(device)
-        preds, seconds, frames = rollout_all(model, records, task.start, batch_size, device, seed)
+        preds, seconds, frames = rollout_all(model, records, task.start, batch_size, device, seed,
+                                             desc=f"rollout {name}" if progress else None)
         per = {cid: score(p, r, task.start) for cid, p, r in zip(ids, preds, records)}
         overall = {k: sum(m[k] for m in per.values()) / len(per) for k in next(iter(per.values()))}
         overall["speed"] = metrics.snapshots_per_second(frames, 1, seconds) if seconds > 0 else float("inf")
@@ -176,7 +179,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         raise UsageError(f"split must be test or val, got {cfg.split!r}")
     if cfg.max_complexes is not None:
         task.test = list(task.test)[: int(cfg.max_complexes)]
-    results = evaluate_methods(methods, task, int(cfg.batch_size), device, int(cfg.seed))
+    results = evaluate_methods(methods, task, int(cfg.batch_size), device, int(cfg.seed), progress=True)
     out = Path(str(cfg.out_dir))
     out.mkdir(parents=True, exist_ok=True)
     text = write_tables(results, task, out)

@@ -132,7 +132,9 @@ def report_run(cfg: DictConfig, task: Task, model: nn.Module, name: str, run_dir
     for base in cfg.baselines:
         base_model, base_name = build_model(str(base))
         methods.setdefault(base_name, base_model)
-    results = evaluate_methods(methods, task, int(cfg.trainer.eval_batch_size), device, int(cfg.trainer.seed))
+    print(f"neuralmd train: evaluating {', '.join(methods)} on {len(task.test)} test complex(es)", flush=True)
+    results = evaluate_methods(methods, task, int(cfg.trainer.eval_batch_size), device, int(cfg.trainer.seed),
+                               progress=bool(cfg.trainer.progress))
     text = write_tables(results, task, run_dir)
     plot = plot_rmsf(results, task, run_dir / "rmsf.png")
     first = list(task.test)[0]

@@ -35,7 +35,6 @@ from ._build import Task, build_model, build_task, has_parameters, resolve_devic
 from ._windows import window_loss
 
 
-
 class Trainer:
     """Optimiser, EMA and counters of one run; :meth:`fit` trains, checkpoints and resumes."""
 
@@ -108,8 +107,9 @@ class Trainer:
         # global weight makes that average the mean over the whole global batch.
         total = ddp.all_sum(weight, self.ctx)
         loss = loss * (weight * self.ctx.world / total)
-        if not torch.isfinite(loss):
-            raise ValueError(f"training diverged: loss is {float(loss)} at epoch {self.epoch + 1}, "
+        # Every rank must stop together, or the others would wait forever in the all-reduce.
+        if ddp.all_sum(0.0 if torch.isfinite(loss) else 1.0, self.ctx):
+            raise ValueError(f"training diverged: non-finite loss at epoch {self.epoch + 1}, "
                              f"step {self.global_step + 1}; lower trainer.lr or set trainer.grad_clip")
         loss.backward()
         if self.cfg.grad_clip is not None:
