@@ -26,6 +26,9 @@ def brute_bipartite(x, y, r, bx, by):
     return torch.stack(torch.nonzero(near, as_tuple=True))
 
 
+DEFAULTS = (nb.CELL_LIST_MIN_PAIRS, nb.PAIR_BUDGET)
+
+
 def cloud(seed, n, num_batches, scale):
     g = torch.Generator().manual_seed(seed)
     pos = torch.randn(n, 3, dtype=torch.float64, generator=g) * scale
@@ -51,7 +54,7 @@ def test_radius_graph_matches_brute_force(seed, n, num_batches, r):
             assert torch.equal(radius_graph(pos, r, batch), brute_graph(pos, r, batch))
             assert torch.equal(radius_graph(pos, r, batch, loop=True), brute_graph(pos, r, batch, loop=True))
         finally:
-            nb.CELL_LIST_MIN_PAIRS, nb.PAIR_BUDGET = 1 << 18, 1 << 20
+            nb.CELL_LIST_MIN_PAIRS, nb.PAIR_BUDGET = DEFAULTS
 
 
 @settings(max_examples=15, deadline=None)
@@ -64,7 +67,7 @@ def test_radius_matches_brute_force(seed, nx, ny, num_batches):
         try:
             assert torch.equal(radius(x, y, 3.0, bx, by), brute_bipartite(x, y, 3.0, bx, by))
         finally:
-            nb.CELL_LIST_MIN_PAIRS, nb.PAIR_BUDGET = 1 << 18, 1 << 20
+            nb.CELL_LIST_MIN_PAIRS, nb.PAIR_BUDGET = DEFAULTS
 
 
 def test_no_edge_joins_two_complexes(path):
