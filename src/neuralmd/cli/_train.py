@@ -240,7 +240,13 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     try:
         ckpt_io.seed_everything(int(cfg.trainer.seed))
         # Data and model first: a bad path or setting fails before a run folder is created.
+        # Rank 0 first: it fills the processed-data cache (MISATO) that the other ranks then read,
+        # instead of all ranks writing the same cache files at once.
+        if not ctx.main:
+            ddp.barrier(ctx)
         task = build_task(cfg.data, window=int(cfg.trainer.window))
+        if ctx.main:
+            ddp.barrier(ctx)
         model, name = build_model(cfg.model)
         run_dir = _run_dir(cfg, ctx)
         model.to(ctx.device)
