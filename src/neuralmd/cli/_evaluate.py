@@ -157,7 +157,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     from omegaconf import OmegaConf
     from ._report import write_tables
 
-    device = resolve_device(str(cfg.device))
+    device = resolve_device(str(cfg.device), cfg.get("threads"))
     if not cfg.checkpoints and not cfg.baselines:
         raise UsageError("nothing to evaluate; pass checkpoints=[run_dir,...] and/or baselines=[static,linear]")
     methods: dict[str, nn.Module] = {}

@@ -32,7 +32,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     """Roll the checkpoint's model out on ``cfg.complex`` and write ``cfg.output`` (+ a .pt copy)."""
     from neuralmd.io import write_trajectory
 
-    device = resolve_device(str(cfg.device))
+    device = resolve_device(str(cfg.device), cfg.get("threads"))
     if int(cfg.snapshots) < 1:
         raise UsageError(f"snapshots must be at least 1, got {cfg.snapshots}")
     model, name, _ = model_from_checkpoint(str(cfg.checkpoint), device)

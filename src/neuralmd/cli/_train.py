@@ -236,7 +236,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         overrides = merge_overrides(state["overrides"], overrides)
         cfg = compose("train", [*overrides, f"run_dir={source.parent}", "resume=true"])
     _check_export_formats(cfg.export_formats)
-    ctx = ddp.setup(resolve_device(str(cfg.trainer.device)))
+    ctx = ddp.setup(resolve_device(str(cfg.trainer.device), cfg.trainer.get("threads")))
     try:
         ckpt_io.seed_everything(int(cfg.trainer.seed))
         # Data and model first: a bad path or setting fails before a run folder is created.
