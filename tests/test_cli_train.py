@@ -67,11 +67,12 @@ def test_train_writes_checkpoint_tables_plot_and_trajectory(reference: Path) -> 
     assert {r["method"] for r in rows if r["complex"] == "all"} == set(names)
     assert len([r for r in csv.DictReader(open(reference / "history.csv"))]) == 2
 
-    # The exported prediction: ligand + pocket backbone, one frame per test snapshot (8).
+    # The exported prediction: ligand + pocket backbone, one frame per snapshot from the start
+    # pose (snapshot 1 of 8; snapshot 0 gives the velocity) to the end: 7.
     saved = torch.load(next(reference.glob("prediction_*.pt")), weights_only=False)
     frames = ase.io.read(next(reference.glob("prediction_*.xyz")), index=":")
     n_lig = saved["record"]["ligand"].z.numel()
-    assert len(frames) == saved["traj"].shape[0] == 8
+    assert len(frames) == saved["traj"].shape[0] == 7
     assert len(frames[0]) > n_lig and (len(frames[0]) - n_lig) % 3 == 0
     assert torch.allclose(torch.tensor(frames[3].positions[:n_lig]), saved["traj"][3].double(), atol=1e-4)
 
@@ -135,9 +136,9 @@ def test_other_models_and_the_single_trajectory_task(model: str, task: str, tmp_
                  f"data.task={task}", "trainer.epochs=1", "export_formats=[.pdb]", f"run_dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert report["data"]["task"] == task
-    assert report["data"]["start"] == (7 if task == "single" else 0)
+    assert report["data"]["start"] == (7 if task == "single" else 1)
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     # single task: 10 snapshots -> 8 train -> windows of 2 + 2 snapshots: 5 items, batch 2 -> 3 steps
     assert ckpt["global_step"] == (3 if task == "single" else 2)
     frames = ase.io.read(next(tmp_path.glob("prediction_*.pdb")), index=":")
-    assert len(frames) == (3 if task == "single" else 8)
+    assert len(frames) == (3 if task == "single" else 7)   # multi: snapshots 1..7 of 8

@@ -35,7 +35,7 @@ def markdown(results: Sequence[MethodResult], task: Task) -> str:
     keys = list(COLUMNS)
     n = len(results[0].per_complex)
     what = ("single-trajectory: predicting snapshots after " f"{task.start} from snapshot {task.start}"
-            if task.kind == "single" else "multi-trajectory: whole held-out trajectories from snapshot 0")
+            if task.kind == "single" else f"multi-trajectory: whole held-out trajectories from snapshot {task.start}")
     lines = [f"### {task.name}: {n} test complex{'es' if n != 1 else ''} ({what})", "",
              "| Method | " + " | ".join(f"{COLUMNS[k][0]} {COLUMNS[k][1]}" for k in keys) + " |",
              "|---|" + "---:|" * len(keys)]
