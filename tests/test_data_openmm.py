@@ -66,7 +66,8 @@ def test_tiny_complex_runs_and_round_trips(tmp_path, fix_protein):
     assert (pos[:, -1] - pos[:, 0]).norm(dim=-1).mean() > 1e-3  # the ligand moved
     assert torch.allclose(data["residue"].backbone.double(), torch.from_numpy(bb.reshape(4, 3, 3)), atol=1e-4)
     assert [int(t) for t in data["residue"].type] == [2, 2, 2, 2]
-    assert (system.getParticleMass(0).value_in_unit(openmm.unit.dalton) == 0.0) == fix_protein
+    # the caller's System is left as it was; freezing happens on a copy
+    assert system.getParticleMass(0).value_in_unit(openmm.unit.dalton) > 0.0
     back = read_misato(tmp_path / "md.h5", "TINY")
     assert torch.equal(back["ligand"].pos, data["ligand"].pos)
 

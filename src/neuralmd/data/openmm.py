@@ -10,6 +10,8 @@ OpenMM is imported only when a function here runs, so ``neuralmd`` works without
 """
 from __future__ import annotations
 
+import copy
+
 import os
 
 import numpy as np
@@ -93,6 +95,7 @@ def simulate(
     if not lig:
         raise ValueError(f"complex {id}: no residue named {ligand!r} in the topology")
     if fix_protein:
+        system = copy.deepcopy(system)  # freezing edits masses and constraints: leave the caller's intact
         for i in prot:
             system.setParticleMass(i, 0.0)
         frozen = set(prot)
