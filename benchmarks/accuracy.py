@@ -3,6 +3,7 @@
     python -m benchmarks.accuracy --task single --trajectories T4L_00 T4L_01 --out runs.jsonl
     python -m benchmarks.accuracy --task multi --out runs.jsonl
     python -m benchmarks.accuracy --summarize runs.jsonl --plot docs/figures/results_rmsf_t4l.png
+    python -m benchmarks.accuracy --summarize runs/             # a folder of `neuralmd train` runs
 
 Tasks (paper sections 2.4, 2.5):
 - ``single``: one trajectory; train on snapshots 0-79, then roll out from snapshot 79 (initial
@@ -125,25 +126,50 @@ def run(args) -> None:
                       flush=True)
 
 
+def cli_rows(run_dirs: list[Path]) -> list[dict]:
+    """Rows like ``run``'s from ``neuralmd train`` run folders (metrics.json + config.yaml).
+
+    Each run also scores Static and Linear; those appear once per seed."""
+    import yaml
+
+    rows, seen = [], set()
+    for d in run_dirs:
+        metrics_json = json.loads((d / "metrics.json").read_text())
+        seed = yaml.safe_load((d / "config.yaml").read_text())["trainer"]["seed"]
+        test = "+".join(metrics_json["data"]["test_complexes"])
+        for m in metrics_json["methods"]:
+            key = (metrics_json["data"]["task"], test, m["name"], seed)
+            if key not in seen:
+                seen.add(key)
+                rows.append(dict(zip(("task", "test", "method", "seed"), key), **m["overall"]))
+    return rows
+
+
 def summarize(path: Path, plot: Path | None) -> None:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if path.is_dir():  # a folder of `neuralmd train` runs
+        rows = cli_rows(sorted(q.parent for q in path.glob("*/metrics.json")))
+        plot = None
+    else:
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     order = list(METHODS)
     for task in sorted({r["task"] for r in rows}):
         for test in sorted({r["test"] for r in rows if r["task"] == task}):
             sel = [r for r in rows if r["task"] == task and r["test"] == test]
             print(f"\n{task} task, test {test}\n")
-            print("| method | seeds | " + " | ".join(METRICS) + " |")
-            print("|---|---|" + "---|" * len(METRICS))
+            static = [r["mae"] for r in sel if r["method"] == "Static"]
+            print("| method | seeds | " + " | ".join(METRICS) + " | mae / Static mae |")
+            print("|---|---|" + "---|" * (len(METRICS) + 1))
             for m in order:
                 mine = [r for r in sel if r["method"] == m]
                 if not mine:
                     continue
+                ratio = f"{statistics.mean(r['mae'] for r in mine) / statistics.mean(static):.2f}" if static else "-"
                 cells = []
                 for k in METRICS:
                     v = [r[k] for r in mine]
                     sd = statistics.stdev(v) if len(v) > 1 else 0.0
                     cells.append(f"{statistics.mean(v):.3f} ± {sd:.3f}")
-                print(f"| {m} | {','.join(str(r['seed']) for r in mine)} | " + " | ".join(cells) + " |")
+                print(f"| {m} | {','.join(str(r['seed']) for r in mine)} | " + " | ".join(cells) + f" | {ratio} |")
     if plot:
         plot_rmsf(rows, plot, order)
 
@@ -193,7 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("accuracy_runs.jsonl"))
     p.add_argument("--resume", action="store_true", help="skip runs already in --out")
-    p.add_argument("--summarize", type=Path, default=None, help="print tables from this JSON-lines file")
+    p.add_argument("--summarize", type=Path, default=None,
+                   help="print tables from this JSON-lines file, or from a folder of `neuralmd train` runs")
     p.add_argument("--plot", type=Path, default=None, help="with --summarize: write the RMSF figure here")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
