@@ -109,14 +109,15 @@ def run(args) -> None:
     for test_name, train_set, test_set, start in setups:
         for seed in args.seeds:
             for method in args.methods:
-                if (args.task, test_name, method, seed) in done:
+                label = f"{method} + velocity mapping" if args.velocity_mapping else method
+                if (args.task, test_name, label, seed) in done or (args.velocity_mapping and "NeuralMD" not in method):
                     continue
                 torch.manual_seed(seed)
                 args.seed_now = seed
-                model = build(method, args.hidden, args.layers)
+                model = build(method, args.hidden, args.layers, velocity_mapping=args.velocity_mapping)
                 cpu = train(model, train_set, args)
                 torch.manual_seed(seed)
-                row = dict(task=args.task, test=test_name, method=method, seed=seed, steps=args.steps,
+                row = dict(task=args.task, test=test_name, method=label, seed=seed, steps=args.steps,
                            batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
                            layers=args.layers, commit=commit, train_cpu_s=cpu, **score(model, test_set, start))
                 with open(args.out, "a") as f:
@@ -151,7 +152,7 @@ def summarize(path: Path, plot: Path | None) -> None:
         plot = None
     else:
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    order = list(METHODS)
+    order = list(METHODS) + sorted({r["method"] for r in rows} - set(METHODS))
     for task in sorted({r["task"] for r in rows}):
         for test in sorted({r["test"] for r in rows if r["task"] == task}):
             sel = [r for r in rows if r["task"] == task and r["test"] == test]
@@ -216,6 +217,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--velocity-mapping", action="store_true",
+                   help="NeuralMD with its learned initial-velocity map (only NeuralMD methods are run)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("accuracy_runs.jsonl"))
     p.add_argument("--resume", action="store_true", help="skip runs already in --out")

@@ -9,16 +9,20 @@ from neuralmd.layers import BindingNet
 METHODS = ("NeuralMD ODE", "NeuralMD SDE", "VerletMD", "GNN-MD", "DenoisingLD", "Static", "Linear")
 
 
-def build(method: str, hidden: int = 128, layers: int = 5, cutoff: float = 5.0) -> nn.Module:
+def build(method: str, hidden: int = 128, layers: int = 5, cutoff: float = 5.0,
+          velocity_mapping: bool = False) -> nn.Module:
     """One dynamics model on a fresh BindingNet (paper Table 5 defaults: 128 wide, 5 layers, 5 Å).
 
     NeuralMD ODE: RK4, step 0.5 snapshot; SDE: Euler-Maruyama, step 0.5; VerletMD: step 0.5;
-    DenoisingLD: 10 Langevin steps per snapshot (paper section 2.7).
+    DenoisingLD: 10 Langevin steps per snapshot (paper section 2.7). ``velocity_mapping`` switches
+    on NeuralMD's learned initial-velocity map (section 4.3); other methods ignore it.
     """
     net = lambda: BindingNet(hidden=hidden, num_layers=layers, cutoff=cutoff)  # noqa: E731
     makers = {
-        "NeuralMD ODE": lambda: NeuralMD(net(), solver="ode", method="rk4", step_size=0.5),
-        "NeuralMD SDE": lambda: NeuralMD(net(), solver="sde", method="euler", step_size=0.5),
+        "NeuralMD ODE": lambda: NeuralMD(net(), solver="ode", method="rk4", step_size=0.5,
+                                         velocity_mapping=velocity_mapping),
+        "NeuralMD SDE": lambda: NeuralMD(net(), solver="sde", method="euler", step_size=0.5,
+                                         velocity_mapping=velocity_mapping),
         "VerletMD": lambda: VerletMD(net(), step_size=0.5),
         "GNN-MD": lambda: GNNMD(net()),
         "DenoisingLD": lambda: DenoisingLD(net(), steps=10),
