@@ -138,11 +138,14 @@ def simulate(
 
 
 def from_amber(prmtop: str | os.PathLike, inpcrd: str | os.PathLike, ligand: str = "LIG",
-               cutoff_nm: float | None = 1.0, **kwargs) -> HeteroData:
-    """``simulate`` a complex given as Amber topology + coordinates (implicit solvent as in the files).
+               cutoff_nm: float | None = 1.0, implicit_solvent: str | None = "OBC2",
+               **kwargs) -> HeteroData:
+    """``simulate`` a complex given as Amber topology + coordinates, in implicit solvent.
 
-    ``cutoff_nm`` is the non-bonded cutoff (None: no cutoff); bonds to hydrogen are constrained;
-    other keyword arguments go to ``simulate`` (``id`` defaults to the prmtop's file stem).
+    ``implicit_solvent`` names an OpenMM generalized-Born model (``HCT``, ``OBC1``, ``OBC2``,
+    ``GBn``, ``GBn2``) or ``None`` for vacuum; the prmtop's radii are used. ``cutoff_nm`` is the
+    non-bonded cutoff (None: no cutoff); bonds to hydrogen are constrained; other keyword arguments
+    go to ``simulate`` (``id`` defaults to the prmtop's file stem).
     """
     mm = _openmm()
     app, unit = mm.app, mm.unit
@@ -150,6 +153,11 @@ def from_amber(prmtop: str | os.PathLike, inpcrd: str | os.PathLike, ligand: str
     crd = app.AmberInpcrdFile(str(inpcrd))
     method = app.NoCutoff if cutoff_nm is None else app.CutoffNonPeriodic
     extra = {} if cutoff_nm is None else {"nonbondedCutoff": cutoff_nm * unit.nanometer}
+    if implicit_solvent is not None:
+        models = ("HCT", "OBC1", "OBC2", "GBn", "GBn2")
+        if implicit_solvent not in models:
+            raise ValueError(f"implicit_solvent must be one of {models} or None, got {implicit_solvent!r}")
+        extra["implicitSolvent"] = getattr(app, implicit_solvent)
     system = top.createSystem(nonbondedMethod=method, constraints=app.HBonds, **extra)
     kwargs.setdefault("id", os.path.splitext(os.path.basename(str(prmtop)))[0])
     return simulate(system, top.topology, crd.positions, ligand=ligand, **kwargs)
