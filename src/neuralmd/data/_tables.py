@@ -1,4 +1,5 @@
-"""Code tables of the MISATO format and a small periodic table (masses, covalent radii).
+"""Code tables of the MISATO format and a small periodic table (masses; covalent radii come from
+``neuralmd._elements``, the one radii table of the package).
 
 The numbers live in ``tables/misato.json`` (package data) so that they can be read and checked
 without running Python; this module turns them into lookups.
@@ -9,6 +10,8 @@ import json
 from importlib import resources
 
 import torch
+
+from .._elements import COVALENT_RADII
 
 _RAW = json.loads(resources.files("neuralmd.data").joinpath("tables/misato.json").read_text())
 
@@ -28,8 +31,7 @@ ELEMENT_CLASSES: dict[int, int] = {int(k): v for k, v in _RAW["element_classes"]
 
 SYMBOLS: tuple[str, ...] = tuple(_RAW["symbols"])
 _MASSES = torch.tensor([0.0] + _RAW["masses"], dtype=torch.float32)  # index 0 unused: z starts at 1
-_RADII = {SYMBOLS.index(s) + 1: r for s, r in _RAW["covalent_radii"].items()}
-_DEFAULT_RADIUS = 1.5  # Å; for metals and other elements absent from the table
+_DEFAULT_RADIUS = 1.5  # Å; for atomic numbers beyond the table
 
 # Force-field and simulation-package spellings of the same amino acid; MISATO itself uses Amber's
 # names with every histidine written HIE, so all protonation variants collapse onto one code.
@@ -64,7 +66,8 @@ def atomic_masses(z: torch.Tensor) -> torch.Tensor:
 
 def covalent_radius(z: int) -> float:
     """Single-bond covalent radius in Å of element ``z`` (a generic 1.5 Å where not tabulated)."""
-    return _RADII.get(int(z), _DEFAULT_RADIUS)
+    z = int(z)
+    return COVALENT_RADII[z] if 1 <= z < len(COVALENT_RADII) else _DEFAULT_RADIUS
 
 
 def element_number(symbol: str) -> int:
