@@ -11,18 +11,19 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..layers import complex_name, node_batch
+
 
 def ligand_batch(data) -> tuple[Tensor, int]:
     """(N_l,) complex index of every ligand atom and the number of complexes B.
 
     A single ``HeteroData`` is one complex (all zeros); a PyG ``Batch`` carries ``ligand.batch``.
     """
-    lig = data["ligand"]
-    batch = getattr(lig, "batch", None)
-    if batch is None:
-        return torch.zeros(lig.z.shape[0], dtype=torch.long, device=lig.z.device), 1
+    batch = node_batch(data, "ligand", "z")
     num = getattr(data, "num_graphs", None)
-    return batch, int(num) if num is not None else int(batch.max()) + 1
+    if num is None:
+        num = int(batch.max()) + 1 if batch.numel() else 1
+    return batch, int(num)
 
 
 def complex_ids(data, num_complexes: int) -> list[object]:
@@ -38,25 +39,20 @@ def complex_ids(data, num_complexes: int) -> list[object]:
     return ids if len(ids) == num_complexes else list(range(num_complexes))
 
 
-def _name(data) -> str:
-    ids = getattr(data, "id", None)
-    return f"complex {ids!r}" if ids is not None else "complex"
-
-
 def check_trajectory(data) -> Tensor:
     """Validate and return ``data["ligand"].pos`` (N_l, T, 3); one clear ValueError otherwise."""
     lig = data["ligand"]
     pos = getattr(lig, "pos", None)
     if pos is None or pos.dim() != 3 or pos.shape[-1] != 3:
         shape = None if pos is None else tuple(pos.shape)
-        raise ValueError(f"{_name(data)}: ligand.pos must have shape (N_l, T, 3), got {shape}")
+        raise ValueError(f"{complex_name(data)}: ligand.pos must have shape (N_l, T, 3), got {shape}")
     if pos.shape[0] == 0:
-        raise ValueError(f"{_name(data)}: empty ligand")
+        raise ValueError(f"{complex_name(data)}: empty ligand")
     if not torch.isfinite(pos).all():
-        raise ValueError(f"{_name(data)}: ligand.pos contains NaN or inf")
+        raise ValueError(f"{complex_name(data)}: ligand.pos contains NaN or inf")
     mass = getattr(lig, "mass", None)
     if mass is None or mass.shape != pos.shape[:1] or not (mass > 0).all():
-        raise ValueError(f"{_name(data)}: ligand.mass must be (N_l,) positive amu")
+        raise ValueError(f"{complex_name(data)}: ligand.mass must be (N_l,) positive amu")
     return pos
 
 
@@ -122,7 +118,7 @@ def sample_windows(data, window: int, generator: torch.Generator | None = None
     batch, num = ligand_batch(data)
     num_snapshots = pos.shape[1]
     if num_snapshots < 3:
-        raise ValueError(f"{_name(data)}: training needs at least 3 snapshots, got {num_snapshots}")
+        raise ValueError(f"{complex_name(data)}: training needs at least 3 snapshots, got {num_snapshots}")
     window = max(1, min(int(window), num_snapshots - 2))
     starts = torch.randint(1, num_snapshots - window, (num,), generator=generator,
                            device=generator_device(generator)).to(pos.device)

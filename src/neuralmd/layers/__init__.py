@@ -6,7 +6,7 @@ batch-aware neighbour search (``radius_graph``, ``radius``), the shared message-
 and ``E3nnLigand``, a spherical-harmonic alternative to ``BindingNetLigand`` with its interface.
 Each module is usable on its own in a new model (see ``docs/layers.md``).
 """
-from ._bindingnet import BindingNet
+from ._bindingnet import BindingNet, complex_name, node_batch
 from ._blocks import MLP, FrameInteraction, NeighborEmbedding
 from ._complex import BindingNetComplex
 from ._e3nn_ligand import E3nnLigand
@@ -31,4 +31,6 @@ __all__ = [
     "MLP",
     "NeighborEmbedding",
     "FrameInteraction",
+    "node_batch",
+    "complex_name",
 ]
