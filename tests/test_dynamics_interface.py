@@ -94,7 +94,7 @@ def test_loss_windows_follow_generator_and_targets_match():
     a = sample_windows(data, 3, torch.Generator().manual_seed(5))
     b = sample_windows(data, 3, torch.Generator().manual_seed(5))
     assert all(torch.equal(u, v) for u, v in zip(a[:3], b[:3]))
-    x0, v0, targets, w = a
+    x0, v0, targets, w, start = a
     assert w == 3 and targets.shape == (4, data["ligand"].pos.shape[0], 3)
     assert torch.equal(targets[0], x0)
     # every target row is a real snapshot of that atom, consecutive in time, starting at t >= 1

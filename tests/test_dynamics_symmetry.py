@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 from _dynamics_toys import make_record
 from _dynamics_toys import one_thread  # noqa: F401  (autouse fixture)
 
-from neuralmd.dynamics import GNNMD, DenoisingLD, LinearBaseline, NeuralMD, StaticBaseline, VerletMD
+from neuralmd.dynamics import (GNNMD, DenoisingLD, LinearBaseline, MeanPoseBaseline, NeuralMD, RandomWalkBaseline,
+                               StaticBaseline, StationaryBaseline, VerletMD)
 from neuralmd.layers import BindingNet
 from neuralmd.testing import assert_batch_independent, assert_equivariant, assert_reflection_sensitive
 
-TIMES = [1, 2, 4]
+TIMES = [3, 4, 6]   # from snapshot 3: the history-fitted baselines see four snapshots
 
 
 def build(name: str) -> torch.nn.Module:
@@ -25,6 +26,9 @@ def build(name: str) -> torch.nn.Module:
     models = {
         "static": lambda: StaticBaseline(),
         "linear": lambda: LinearBaseline(),
+        "meanpose": lambda: MeanPoseBaseline(),
+        "stationary": lambda: StationaryBaseline(),
+        "randomwalk": lambda: RandomWalkBaseline(),
         "ode-rk4": lambda: NeuralMD(ff, method="rk4", step_size=0.5, velocity_mapping=True,
                                     velocity_refinement=0.01),
         "ode-dopri5": lambda: NeuralMD(ff, method="dopri5", atol=1e-5),
@@ -44,7 +48,20 @@ def seeded_rollout(model):
     return fn
 
 
-NAMES = ["static", "linear", "ode-rk4", "ode-dopri5", "sde-euler", "sde-srk", "gnnmd", "verlet", "denoising"]
+NAMES = ["static", "linear", "meanpose", "stationary", "randomwalk", "ode-rk4", "ode-dopri5", "sde-euler",
+         "sde-srk", "gnnmd", "verlet", "denoising"]
+#: Models whose ensembles are checked: every stochastic one, and a deterministic one (copies).
+ENSEMBLE_NAMES = ["stationary", "randomwalk", "sde-euler", "denoising", "ode-rk4"]
+
+
+def seeded_ensemble(model, samples: int = 3):
+    """The ensemble (K, T, N, 3) flattened to (K * T, N, 3), atoms second to last as the
+    assertion helpers expect."""
+    def fn(data):
+        with torch.no_grad():
+            out = model.rollout(data, TIMES, generator=torch.Generator().manual_seed(7), samples=samples)
+        return out.reshape(-1, *out.shape[2:])
+    return fn
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -97,3 +114,19 @@ def test_stochastic_models_actually_move_off_the_deterministic_path():
     with torch.no_grad():
         b = sde.rollout(data, TIMES, generator=torch.Generator().manual_seed(8))
     assert (a[1:] - b[1:]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("name", ENSEMBLE_NAMES)
+def test_ensemble_is_se3_equivariant_and_batch_independent(name):
+    model = build(name)
+    data = make_record(3, n_lig=7, n_res=12)
+    assert_equivariant(seeded_ensemble(model), data, output="position", trials=2, rtol=1e-8,
+                       generator=torch.Generator().manual_seed(1))
+    records = [make_record(i, n_lig=4 + i, n_res=9 + i) for i in range(3)]
+    assert_batch_independent(seeded_ensemble(model), records, atom_dim=-2, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["stationary", "randomwalk"])
+def test_stochastic_baselines_see_chirality_through_their_noise_frames(name):
+    assert_reflection_sensitive(seeded_rollout(build(name)), make_record(3, n_lig=7, n_res=12),
+                                output="position", min_relative_difference=1e-6)

@@ -1,11 +1,13 @@
 """Dynamics models: NeuralMD ODE/SDE (paper section 4.3) and the baselines of section 2.3.
 
-Every model shares one interface (``rollout(data, times) -> (T, N_l, 3)`` and
+Every model shares one interface (``rollout(data, times) -> (T, N_l, 3)``, an ensemble with
+``rollout(data, times, samples=K) -> (K, T, N_l, 3)``, and
 ``loss(data, window=..., loss="mae"|"mse", generator=None)``); time is in snapshot intervals.
 See ``docs/dynamics.md``.
 """
 from ._base import DynamicsModel
-from ._baselines import LinearBaseline, StaticBaseline
+from ._baselines import (LinearBaseline, MeanPoseBaseline, RandomWalkBaseline, StaticBaseline,
+                         StationaryBaseline)
 from ._denoising import DenoisingLD
 from ._gnnmd import GNNMD
 from ._neuralmd import NeuralMD
@@ -21,4 +23,7 @@ __all__ = [
     "DenoisingLD",
     "StaticBaseline",
     "LinearBaseline",
+    "MeanPoseBaseline",
+    "StationaryBaseline",
+    "RandomWalkBaseline",
 ]

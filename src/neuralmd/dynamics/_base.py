@@ -6,7 +6,7 @@ converts predicted times back to picoseconds).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -26,17 +26,50 @@ def ligand_batch(data) -> tuple[Tensor, int]:
     return batch, int(num)
 
 
+def _graph_values(data, key: str, num_complexes: int) -> list[object] | None:
+    """Graph-level attribute ``key`` as a list of length B, or None when absent or mis-sized."""
+    values = getattr(data, key, None)
+    if values is None:
+        return None
+    if isinstance(values, (str, int)):
+        values = [values]
+    elif isinstance(values, Tensor):
+        values = values.reshape(-1).tolist()
+    values = list(values)
+    return values if len(values) == num_complexes else None
+
+
 def complex_ids(data, num_complexes: int) -> list[object]:
-    """The ``id`` of every complex (list of length B); falls back to the batch index."""
-    ids = getattr(data, "id", None)
-    if ids is None:
-        return list(range(num_complexes))
-    if isinstance(ids, (str, int)):
-        ids = [ids]
-    elif isinstance(ids, Tensor):
-        ids = ids.reshape(-1).tolist()
-    ids = list(ids)
-    return ids if len(ids) == num_complexes else list(range(num_complexes))
+    """The noise key of every complex (list of length B): its ``id`` (the batch index without
+    one), tagged ``"@k"`` for replica ``k`` of an ensemble rollout (see :func:`replicate`)."""
+    ids = _graph_values(data, "id", num_complexes) or list(range(num_complexes))
+    samples = _graph_values(data, ENSEMBLE_KEY, num_complexes)
+    if samples is None:
+        return ids
+    return [f"{i}@{int(k)}" for i, k in zip(ids, samples)]
+
+
+#: Graph attribute naming the ensemble member of a replicated complex (its noise stream's tag).
+ENSEMBLE_KEY = "ensemble_sample"
+
+
+def replicate(data, samples: int):
+    """A batch of ``samples`` copies of ``data`` (one record or a PyG ``Batch``), sample-major.
+
+    Copy ``k`` of every complex carries ``ensemble_sample = k``, so stochastic models key its
+    noise by (complex id, k): sample ``k`` of a complex is the same whatever else is in the batch
+    and however many samples are drawn. Atoms come in ``samples`` blocks in the order of ``data``.
+    """
+    from torch_geometric.data import Batch
+
+    records = data.to_data_list() if isinstance(data, Batch) else [data]
+    copies = []
+    for k in range(samples):
+        for record in records:
+            copy = record.clone()
+            setattr(copy, ENSEMBLE_KEY, k)
+            copies.append(copy)
+    return Batch.from_data_list(copies)
 
 
 def check_trajectory(data) -> Tensor:
@@ -103,8 +136,17 @@ def trajectory_loss(pred: Tensor, target: Tensor, kind: str = "mae") -> Tensor:
     raise ValueError(f"loss must be 'mae' or 'mse', got {kind!r}")
 
 
-def sample_windows(data, window: int, generator: torch.Generator | None = None
-                   ) -> tuple[Tensor, Tensor, Tensor, int]:
+class Windows(NamedTuple):
+    """Training windows of :func:`sample_windows`, one per complex."""
+
+    x0: Tensor          #: (N, 3) known pose at each atom's window start
+    v0: Tensor          #: (N, 3) finite-difference velocity there
+    targets: Tensor     #: (W+1, N, 3) snapshots start..start+W, targets[0] = x0
+    window: int         #: W, future snapshots per window
+    start: Tensor       #: (N,) long start snapshot of each atom's complex
+
+
+def sample_windows(data, window: int, generator: torch.Generator | None = None) -> Windows:
     """Random training windows, one per complex (Algorithm 1 samples t in {1, ..., T-1}).
 
     Each complex gets a start ``t`` uniform in ``[1, T - 1 - window]`` (``t >= 1`` so the
@@ -112,7 +154,7 @@ def sample_windows(data, window: int, generator: torch.Generator | None = None
     too short for it.
 
     Returns:
-        x0 (N, 3), v0 (N, 3), targets (W+1, N, 3) with targets[0] = x0, and the window W.
+        :class:`Windows`: x0, v0, targets, the window W and each atom's start snapshot.
     """
     pos = check_trajectory(data)
     batch, num = ligand_batch(data)
@@ -127,7 +169,7 @@ def sample_windows(data, window: int, generator: torch.Generator | None = None
     atoms = torch.arange(pos.shape[0], device=pos.device)
     steps = torch.arange(window + 1, device=pos.device)
     targets = pos[atoms.unsqueeze(0), start.unsqueeze(0) + steps.unsqueeze(1)]
-    return x0, v0, targets, window
+    return Windows(x0, v0, targets, window, start)
 
 
 class DynamicsModel(nn.Module):
@@ -140,25 +182,52 @@ class DynamicsModel(nn.Module):
 
     #: True when ``predict`` can only step whole snapshots (autoregressive models).
     integer_times: bool = False
+    #: True when repeated rollouts with different seeds differ (ensembles need real samples).
+    stochastic: bool = False
+    #: True when ``predict`` also takes ``start=`` (N,) and may read ``data``'s snapshots up to
+    #: it (the baselines fitted to what a model may see); other models only get x0 and v0.
+    observes_history: bool = False
 
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None) -> Tensor:
         """(T, N, 3) positions at relative ``times`` (T,), starting from x0, v0 (N, 3) each."""
         raise NotImplementedError
 
-    def rollout(self, data, times: Tensor | Sequence[float],
-                generator: torch.Generator | None = None) -> Tensor:
+    def _predict(self, data, x0: Tensor, v0: Tensor, times: Tensor, generator: torch.Generator | None,
+                 start: Tensor) -> Tensor:
+        if self.observes_history:
+            return self.predict(data, x0, v0, times, generator, start=start)
+        return self.predict(data, x0, v0, times, generator)
+
+    def rollout(self, data, times: Tensor | Sequence[float], generator: torch.Generator | None = None,
+                *, samples: int | None = None) -> Tensor:
         """Predict ligand positions (T, N_l, 3) in Å at snapshot ``times`` from ``times[0]``.
 
         ``output[0]`` is the known pose at ``times[0]``; the initial velocity is
         ``x[times[0]] - x[times[0] - 1]`` (zero when ``times[0] == 0``). ``data`` is one record or
         a PyG ``Batch`` of records of equal length T; every complex starts at the same snapshot.
+
+        With ``samples=K`` an ensemble (K, T, N_l, 3) is drawn instead: K rollouts of every complex
+        in one batched call, sample k keyed by (seed, complex id, k) so that it is reproducible and
+        independent of the batch. Deterministic models (``stochastic`` False) return K identical
+        copies of their one rollout.
         """
         pos = check_trajectory(data)
         t = as_times(times, pos.shape[1], self.integer_times).to(pos.device)
         start = torch.full((pos.shape[0],), int(t[0]), dtype=torch.long, device=pos.device)
         x0, v0 = initial_state(pos, start)
-        return self.predict(data, x0, v0, (t - t[0]).to(pos.dtype), generator)
+        rel = (t - t[0]).to(pos.dtype)
+        if samples is None:
+            return self._predict(data, x0, v0, rel, generator, start)
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+            raise ValueError(f"samples must be a positive integer, got {samples!r}")
+        if not self.stochastic:
+            one = self._predict(data, x0, v0, rel, generator, start)
+            return one.unsqueeze(0).expand(samples, *one.shape).clone()
+        copies = replicate(data, samples).to(pos.device)
+        out = self._predict(copies, x0.repeat(samples, 1), v0.repeat(samples, 1), rel, generator,
+                            start.repeat(samples))
+        return out.reshape(out.shape[0], samples, *x0.shape).transpose(0, 1)
 
     def loss(self, data, window: int = 5, loss: str = "mae",
              generator: torch.Generator | None = None) -> Tensor:
@@ -167,7 +236,7 @@ class DynamicsModel(nn.Module):
         Returns the mean over predicted snapshots 1..W, atoms and coordinates of the absolute
         ("mae") or squared ("mse") position error in Å (Å^2), a scalar tensor.
         """
-        x0, v0, targets, w = sample_windows(data, window, generator)
+        x0, v0, targets, w, start = sample_windows(data, window, generator)
         times = torch.arange(w + 1, dtype=x0.dtype, device=x0.device)
-        pred = self.predict(data, x0, v0, times, generator)
+        pred = self._predict(data, x0, v0, times, generator, start)
         return trajectory_loss(pred[1:], targets[1:], loss)

@@ -1,10 +1,20 @@
-"""The two parameter-free baselines the paper omits: last known pose and constant velocity."""
+"""Parameter-free baselines every honest report needs (the paper omits them).
+
+Deterministic: the last known pose (:class:`StaticBaseline`), constant velocity
+(:class:`LinearBaseline`) and the mean of the snapshots seen so far (:class:`MeanPoseBaseline`).
+Stochastic: an equilibrium ensemble around that mean (:class:`StationaryBaseline`) and a random walk
+from the last pose whose spread grows as the observed mean squared displacement
+(:class:`RandomWalkBaseline`). The last three are fitted on what a model may see of that
+trajectory: the snapshots up to and including the start of the rollout (in the single-trajectory
+task these are exactly the training snapshots; in the multi-trajectory task the observed prefix).
+"""
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from ._base import DynamicsModel
+from ._base import DynamicsModel, complex_ids, ligand_batch
+from ._noise import ComplexNoise, complex_seeds, draw_seed, equivariant_noise
 
 
 class StaticBaseline(DynamicsModel):
@@ -30,3 +40,124 @@ class LinearBaseline(DynamicsModel):
                 generator: torch.Generator | None = None) -> Tensor:
         """(T, N, 3) positions along the straight line through x0 with velocity v0."""
         return x0.unsqueeze(0) + times.to(x0.dtype).view(-1, 1, 1) * v0.unsqueeze(0)
+
+
+def observed_mask(pos: Tensor, start: Tensor) -> Tensor:
+    """(N, T) True for the snapshots 0..start of each atom: what a model may see of its trajectory."""
+    return torch.arange(pos.shape[1], device=pos.device).unsqueeze(0) <= start.unsqueeze(1)
+
+
+def observed_mean_and_spread(pos: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
+    """Each atom's mean position (N, 3) over snapshots 0..start and its isotropic variance (N,).
+
+    The variance is per coordinate, ``sum_t |x_t - mean|^2 / (3 (n - 1))`` over the n observed
+    snapshots (unbiased; 0 when only the start is observed), in Å^2.
+    """
+    mask = observed_mask(pos, start).unsqueeze(-1).to(pos.dtype)       # (N, T, 1)
+    count = mask.sum(1)                                                  # (N, 1)
+    mean = (pos * mask).sum(1) / count
+    sq = ((pos - mean.unsqueeze(1)).square() * mask).sum((1, 2))
+    var = sq / (3 * (count.squeeze(1) - 1)).clamp_min(1)
+    return mean, var
+
+
+def observed_msd(pos: Tensor, start: Tensor) -> Tensor:
+    """Per-atom mean squared displacement (N, L + 1) in Å^2 at lags 0..L over snapshots 0..start.
+
+    ``msd[i, l]`` is the mean of ``|x_i(t + l) - x_i(t)|^2`` over observed pairs ``t + l <= start``,
+    made non-decreasing in the lag (a running maximum) and held at its value at the largest
+    observed lag beyond it; ``L = max(start)``.
+    """
+    num_lags = int(start.max()) + 1
+    msd = pos.new_zeros(pos.shape[0], num_lags)
+    for lag in range(1, num_lags):
+        sq = (pos[:, lag:num_lags] - pos[:, :num_lags - lag]).square().sum(-1)      # (N, L + 1 - lag)
+        valid = (torch.arange(lag, num_lags, device=pos.device).unsqueeze(0) <= start.unsqueeze(1))
+        count = valid.sum(1)
+        msd[:, lag] = torch.where(count > 0, (sq * valid).sum(1) / count.clamp_min(1), 0.0)
+    return msd.cummax(dim=1).values
+
+
+def interpolate_lags(msd: Tensor, lags: Tensor) -> Tensor:
+    """(T, N) values of ``msd`` (N, L + 1) at fractional ``lags`` (T,), held constant beyond L."""
+    lags = lags.clamp(0, msd.shape[1] - 1)
+    lo = lags.floor().long()
+    hi = (lo + 1).clamp_max(msd.shape[1] - 1)
+    frac = (lags - lo.to(lags.dtype)).unsqueeze(1)
+    return msd[:, lo].T * (1 - frac) + msd[:, hi].T * frac
+
+
+class MeanPoseBaseline(DynamicsModel):
+    """The mean of the observed snapshots, at every future time (deterministic).
+
+    With snapshots far enough apart that the ligand's position is nearly uncorrelated jitter
+    around its pose, the conditional mean is this mean pose, and it beats the last pose on any
+    point metric. ``output[0]`` is still the known pose at the start.
+    """
+
+    observes_history = True
+
+    def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
+                generator: torch.Generator | None = None, *, start: Tensor) -> Tensor:
+        """(T, N, 3): x0, then the mean of each atom's snapshots 0..start."""
+        mean, _ = observed_mean_and_spread(data["ligand"].pos, start)
+        out = mean.unsqueeze(0).expand(times.shape[0], -1, -1).clone()
+        out[0] = x0
+        return out
+
+
+class _EnsembleBaseline(DynamicsModel):
+    """Shared sampling for the stochastic baselines: per-atom Gaussian scalars from one stream per
+    complex (keyed by complex id and ensemble sample), mapped into an equivariant frame per atom."""
+
+    stochastic = True
+    observes_history = True
+
+    @staticmethod
+    def _noise(data, reference: Tensor, generator: torch.Generator | None):
+        """A callable returning (N, 3) isotropic unit Gaussian vectors, equivariant in ``reference``."""
+        batch, num = ligand_batch(data)
+        streams = ComplexNoise(complex_seeds(draw_seed(generator), complex_ids(data, num)),
+                               torch.bincount(batch, minlength=num).tolist(), reference.dtype,
+                               reference.device)
+        return lambda: equivariant_noise(reference, batch, num, streams.sample(3))
+
+
+class StationaryBaseline(_EnsembleBaseline):
+    """An equilibrium ensemble: independent draws around the observed mean pose, every time.
+
+    ``x_i(t) ~ N(mean_i, s_i^2 I)`` for ``t > t0``, with ``mean_i`` and the isotropic variance
+    ``s_i^2`` of atom i over the observed snapshots (:func:`observed_mean_and_spread`); no
+    dynamics at all. It is the right answer when snapshots are far enough apart to be independent.
+    """
+
+    def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
+                generator: torch.Generator | None = None, *, start: Tensor) -> Tensor:
+        """(T, N, 3): x0, then independent samples of each atom's observed distribution."""
+        mean, var = observed_mean_and_spread(data["ligand"].pos, start)
+        noise = self._noise(data, mean, generator)
+        scale = var.sqrt().unsqueeze(-1)
+        return torch.stack([x0] + [mean + scale * noise() for _ in range(times.shape[0] - 1)])
+
+
+class RandomWalkBaseline(_EnsembleBaseline):
+    """A random walk from the last pose whose variance follows the observed mean squared displacement.
+
+    ``x_i(t0 + tau) = x_i(t0) + sum of independent Gaussian steps`` with per-coordinate variance
+    ``msd_i(tau) / 3`` at lag tau: the observed MSD of atom i (:func:`observed_msd`, interpolated at
+    fractional lags and capped at the largest observed lag). Each step's variance is the increase
+    of ``msd_i / 3`` over it, so the marginal spread at every lag is what was observed and paths are
+    continuous walks. It is strong for a ligand that drifts slowly.
+    """
+
+    def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
+                generator: torch.Generator | None = None, *, start: Tensor) -> Tensor:
+        """(T, N, 3): x0, then a walk with the observed MSD growth."""
+        msd = interpolate_lags(observed_msd(data["ligand"].pos, start), times)       # (T, N)
+        step_var = (msd.diff(dim=0) / 3).clamp_min(0)
+        noise = self._noise(data, x0, generator)
+        out, x = [x0], x0
+        for var in step_var:
+            x = x + var.sqrt().unsqueeze(-1) * noise()
+            out.append(x)
+        return torch.stack(out)

@@ -45,6 +45,8 @@ class DenoisingLD(DynamicsModel):
 
     integer_times = True
 
+    stochastic = True
+
     def __init__(self, force_field: nn.Module, steps: int = 10, sigma_max: float = 1.0,
                  sigma_min: float = 0.01, sigma_data: float = 0.5, step_lr: float = 0.5,
                  ligand_factory: LigandFactory | None = None, cache_protein: bool = True) -> None:
@@ -104,7 +106,7 @@ class DenoisingLD(DynamicsModel):
         Mean over pairs, atoms and coordinates of ``|D - x_{t+1}| / c_out`` ("mae") or its square
         ("mse"), with one noise level per complex and pair drawn uniformly from the ladder.
         """
-        _, _, targets, w = sample_windows(data, window, generator)
+        _, _, targets, w, _ = sample_windows(data, window, generator)
         batch, num = ligand_batch(data)
         protein = self.force_field.encode_protein(data) if self.cache_protein else None
         where = generator_device(generator)

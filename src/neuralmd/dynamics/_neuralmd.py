@@ -117,6 +117,11 @@ class NeuralMD(DynamicsModel):
             self.diffusion, self.log_noise_scale = None, None
 
     @property
+    def stochastic(self) -> bool:
+        """The SDE samples; the ODE is deterministic."""
+        return self.solver == "sde"
+
+    @property
     def noise_scale(self) -> Tensor | None:
         """The learned SDE noise scale sigma (None for the ODE)."""
         return None if self.log_noise_scale is None else self.log_noise_scale.exp()

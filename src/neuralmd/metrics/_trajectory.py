@@ -1,4 +1,4 @@
-"""Trajectory metrics: reconstruction, validity, oscillation, clash and speed (paper 2.3 and 2.6).
+"""Point metrics of one trajectory: reconstruction, validity, oscillation, clash and speed (paper 2.3 and 2.6).
 
 Every metric takes ligand positions in Å of shape (T, N, 3) (T snapshots of N atoms) and an
 optional ligand ``batch`` vector (N,) naming each atom's complex, as in a PyG batch. Each metric is
@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._elements import COVALENT_RADII
+from .._elements import COVALENT_RADII
 
 __all__ = [
     "COVALENT_RADII",

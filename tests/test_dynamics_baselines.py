@@ -1,0 +1,94 @@
+"""The history-fitted baselines (MeanPose, Stationary, RandomWalk) and the ensemble interface."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from _dynamics_toys import make_batch, make_record
+from _dynamics_toys import one_thread  # noqa: F401  (autouse fixture)
+
+from neuralmd.dynamics import (LinearBaseline, MeanPoseBaseline, NeuralMD, RandomWalkBaseline, StaticBaseline,
+                               StationaryBaseline)
+from neuralmd.dynamics._baselines import observed_msd
+from neuralmd.layers import BindingNet
+
+
+def test_mean_pose_is_the_mean_of_the_observed_snapshots_only():
+    data = make_record(0, T=12)
+    start = 7
+    pred = MeanPoseBaseline().rollout(data, torch.arange(start, 12))
+    pos = data["ligand"].pos.numpy()
+    np.testing.assert_allclose(pred[0].numpy(), pos[:, start])
+    np.testing.assert_allclose(pred[1:].numpy(), np.broadcast_to(pos[:, :start + 1].mean(1), (4, *pos.shape[::2])),
+                               atol=1e-12)
+    # what comes after the start must not change the prediction
+    future = data.clone()
+    future["ligand"].pos = data["ligand"].pos.clone()
+    future["ligand"].pos[:, start + 1:] += 100.0
+    assert torch.equal(MeanPoseBaseline().rollout(future, torch.arange(start, 12)), pred)
+
+
+def test_stationary_samples_have_the_observed_mean_and_isotropic_spread():
+    data = make_record(1, n_lig=4, T=10)
+    start = 9 - 1
+    out = StationaryBaseline().rollout(data, [start, start + 1, start + 2],
+                                       generator=torch.Generator().manual_seed(0), samples=4000)
+    draws = out[:, 1:].reshape(-1, 4, 3).numpy()                       # (K * 2, N, 3)
+    obs = data["ligand"].pos[:, :start + 1].numpy()                    # (N, 9, 3)
+    mean = obs.mean(1)
+    var = ((obs - mean[:, None]) ** 2).sum((1, 2)) / (3 * (obs.shape[1] - 1))
+    np.testing.assert_allclose(draws.mean(0), mean, atol=4 * np.sqrt(var.max() / draws.shape[0]))
+    np.testing.assert_allclose(draws.var(0), np.repeat(var[:, None], 3, 1), rtol=0.08)
+    assert torch.equal(out[:, 0], data["ligand"].pos[:, start].expand(4000, -1, -1))
+
+
+def test_random_walk_spread_grows_as_the_observed_msd_then_stops():
+    data = make_record(2, n_lig=3, T=8, motion="linear")      # MSD grows as lag^2
+    start = 4
+    pos = data["ligand"].pos.numpy()
+    msd = np.zeros((3, start + 1))
+    for lag in range(1, start + 1):
+        msd[:, lag] = ((pos[:, lag:start + 1] - pos[:, :start + 1 - lag]) ** 2).sum(-1).mean(1)
+    np.testing.assert_allclose(observed_msd(data["ligand"].pos, torch.full((3,), start)).numpy(), msd,
+                               atol=1e-12)
+    times = [start, start + 1, start + 2, start + 6]                       # lag 6 > 4 observed: capped
+    out = RandomWalkBaseline().rollout(data, times, generator=torch.Generator().manual_seed(1), samples=6000)
+    disp = (out - out[:, :1]).numpy()
+    expected = np.stack([msd[:, 1], msd[:, 2], msd[:, 4]], 0) / 3            # (lags, N)
+    np.testing.assert_allclose(disp[:, 1:].var(0).mean(-1), expected, rtol=0.08)
+
+
+def test_history_baselines_reduce_to_static_with_one_observed_snapshot():
+    data = make_record(3)
+    for model in (MeanPoseBaseline(), StationaryBaseline(), RandomWalkBaseline()):
+        out = model.rollout(data, [0, 1, 2], generator=torch.Generator().manual_seed(0))
+        assert torch.equal(out, StaticBaseline().rollout(data, [0, 1, 2]))
+
+
+def test_ensembles_of_deterministic_models_are_identical_copies():
+    data = make_record(0)
+    for model in (StaticBaseline(), LinearBaseline(), MeanPoseBaseline()):
+        assert not model.stochastic
+        out = model.rollout(data, [2, 3, 4], samples=3)
+        assert out.shape == (3, 3, 6, 3)
+        assert torch.equal(out[0], out[2]) and torch.equal(out[0], model.rollout(data, [2, 3, 4]))
+
+
+def test_ensemble_samples_differ_and_sample_k_does_not_depend_on_how_many_are_drawn():
+    torch.manual_seed(0)
+    sde = NeuralMD(BindingNet(hidden=8, num_layers=1), solver="sde", noise_scale=1.0).double().eval()
+    assert sde.stochastic and not NeuralMD(BindingNet(hidden=8, num_layers=1)).stochastic
+    data = make_batch([make_record(0), make_record(1)])
+    for model in (sde, StationaryBaseline(), RandomWalkBaseline()):
+        with torch.no_grad():
+            four = model.rollout(data, [2, 3, 4], generator=torch.Generator().manual_seed(5), samples=4)
+            two = model.rollout(data, [2, 3, 4], generator=torch.Generator().manual_seed(5), samples=2)
+        assert torch.equal(four[:2], two)
+        assert (four[0, 1:] - four[1, 1:]).abs().max() > 1e-3
+        assert torch.equal(four[:, 0], data["ligand"].pos[:, 2].expand(4, -1, -1))
+
+
+@pytest.mark.parametrize("samples", [0, -1, 1.5, True])
+def test_bad_sample_counts_are_refused(samples):
+    with pytest.raises(ValueError, match="samples must be a positive integer"):
+        StaticBaseline().rollout(make_record(0), [1, 2], samples=samples)

@@ -1,0 +1,92 @@
+"""Energy score, CRPS and skill against independent numpy computations and known distributions."""
+from __future__ import annotations
+
+import doctest
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from neuralmd import metrics
+from neuralmd.metrics import crps, energy_score, ensemble_mean, mae, mean_l2, skill
+
+
+def numpy_kernel_score(samples: np.ndarray, target: np.ndarray, per_coordinate: bool) -> np.ndarray:
+    """(T, N) scores with explicit loops over sample pairs."""
+    k = samples.shape[0]
+    dist = (lambda a, b: np.abs(a - b)) if per_coordinate else (lambda a, b: np.linalg.norm(a - b, axis=-1))
+    first = np.mean([dist(samples[i], target) for i in range(k)], axis=0)
+    pairs = [dist(samples[i], samples[j]) for i, j in itertools.permutations(range(k), 2)]
+    second = np.mean(pairs, axis=0) if pairs else np.zeros_like(first)
+    score = first - second / 2
+    return score.mean(-1) if per_coordinate else score
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_energy_score_and_crps_match_numpy_with_equal_weight_per_complex(k):
+    rng = np.random.default_rng(k)
+    samples, target = rng.normal(size=(k, 4, 7, 3)), rng.normal(size=(4, 7, 3))
+    batch = np.array([0, 0, 0, 2, 2, 5, 5])      # labels with gaps
+    for fn, per_coordinate in ((energy_score, False), (crps, True)):
+        per_atom = numpy_kernel_score(samples, target, per_coordinate)
+        expected = np.mean([per_atom[:, batch == b].mean() for b in (0, 2, 5)])
+        got = fn(torch.from_numpy(samples), torch.from_numpy(target), torch.from_numpy(batch))
+        assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_one_sample_reduces_to_the_point_errors():
+    rng = np.random.default_rng(0)
+    pred, target = torch.from_numpy(rng.normal(size=(3, 5, 3))), torch.from_numpy(rng.normal(size=(3, 5, 3)))
+    assert energy_score(pred, target) == pytest.approx(mean_l2(pred, target), rel=1e-12)
+    assert crps(pred.unsqueeze(0), target) == pytest.approx(mae(pred, target), rel=1e-12)
+
+
+def test_a_perfect_sampler_of_a_gaussian_beats_static_and_mean_pose():
+    gen = torch.Generator().manual_seed(0)
+    mean, sigma, T, N, K = torch.randn(N := 6, 3, generator=gen, dtype=torch.float64), 0.4, 200, 6, 32
+    target = mean + sigma * torch.randn(T, N, 3, generator=gen, dtype=torch.float64)
+    start = mean + sigma * torch.randn(N, 3, generator=gen, dtype=torch.float64)      # last seen pose
+    sampler = mean + sigma * torch.randn(K, T, N, 3, generator=gen, dtype=torch.float64)
+    static = start.expand(T, N, 3)
+    mean_pose = mean.expand(T, N, 3)               # even the exact mean loses to the right spread
+    es = {name: energy_score(x, target) for name, x in
+          (("sampler", sampler), ("static", static), ("meanpose", mean_pose))}
+    assert es["sampler"] < es["meanpose"] < es["static"]
+    # analytic values: chi_3 mean = 2 sqrt(2 / pi); point mass sigma * that, truth 1 / sqrt(2) of it
+    chi = 2 * np.sqrt(2 / np.pi)
+    assert es["meanpose"] == pytest.approx(sigma * chi, rel=0.05)
+    assert es["sampler"] == pytest.approx(sigma * chi / np.sqrt(2), rel=0.05)
+    assert skill(es["sampler"], es["static"]) > 0.35
+
+
+def test_a_too_narrow_or_too_wide_ensemble_scores_worse_than_the_right_one():
+    gen = torch.Generator().manual_seed(1)
+    target = torch.randn(300, 4, 3, generator=gen, dtype=torch.float64)
+    scores = [energy_score(scale * torch.randn(16, 300, 4, 3, generator=gen, dtype=torch.float64), target)
+              for scale in (0.3, 1.0, 3.0)]
+    assert scores[1] < scores[0] and scores[1] < scores[2]
+
+
+def test_skill_and_its_errors():
+    assert skill(1.0, 2.0) == 0.5 and skill(2.0, 2.0) == 0.0 and skill(3.0, 2.0) == -0.5
+    with pytest.raises(ValueError, match="reference score must be positive"):
+        skill(1.0, 0.0)
+
+
+def test_ensemble_shapes_are_checked_and_mean_is_the_sample_mean():
+    with pytest.raises(ValueError, match="must match target"):
+        energy_score(torch.zeros(2, 3, 4, 3), torch.zeros(3, 5, 3))
+    with pytest.raises(ValueError, match=r"\(K, T, N, 3\)"):
+        crps(torch.zeros(2, 3, 4), torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        energy_score(torch.full((2, 1, 1, 3), float("nan")), torch.zeros(1, 1, 3))
+    x = torch.arange(24.0).reshape(2, 1, 4, 3)
+    assert torch.equal(ensemble_mean(x), x.double().mean(0))
+
+
+@pytest.mark.parametrize("module", ["_trajectory", "_ensemble", "_distributions"])
+def test_metric_docstring_examples_run(module):
+    mod = getattr(metrics, module)
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
