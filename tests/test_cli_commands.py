@@ -14,7 +14,7 @@ from neuralmd.cli import main
 from neuralmd.data import synthetic_trajectories, write_misato
 from neuralmd.io import to_ase, write_trajectory
 
-from _cli_tiny import TINY
+from _cli_tiny import TINY, TINY_DATA
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_evaluate_checkpoint_and_baselines_on_the_same_snapshots(run_dir: Path, 
     assert names[0] == "NeuralMD ODE" and names[1].startswith("NeuralMD ODE (") and names[2:] == ["Static", "Linear"]
     # Same checkpoint twice: same predictions and metrics (deterministic ODE).
     a, b = report["methods"][0]["overall"], report["methods"][1]["overall"]
-    assert all(a[k] == pytest.approx(b[k]) for k in a if k != "speed")
+    assert all(a[k] == pytest.approx(b[k], nan_ok=True) for k in a if k != "speed")
 
     # Static from the start snapshot by hand, with the records the run was trained on.
     from neuralmd.cli import compose
@@ -68,6 +68,30 @@ def test_evaluate_checkpoint_and_baselines_on_the_same_snapshots(run_dir: Path, 
     assert "| Static |" in table and "Stability (%)" in table and cid in table
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [r["method"] for r in rows if r["complex"] == "all"] == names
+
+
+def test_evaluate_reports_ensembles_distributions_and_skills(tmp_path: Path) -> None:
+    out = tmp_path / "ensembles"
+    assert main(["evaluate", "baselines=[static,meanpose,linear,stationary,randomwalk]", "samples=4",
+                 "data=synthetic", *TINY_DATA, "data.options.n_snapshots=12", "data.start=5",
+                 f"out_dir={out}"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["data"]["start"] == 5 and report["units"]["energy_score"] == "Å"
+    by_name = {m["name"]: m["overall"] for m in report["methods"]}
+    assert set(by_name) == {"Static", "MeanPose", "Linear", "Stationary", "RandomWalk"}
+    static, meanpose = by_name["Static"], by_name["MeanPose"]
+    assert static["samples"] == 1 and by_name["Stationary"]["samples"] == 4
+    assert static["energy_score"] == pytest.approx(static["mean_l2"])       # one sample: mean L2
+    assert static["crps"] == pytest.approx(static["mae"])
+    assert static["skill_static"] == 0 and meanpose["skill_meanpose"] == 0
+    assert meanpose["skill_static"] == pytest.approx(1 - meanpose["energy_score"] / static["energy_score"])
+    assert static["rmsf_ratio"] == 0 and by_name["Stationary"]["rmsf_ratio"] > 0
+    assert all(0 <= m[k] <= 0.6932 for m in by_name.values() for k in ("jsd_centroid", "jsd_rmsd", "jsd_contact"))
+    assert by_name["Stationary"]["energy_score"] != by_name["MeanPose"]["energy_score"]
+    table = (out / "metrics.md").read_text()
+    assert "Energy score (Å)" in table and "Skill vs MeanPose" in table and "Best on these snapshots" in table
+    for plot in ("rmsf.png", "rmsf_atoms.png", "features.png"):
+        assert (out / plot).stat().st_size > 1000
 
 
 def test_evaluate_single_trajectory_task_predicts_the_last_fifth(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def test_stationary_samples_have_the_observed_mean_and_isotropic_spread():
     assert torch.equal(out[:, 0], data["ligand"].pos[:, start].expand(4000, -1, -1))
 
 
-def test_random_walk_spread_grows_as_the_observed_msd_then_stops():
+def test_random_walk_spread_grows_as_the_observed_msd_then_stays():
     data = make_record(2, n_lig=3, T=8, motion="linear")      # MSD grows as lag^2
     start = 4
     pos = data["ligand"].pos.numpy()

@@ -3,8 +3,9 @@
 Two tasks, as in the paper (section 2.3):
 
 * **multi-trajectory**: whole trajectories are split into train / val / test sets; a test
-  prediction starts at snapshot 1 (``MULTI_START``: snapshot 0 gives the starting velocity, so
-  the Linear baseline and the models' velocity estimate are meaningful) and runs to the end.
+  prediction starts at snapshot ``data.start`` (default ``MULTI_START`` = 1: snapshot 0 gives the
+  starting velocity, so the Linear baseline and the models' velocity estimate are meaningful) and
+  runs to the end. Snapshots 0..start are the observed prefix the history baselines fit on.
 * **single-trajectory**: one trajectory split in time; the model trains on the first
   ``train_fraction`` of the snapshots and predicts the rest, starting from the last training
   snapshot (with 100 snapshots: trains on 0-79, predicts 80-99 from 79).
@@ -153,6 +154,14 @@ def time_split(record: Any, train_fraction: float, window: int | None = None) ->
                 info={"snapshots": num, "train_snapshots": cut})
 
 
+def multi_start(cfg: DictConfig) -> int:
+    """The snapshot multi-trajectory test rollouts start from (``data.start``, default 1)."""
+    start = cfg.get("start", MULTI_START)
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise UsageError(f"data.start must be a snapshot index >= 0, got {start!r}")
+    return start
+
+
 def build_task(cfg: DictConfig, window: int | None = None) -> Task:
     """Records and split for a ``data`` config (see ``conf/data/*.yaml``).
 
@@ -165,7 +174,7 @@ def build_task(cfg: DictConfig, window: int | None = None) -> Task:
         if cfg.get("task", "multi") == "single":
             return time_split(records[0], float(cfg.train_fraction), window)
         train, val, test = _random_split(records, cfg.fractions, int(cfg.seed))
-        return Task("multi", "synthetic", train, val, test, start=MULTI_START)
+        return Task("multi", "synthetic", train, val, test, start=multi_start(cfg))
     if kind == "misato":
         return _misato_task(cfg)
     if kind == "single":
@@ -186,7 +195,7 @@ def _misato_task(cfg: DictConfig) -> Task:
                               "splits_dir": cfg.get("splits"), "progress": bool(cfg.get("progress", True))}
     sets = [MisatoDataset(str(path), split=s, **kwargs) for s in ("train", "val", "test")]
     label = "MISATO" if cfg.get("subset") is None else f"MISATO-{cfg.subset}"
-    return Task("multi", label, *sets, start=MULTI_START)
+    return Task("multi", label, *sets, start=multi_start(cfg))
 
 
 # ---------------------------------------------------------------------------------------------

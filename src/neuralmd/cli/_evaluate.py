@@ -1,12 +1,23 @@
 """``neuralmd evaluate``: every metric and the speed of several models on the same test snapshots.
 
 All methods are rolled out from the same start snapshot of the same records with the same seed;
-metrics compare the *predicted* snapshots only (the known start pose is left out, it would only
-dilute the errors) and are averaged per complex first, then over complexes with equal weight, as
-``neuralmd.metrics`` does for a batch.
+stochastic methods draw an ensemble of ``samples`` rollouts, deterministic ones one. Metrics compare
+the *predicted* snapshots only (the known start pose is left out, it would only dilute the errors):
+
+* point metrics (MAE, mean L2, RMSD, Matching, Stability, Clash) of the ensemble mean;
+* ensemble metrics: energy score and CRPS (proper scores: a deterministic method is an ensemble of
+  one), per-atom RMSF over the predicted window relative to MD's;
+* distributions, pooled over all test complexes, snapshots and samples: Jensen-Shannon divergence of
+  the histograms of three ligand features from MD's (centroid displacement from the start pose,
+  heavy-atom RMSD to it, distance of each atom to its nearest C-alpha), and the decorrelation time
+  of the centroid displacement;
+* skills (``1 - score / reference``) of the energy score against Static and MeanPose.
+
+Per-complex values are averaged over complexes with equal weight, as ``neuralmd.metrics`` does.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,28 +33,56 @@ from . import UsageError
 from . import _checkpoint as ckpt_io
 from ._build import Task, build_model, build_task, resolve_device
 
-#: Metric key -> (column title, better direction), in table order. "MSE" is the paper's name
-#: for the mean Euclidean error (DESIGN.md), kept so the columns read like Tables 1-2.
-COLUMNS: dict[str, tuple[str, str]] = {
-    "mae": ("MAE (Å)", "↓"),
-    "mean_l2": ("MSE (Å)", "↓"),
-    "rmsd": ("RMSD (Å)", "↓"),
-    "matching": ("Matching (Å)", "↓"),
-    "stability": ("Stability (%)", "↑"),
-    "clash_rate": ("Clash (%)", "↓"),
-    "speed": ("Speed (snapshots/s)", "↑"),
+#: Point metrics of the ensemble mean: key -> (column title, unit, better direction), in table order.
+#: "MSE" is the paper's name for the mean Euclidean error (DESIGN.md), kept so the columns read
+#: like Tables 1-2.
+POINT_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "mae": ("MAE", "Å", "lower"),
+    "mean_l2": ("MSE", "Å", "lower"),
+    "rmsd": ("RMSD", "Å", "lower"),
+    "matching": ("Matching", "Å", "lower"),
+    "stability": ("Stability", "%", "higher"),
+    "clash_rate": ("Clash", "%", "lower"),
+    "speed": ("Speed", "snapshots/s", "higher"),
 }
+#: Ensemble and distribution metrics, then the skills.
+ENSEMBLE_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "samples": ("Samples", "count", "none"),
+    "energy_score": ("Energy score", "Å", "lower"),
+    "crps": ("CRPS", "Å", "lower"),
+    "rmsf_ratio": ("RMSF / MD", "ratio", "closer to 1"),
+    "jsd_centroid": ("JSD centroid", "nats", "lower"),
+    "jsd_rmsd": ("JSD RMSD", "nats", "lower"),
+    "jsd_contact": ("JSD Cα contact", "nats", "lower"),
+    "decorrelation": ("Decorrelation", "snapshots", "closer to MD"),
+    "skill_static": ("Skill vs Static", "1 - ES/ES_ref", "higher"),
+    "skill_meanpose": ("Skill vs MeanPose", "1 - ES/ES_ref", "higher"),
+}
+#: Every column of the tables, in order.
+COLUMNS = {**POINT_COLUMNS, **ENSEMBLE_COLUMNS}
+#: Metrics that exist per complex (the rest are pooled over the test set).
+PER_COMPLEX = ("mae", "mean_l2", "rmsd", "matching", "stability", "clash_rate", "energy_score", "crps",
+               "rmsf_ratio")
+#: A feature series varying less than this (Å) is frozen: it has no decorrelation time.
+FROZEN = 1e-6
+#: Reference methods of the skill columns (their table names).
+SKILL_REFERENCES = {"skill_static": "Static", "skill_meanpose": "MeanPose"}
 
 
 @dataclass
 class MethodResult:
-    """One method's metrics: ``overall`` (mean over complexes), ``per_complex`` by complex id,
-    and its predicted trajectories (T', N_l, 3) on CPU, one per test complex."""
+    """One method's metrics: ``overall`` (mean over complexes, plus the pooled distribution
+    metrics), ``per_complex`` by complex id, and its sampled ensembles (K, T', N_l, 3) on CPU, one
+    per test complex (``predictions`` gives the first sample of each, a trajectory to export)."""
 
     name: str
     overall: dict[str, float]
     per_complex: dict[str, dict[str, float]]
-    predictions: list[Tensor] = field(default_factory=list, repr=False)
+    ensembles: list[Tensor] = field(default_factory=list, repr=False)
+
+    @property
+    def predictions(self) -> list[Tensor]:
+        return [e[0] for e in self.ensembles]
 
 
 def _batches(records: Sequence[Any], size: int) -> list[list[int]]:
@@ -55,18 +94,21 @@ def _batches(records: Sequence[Any], size: int) -> list[list[int]]:
 
 
 def rollout_all(model: nn.Module, records: Sequence[Any], start: int, batch_size: int,
-                device: torch.device, seed: int, desc: str | None = None) -> tuple[list[Tensor], float, int]:
-    """Predict every record from snapshot ``start`` to its end.
+                device: torch.device, seed: int, *, samples: int = 1,
+                desc: str | None = None) -> tuple[list[Tensor], float, int]:
+    """Draw ``samples`` rollouts of every record from snapshot ``start`` to its end (one for a
+    deterministic model).
 
     Returns:
-        predictions (one (T - start, N_l, 3) CPU tensor per record, in order), the rollout wall
-        time in seconds (data transfer excluded) and the number of predicted snapshot x complex.
-        ``desc`` labels a progress bar (none when None).
+        ensembles (one (K, T - start, N_l, 3) CPU tensor per record, in order), the rollout wall
+        time in seconds (data transfer excluded) and the number of predicted snapshots x complexes
+        x samples. ``desc`` labels a progress bar (none when None).
     """
     from torch_geometric.data import Batch
     from tqdm.auto import tqdm
 
     model.eval()
+    k = samples if getattr(model, "stochastic", False) else 1
     preds: list[Tensor | None] = [None] * len(records)
     seconds, frames = 0.0, 0
     for idx in tqdm(_batches(records, max(1, batch_size)), desc=desc, disable=desc is None, leave=False):
@@ -79,14 +121,14 @@ def rollout_all(model: nn.Module, records: Sequence[Any], start: int, batch_size
         _sync(device)
         t0 = time.perf_counter()
         with torch.no_grad():
-            out = model.rollout(batch, times, generator=generator)
+            out = model.rollout(batch, times, generator=generator, samples=k)
         _sync(device)
         seconds += time.perf_counter() - t0
-        frames += (num - start - 1) * len(idx)
+        frames += (num - start - 1) * len(idx) * k
         out = out.detach().cpu()
         lig = batch["ligand"].batch.cpu()
-        for k, i in enumerate(idx):
-            preds[i] = out[:, lig == k]
+        for j, i in enumerate(idx):
+            preds[i] = out[:, :, lig == j]
     return preds, seconds, frames  # type: ignore[return-value]
 
 
@@ -95,31 +137,97 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def score(pred: Tensor, record: Any, start: int) -> dict[str, float]:
-    """All metrics of one complex's prediction (T', N, 3) against its ground truth after ``start``."""
-    target = record["ligand"].pos[:, start:].transpose(0, 1).to(pred)
-    p, t = pred[1:].double(), target[1:].double()
-    return {"mae": metrics.mae(p, t), "mean_l2": metrics.mean_l2(p, t), "rmsd": metrics.rmsd(p, t),
-            "matching": metrics.matching(p, t), "stability": metrics.stability(p, t),
-            "clash_rate": metrics.clash_rate(p, record["ligand"].z, record["residue"].backbone)}
+def _target(record: Any, start: int) -> Tensor:
+    """(T', N, 3) float64 MD positions from snapshot ``start`` on."""
+    return record["ligand"].pos[:, start:].transpose(0, 1).double()
+
+
+def score(ensemble: Tensor, record: Any, start: int) -> dict[str, float]:
+    """Per-complex metrics of one complex's ensemble (K, T', N, 3) (or one trajectory (T', N, 3))
+    against its ground truth after ``start``: point metrics of the ensemble mean, proper scores of
+    the ensemble, per-atom RMSF ratio over the predicted snapshots."""
+    samples = metrics.as_ensemble(ensemble)[:, 1:]
+    target = _target(record, start)[1:]
+    mean = samples.mean(0)
+    out = {"mae": metrics.mae(mean, target), "mean_l2": metrics.mean_l2(mean, target),
+           "rmsd": metrics.rmsd(mean, target), "matching": metrics.matching(mean, target),
+           "stability": metrics.stability(mean, target),
+           "clash_rate": metrics.clash_rate(mean, record["ligand"].z, record["residue"].backbone),
+           "energy_score": metrics.energy_score(samples, target), "crps": metrics.crps(samples, target)}
+    out["rmsf_ratio"] = metrics.rmsf_ratio(samples, target) if target.shape[0] > 1 else math.nan
+    return out
+
+
+def ligand_features(traj: Tensor, record: Any, start: int) -> dict[str, Tensor]:
+    """The three feature samples of one ensemble or trajectory (K, T', N, 3) over its predicted
+    snapshots: centroid displacement and heavy-atom RMSD from the start pose (one per snapshot and
+    sample), distance of every atom to its nearest C-alpha (one per atom, snapshot and sample)."""
+    traj = metrics.as_ensemble(traj)
+    reference = _target(record, start)[0]
+    ca = record["residue"].backbone[:, 1].double()
+    flat = traj[:, 1:].reshape(-1, *traj.shape[2:])                               # (K T'', N, 3)
+    return {"centroid": metrics.centroid_displacement(flat, reference).reshape(traj.shape[0], -1),
+            "rmsd": metrics.rmsd_to_reference(flat, reference, record["ligand"].z).reshape(-1),
+            "contact": metrics.nearest_ca_distance(flat, ca).reshape(-1)}
+
+
+def distribution_metrics(ensembles: Sequence[Tensor], records: Sequence[Any], start: int) -> dict[str, float]:
+    """JSD of the pooled feature histograms from MD's and the decorrelation time of the centroid
+    displacement (snapshots), pooled over test complexes (and samples)."""
+    pred = [ligand_features(e, r, start) for e, r in zip(ensembles, records)]
+    md = [ligand_features(_target(r, start), r, start) for r in records]
+    out = {}
+    for key, name in (("centroid", "jsd_centroid"), ("rmsd", "jsd_rmsd"), ("contact", "jsd_contact")):
+        out[name] = metrics.jensen_shannon(torch.cat([f[key].reshape(-1) for f in pred]),
+                                           torch.cat([f[key].reshape(-1) for f in md]))
+    out["decorrelation"] = decorrelation(torch.cat([f["centroid"] for f in pred]))
+    out["decorrelation_md"] = decorrelation(torch.cat([f["centroid"] for f in md]))
+    return out
+
+
+def decorrelation(series: Tensor) -> float:
+    """Decorrelation time (snapshots) of centroid-displacement series (S, T''); NaN when a series is
+    too short or never moves (a frozen ligand has no correlation time)."""
+    if series.shape[1] < 3 or bool((series.std(1) < FROZEN).any()):
+        return math.nan
+    acf = metrics.autocorrelation(series)
+    return math.nan if torch.isnan(acf[1:]).any() else metrics.decorrelation_time(acf)
+
+
+def add_skills(results: Sequence["MethodResult"]) -> None:
+    """Skill of every method's energy score against Static and MeanPose, where they were evaluated."""
+    by_name = {r.name: r for r in results}
+    for key, ref_name in SKILL_REFERENCES.items():
+        ref = by_name.get(ref_name)
+        for r in results:
+            valid = ref is not None and ref.overall["energy_score"] > 0
+            r.overall[key] = metrics.skill(r.overall["energy_score"], ref.overall["energy_score"]) if valid else math.nan
 
 
 def evaluate_methods(methods: dict[str, nn.Module], task: Task, batch_size: int,
-                     device: torch.device, seed: int = 0, progress: bool = False) -> list[MethodResult]:
-    """Roll out and score every method on ``task.test`` (with a progress bar per method)."""
+                     device: torch.device, seed: int = 0, progress: bool = False, *,
+                     samples: int = 8) -> list[MethodResult]:
+    """Roll out and score every method on ``task.test`` (with a progress bar per method);
+    stochastic methods draw ``samples`` rollouts per complex."""
     records = list(task.test)
     if not records:
         raise ValueError(f"{task.name}: the test set is empty")
+    if isinstance(samples, bool) or int(samples) < 1:
+        raise UsageError(f"samples must be a positive integer, got {samples}")
     ids = _unique_ids(records)
     results = []
     for name, model in methods.items():
         model.to(device)
-        preds, seconds, frames = rollout_all(model, records, task.start, batch_size, device, seed,
-                                             desc=f"rollout {name}" if progress else None)
-        per = {cid: score(p, r, task.start) for cid, p, r in zip(ids, preds, records)}
-        overall = {k: sum(m[k] for m in per.values()) / len(per) for k in next(iter(per.values()))}
+        ensembles, seconds, frames = rollout_all(model, records, task.start, batch_size, device, seed,
+                                                 samples=int(samples),
+                                                 desc=f"rollout {name}" if progress else None)
+        per = {cid: score(e, r, task.start) for cid, e, r in zip(ids, ensembles, records)}
+        overall = {k: sum(m[k] for m in per.values()) / len(per) for k in PER_COMPLEX}
         overall["speed"] = metrics.snapshots_per_second(frames, 1, seconds) if seconds > 0 else float("inf")
-        results.append(MethodResult(name, overall, per, preds))
+        overall["samples"] = float(ensembles[0].shape[0])
+        overall.update(distribution_metrics(ensembles, records, task.start))
+        results.append(MethodResult(name, overall, per, ensembles))
+    add_skills(results)
     return results
 
 
@@ -155,11 +263,11 @@ def _label(name: str, taken: dict[str, Any], path: str) -> str:
 def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     """Evaluate checkpoints and baselines on one data set; print and save the tables."""
     from omegaconf import OmegaConf
-    from ._report import write_tables
+    from ._report import write_plots, write_tables
 
     device = resolve_device(str(cfg.device), cfg.get("threads"))
     if not cfg.checkpoints and not cfg.baselines:
-        raise UsageError("nothing to evaluate; pass checkpoints=[run_dir,...] and/or baselines=[static,linear]")
+        raise UsageError("nothing to evaluate; pass checkpoints=[run_dir,...] and/or baselines=[static,meanpose]")
     methods: dict[str, nn.Module] = {}
     data_cfg = cfg.get("data")
     for path in cfg.checkpoints:
@@ -179,9 +287,12 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         raise UsageError(f"split must be test or val, got {cfg.split!r}")
     if cfg.max_complexes is not None:
         task.test = list(task.test)[: int(cfg.max_complexes)]
-    results = evaluate_methods(methods, task, int(cfg.batch_size), device, int(cfg.seed), progress=True)
+    results = evaluate_methods(methods, task, int(cfg.batch_size), device, int(cfg.seed), progress=True,
+                               samples=int(cfg.samples))
     out = Path(str(cfg.out_dir))
     out.mkdir(parents=True, exist_ok=True)
     text = write_tables(results, task, out)
+    plots = write_plots(results, task, out)
     print(text)
-    print(f"neuralmd evaluate: tables written to {out}/metrics.md, metrics.csv, metrics.json")
+    print(f"neuralmd evaluate: tables written to {out}/metrics.md, metrics.csv, metrics.json; plots "
+          + ", ".join(p.name for p in plots))

@@ -1,9 +1,9 @@
-"""Results a person reads: Markdown/CSV/JSON tables, the RMSF plot, the exported prediction.
+"""Results a person reads: Markdown/CSV/JSON tables, RMSF and feature plots, the exported prediction.
 
-Table layout follows the paper: one row per method with reconstruction (MAE, "MSE" = mean L2,
-RMSD), validity (Matching, Stability, Clash) and speed columns (Table 1, with Table 3's FPS as a
-column); and, for a few complexes, Table 2's per-complex block (complex x metric rows, one column
-per method).
+Two tables, one row per method: point metrics of the ensemble mean in the paper's layout
+(reconstruction MAE, "MSE" = mean L2, RMSD; validity Matching, Stability, Clash; Table 3's speed as
+a column), then the ensemble and distribution metrics with the skills last. For a few complexes,
+Table 2's per-complex block follows (complex x metric rows, one column per method).
 """
 from __future__ import annotations
 
@@ -18,39 +18,74 @@ from omegaconf import DictConfig
 from torch import nn
 
 from ._build import Task, build_model
-from ._evaluate import COLUMNS, MethodResult, evaluate_methods
+from ._evaluate import (COLUMNS, ENSEMBLE_COLUMNS, PER_COMPLEX, POINT_COLUMNS, MethodResult, evaluate_methods,
+                        ligand_features)
 
 #: Per-complex Markdown block only up to this many test complexes (the CSV/JSON always have all).
 MAX_PER_COMPLEX_ROWS = 10
+_ARROWS = {"lower": "↓", "higher": "↑"}
 
 
 def _fmt(x: float, key: str = "") -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
+    if isinstance(x, float) and math.isinf(x):
+        return "> window"
+    if key == "samples":
+        return f"{x:.0f}"
     return f"{x:,.1f}" if key == "speed" else f"{x:.3f}"   # speeds span 1 to 1e6 snapshots/s
+
+
+def _title(key: str) -> str:
+    name, unit, better = COLUMNS[key]
+    shown = "" if unit in ("count", "ratio") or unit.startswith("1 -") else f" ({unit})"
+    return f"{name}{shown} {_ARROWS.get(better, '')}".rstrip()
+
+
+def _table(results: Sequence[MethodResult], keys: Sequence[str]) -> list[str]:
+    lines = ["| Method | " + " | ".join(_title(k) for k in keys) + " |", "|---|" + "---:|" * len(keys)]
+    for r in results:
+        lines.append(f"| {r.name} | " + " | ".join(_fmt(r.overall[k], k) for k in keys) + " |")
+    return lines
+
+
+def _winners(results: Sequence[MethodResult]) -> str:
+    """One sentence naming the best method on MAE and on energy score (ties listed)."""
+    parts = []
+    for key in ("mae", "energy_score"):
+        best = min(r.overall[key] for r in results)
+        names = [r.name for r in results if math.isclose(r.overall[key], best, rel_tol=1e-9, abs_tol=1e-12)]
+        parts.append(f"lowest {COLUMNS[key][0]}: {', '.join(names)} ({best:.3f} Å)")
+    return "Best on these snapshots - " + "; ".join(parts) + "."
 
 
 def markdown(results: Sequence[MethodResult], task: Task) -> str:
     """The Markdown tables for ``results`` on ``task``."""
-    keys = list(COLUMNS)
     n = len(results[0].per_complex)
     what = ("single-trajectory: predicting snapshots after " f"{task.start} from snapshot {task.start}"
             if task.kind == "single" else f"multi-trajectory: whole held-out trajectories from snapshot {task.start}")
+    md_tau = results[0].overall.get("decorrelation_md", math.nan)
     lines = [f"### {task.name}: {n} test complex{'es' if n != 1 else ''} ({what})", "",
-             "| Method | " + " | ".join(f"{COLUMNS[k][0]} {COLUMNS[k][1]}" for k in keys) + " |",
-             "|---|" + "---:|" * len(keys)]
-    for r in results:
-        lines.append(f"| {r.name} | " + " | ".join(_fmt(r.overall[k], k) for k in keys) + " |")
-    lines += ["", "Reconstruction: MAE, MSE (mean Euclidean error, the paper's \"MSE\" column), RMSD. "
-              "Validity: Matching, Stability (|Δd| ≤ 0.5 Å), Clash (pairs closer than half the "
-              "covalent radii sum). Speed: predicted snapshots x complexes per second of rollout."]
+             "Point metrics of each method's ensemble mean:", "", *_table(results, list(POINT_COLUMNS)), "",
+             "Reconstruction: MAE, MSE (mean Euclidean error, the paper's \"MSE\" column), RMSD. "
+             "Validity: Matching, Stability (|Δd| ≤ 0.5 Å), Clash (pairs closer than half the "
+             "covalent radii sum). Speed: predicted snapshots x complexes x samples per second of rollout.",
+             "", "Ensembles and distributions (deterministic methods are ensembles of one):", "",
+             *_table(results, list(ENSEMBLE_COLUMNS)), "",
+             "Energy score and CRPS: proper scores of the sampled rollouts (lower is better; one sample: "
+             "mean L2 and MAE). RMSF / MD: per-atom fluctuation over the predicted snapshots relative to MD's. "
+             "JSD: Jensen-Shannon divergence (0 to ln 2 = 0.693) of feature histograms from MD's, pooled over "
+             "complexes, snapshots and samples: centroid displacement and heavy-atom RMSD from the start pose, "
+             "each atom's distance to its nearest Cα. Decorrelation: 1/e time of the centroid displacement's "
+             f"autocorrelation (MD: {_fmt(md_tau)} snapshots). Skill: 1 - energy score / the reference's.",
+             "", _winners(results)]
     if n <= MAX_PER_COMPLEX_ROWS:
         names = [r.name for r in results]
         lines += ["", "| Complex | Metric | " + " | ".join(names) + " |", "|---|---|" + "---:|" * len(names)]
         for cid in results[0].per_complex:
-            for i, k in enumerate(keys[:-1]):
+            for i, k in enumerate(PER_COMPLEX):
                 row = " | ".join(_fmt(r.per_complex[cid][k]) for r in results)
-                lines.append(f"| {cid if i == 0 else ''} | {COLUMNS[k][0]} | {row} |")
+                lines.append(f"| {cid if i == 0 else ''} | {_title(k)} | {row} |")
     return "\n".join(lines) + "\n"
 
 
@@ -66,24 +101,31 @@ def write_tables(results: Sequence[MethodResult], task: Task, out: Path) -> str:
         for r in results:
             w.writerow([r.name, "all", *(r.overall[k] for k in keys)])
             for cid, m in r.per_complex.items():
-                w.writerow([r.name, cid, *(m[k] for k in keys[:-1]), ""])
+                w.writerow([r.name, cid, *(m.get(k, "") for k in keys)])
     payload = {"data": {"name": task.name, "task": task.kind, "start": task.start,
                         "test_complexes": list(results[0].per_complex)},
-               "units": {COLUMNS[k][0]: COLUMNS[k][1] for k in keys},
+               "units": {k: COLUMNS[k][1] for k in keys} | {"decorrelation_md": "snapshots"},
+               "better": {k: COLUMNS[k][2] for k in keys},
                "methods": [{"name": r.name, "overall": r.overall, "per_complex": r.per_complex}
                            for r in results]}
     (out / "metrics.json").write_text(json.dumps(payload, indent=2, default=float))
     return text
 
 
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")   # files only; never needs a display
+    import matplotlib.pyplot as plt
+    return plt
+
+
 def plot_rmsf(results: Sequence[MethodResult], task: Task, path: Path, max_panels: int = 4,
               window: int = 5) -> Path | None:
     """RMSF curves (sliding windows of ``window`` snapshots, paper Fig. 3a) of the ground truth
     and every method, one panel per test complex (first ``max_panels``). None if too short."""
-    import matplotlib
-    matplotlib.use("Agg")   # files only; never needs a display
-    import matplotlib.pyplot as plt
     from neuralmd.metrics import rmsf
+
+    plt = _pyplot()
 
     records = list(task.test)[:max_panels]
     if records[0]["ligand"].pos.shape[1] - task.start < window:
@@ -104,6 +146,68 @@ def plot_rmsf(results: Sequence[MethodResult], task: Task, path: Path, max_panel
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_atom_rmsf(results: Sequence[MethodResult], task: Task, path: Path, max_panels: int = 4) -> Path | None:
+    """Per-atom RMSF over the predicted snapshots, MD against every method (ensembles: averaged
+    over samples), one panel per test complex (first ``max_panels``). None if too short."""
+    from neuralmd.metrics import atom_rmsf
+
+    records = list(task.test)[:max_panels]
+    if records[0]["ligand"].pos.shape[1] - task.start < 3:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(records), figsize=(4.2 * len(records), 3.4), squeeze=False)
+    for k, (ax, record, cid) in enumerate(zip(axes[0], records, results[0].per_complex)):
+        atoms = range(record["ligand"].pos.shape[0])
+        truth = record["ligand"].pos[:, task.start + 1:].transpose(0, 1)
+        ax.plot(atoms, atom_rmsf(truth), color="black", lw=2.2, marker="o", ms=3, label="MD")
+        for j, r in enumerate(results):
+            ax.plot(atoms, atom_rmsf(r.ensembles[k][:, 1:]), lw=1.2, ls=("-", "--", ":", "-.")[j % 4], label=r.name)
+        ax.set_title(cid)
+        ax.set_xlabel("ligand atom")
+        ax.set_ylabel("RMSF (Å)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_features(results: Sequence[MethodResult], task: Task, path: Path) -> Path:
+    """Histograms of the three ligand features (pooled over test complexes, snapshots, samples),
+    MD filled, methods as step lines."""
+    records = list(task.test)
+    plt = _pyplot()
+    md = [ligand_features(r["ligand"].pos[:, task.start:].transpose(0, 1), r, task.start) for r in records]
+    per_method = {r.name: [ligand_features(e, rec, task.start) for e, rec in zip(r.ensembles, records)]
+                  for r in results}
+    titles = {"centroid": "centroid displacement from start (Å)", "rmsd": "heavy-atom RMSD to start (Å)",
+              "contact": "distance to nearest Cα (Å)"}
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for ax, (key, title) in zip(axes, titles.items()):
+        truth = torch.cat([f[key].reshape(-1) for f in md])
+        pooled = {name: torch.cat([f[key].reshape(-1) for f in feats]) for name, feats in per_method.items()}
+        hi = float(max(truth.max(), *(v.max() for v in pooled.values())))
+        lo = float(min(truth.min(), *(v.min() for v in pooled.values())))
+        bins = torch.linspace(lo, hi if hi > lo else lo + 1.0, 33).tolist()
+        ax.hist(truth.tolist(), bins=bins, density=True, color="0.8", label="MD")
+        for name, values in pooled.items():
+            ax.hist(values.tolist(), bins=bins, density=True, histtype="step", lw=1.3, label=name)
+        ax.set_xlabel(title)
+    axes[0].set_ylabel("density")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_plots(results: Sequence[MethodResult], task: Task, out: Path) -> list[Path]:
+    """The three plots of a report in ``out``: Eq. 2's windowed RMSF, per-atom RMSF, feature histograms."""
+    plots = [plot_rmsf(results, task, out / "rmsf.png"), plot_atom_rmsf(results, task, out / "rmsf_atoms.png"),
+             plot_features(results, task, out / "features.png")]
+    return [p for p in plots if p is not None]
 
 
 def save_prediction(path: Path, record: Any, traj: torch.Tensor, method: str, start: int) -> Path:
@@ -134,12 +238,12 @@ def report_run(cfg: DictConfig, task: Task, model: nn.Module, name: str, run_dir
         methods.setdefault(base_name, base_model)
     print(f"neuralmd train: evaluating {', '.join(methods)} on {len(task.test)} test complex(es)", flush=True)
     results = evaluate_methods(methods, task, int(cfg.trainer.eval_batch_size), device, int(cfg.trainer.seed),
-                               progress=bool(cfg.trainer.progress))
+                               progress=bool(cfg.trainer.progress), samples=int(cfg.eval_samples))
     text = write_tables(results, task, run_dir)
-    plot = plot_rmsf(results, task, run_dir / "rmsf.png")
+    plots = write_plots(results, task, run_dir)
     first = list(task.test)[0]
     exported = export_prediction(cfg, first, results[0].predictions[0], name, task.start, run_dir)
     print(text)
-    print(f"neuralmd train: wrote {run_dir}/checkpoint.pt, metrics.md/.csv/.json"
-          + (", rmsf.png" if plot else "") + ", " + ", ".join(p.name for p in exported))
-    return {"results": results, "plot": plot, "exported": exported}
+    print(f"neuralmd train: wrote {run_dir}/checkpoint.pt, metrics.md/.csv/.json, "
+          + ", ".join(p.name for p in [*plots, *exported]))
+    return {"results": results, "plots": plots, "exported": exported}

@@ -2,8 +2,8 @@
 
 Deterministic: the last known pose (:class:`StaticBaseline`), constant velocity
 (:class:`LinearBaseline`) and the mean of the snapshots seen so far (:class:`MeanPoseBaseline`).
-Stochastic: an equilibrium ensemble around that mean (:class:`StationaryBaseline`) and a random walk
-from the last pose whose spread grows as the observed mean squared displacement
+Stochastic: an equilibrium ensemble around that mean (:class:`StationaryBaseline`) and a diffusion
+ensemble around the last pose whose spread grows as the observed mean squared displacement
 (:class:`RandomWalkBaseline`). The last three are fitted on what a model may see of that
 trajectory: the snapshots up to and including the start of the rollout (in the single-trajectory
 task these are exactly the training snapshots; in the multi-trajectory task the observed prefix).
@@ -141,23 +141,20 @@ class StationaryBaseline(_EnsembleBaseline):
 
 
 class RandomWalkBaseline(_EnsembleBaseline):
-    """A random walk from the last pose whose variance follows the observed mean squared displacement.
+    """An ensemble around the last pose whose spread grows with the lag as the observed MSD does.
 
-    ``x_i(t0 + tau) = x_i(t0) + sum of independent Gaussian steps`` with per-coordinate variance
-    ``msd_i(tau) / 3`` at lag tau: the observed MSD of atom i (:func:`observed_msd`, interpolated at
-    fractional lags and capped at the largest observed lag). Each step's variance is the increase
-    of ``msd_i / 3`` over it, so the marginal spread at every lag is what was observed and paths are
-    continuous walks. It is strong for a ligand that drifts slowly.
+    ``x_i(t0 + tau) ~ N(x_i(t0), msd_i(tau) / 3 I)`` independently at every predicted time, with
+    ``msd_i`` the observed mean squared displacement of atom i (:func:`observed_msd`, interpolated
+    at fractional lags and capped at the largest observed lag). These are the marginals of a
+    diffusing ligand seen from its last pose; drawing each time afresh (rather than summing steps)
+    keeps the samples moving beyond the largest observed lag, where a walk's increments would
+    vanish. It is strong for a ligand that drifts slowly.
     """
 
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None, *, start: Tensor) -> Tensor:
-        """(T, N, 3): x0, then a walk with the observed MSD growth."""
+        """(T, N, 3): x0, then draws around x0 with the observed MSD at each lag."""
         msd = interpolate_lags(observed_msd(data["ligand"].pos, start), times)       # (T, N)
-        step_var = (msd.diff(dim=0) / 3).clamp_min(0)
         noise = self._noise(data, x0, generator)
-        out, x = [x0], x0
-        for var in step_var:
-            x = x + var.sqrt().unsqueeze(-1) * noise()
-            out.append(x)
-        return torch.stack(out)
+        scale = (msd[1:] / 3).sqrt().unsqueeze(-1)
+        return torch.stack([x0] + [x0 + s * noise() for s in scale])
