@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from torch import nn
 
-from neuralmd.dynamics import DenoisingLD, GNNMD, LinearBaseline, NeuralMD, StaticBaseline, VerletMD
+from neuralmd.dynamics import (DenoisingLD, GNNMD, LinearBaseline, MeanPoseBaseline, NeuralMD, RandomWalkBaseline,
+                               StaticBaseline, StationaryBaseline, VerletMD)
 from neuralmd.layers import BindingNet
 
 METHODS = ("NeuralMD ODE", "NeuralMD SDE", "VerletMD", "GNN-MD", "DenoisingLD", "Static", "Linear")
+#: Baselines fitted on the snapshots a model may see; accuracy tables show them beside METHODS.
+HISTORY_BASELINES = ("MeanPose", "Stationary", "RandomWalk")
 
 
 def build(method: str, hidden: int = 128, layers: int = 5, cutoff: float = 5.0,
@@ -28,7 +31,10 @@ def build(method: str, hidden: int = 128, layers: int = 5, cutoff: float = 5.0,
         "DenoisingLD": lambda: DenoisingLD(net(), steps=10),
         "Static": StaticBaseline,
         "Linear": LinearBaseline,
+        "MeanPose": MeanPoseBaseline,
+        "Stationary": StationaryBaseline,
+        "RandomWalk": RandomWalkBaseline,
     }
     if method not in makers:
-        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+        raise ValueError(f"unknown method {method!r}; choose from {tuple(makers)}")
     return makers[method]()
