@@ -9,8 +9,13 @@ Tasks (paper sections 2.4, 2.5):
 - ``single``: one trajectory; train on snapshots 0-79, then roll out from snapshot 79 (initial
   velocity x79 - x78) and score the 20 predicted snapshots 80-99.
 - ``multi``: train on trajectories ``--train`` (default T4L_00-11), test on ``--test`` (T4L_12-15):
-  roll out each whole test trajectory from snapshot 1 (initial velocity x1 - x0) and score the 98
-  predicted snapshots 2-99.
+  roll out each test trajectory from snapshot ``--multi-start`` (initial velocity from the snapshot
+  before) and score the rest.
+
+Every method is scored as ``neuralmd evaluate`` scores it (``neuralmd.cli._evaluate``): stochastic
+methods draw ``--samples`` rollouts; point metrics of the ensemble mean, energy score, CRPS, per-atom
+RMSF ratio, feature JSDs, decorrelation time. The baselines fitted on history (MeanPose, Stationary,
+RandomWalk) see the training snapshots (single) or snapshots 0..start (multi).
 
 Training: Adam, ``--steps`` steps of the package's Eq. 13 loss (``model.loss``: MAE over a random
 window of ``--window`` snapshots per trajectory), ``--batch`` windows per step. Every finished run
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import time
@@ -32,13 +38,19 @@ from torch_geometric.data import Batch
 from neuralmd import metrics
 from neuralmd.data import read_misato
 
+from neuralmd.cli._build import Task
+from neuralmd.cli._evaluate import evaluate_methods
+
 try:
-    from benchmarks.methods import METHODS, build
+    from benchmarks.methods import HISTORY_BASELINES, METHODS, build
 except ImportError:  # run as a script: benchmarks/ is on sys.path
-    from methods import METHODS, build
+    from methods import HISTORY_BASELINES, METHODS, build
 
 ROOT = Path(__file__).resolve().parent
-METRICS = ("mae", "mean_l2", "matching", "stability")
+#: Point metrics of the ensemble mean, then ensemble and distribution metrics, in table order.
+POINT = ("mae", "mean_l2", "matching", "stability")
+ENSEMBLE = ("energy_score", "crps", "rmsf_ratio", "jsd_centroid", "jsd_rmsd", "jsd_contact", "decorrelation")
+METRICS = POINT + ENSEMBLE
 
 
 def cut(record, lo: int, hi: int):
@@ -68,21 +80,16 @@ def train(model: torch.nn.Module, records: list, args) -> float:
     return time.process_time() - start
 
 
-def score(model, records: list, start: int) -> dict:
-    """Roll every record out from ``start`` to its end; metrics on the predicted snapshots."""
-    batch = Batch.from_data_list(records)
-    times = torch.arange(start, batch["ligand"].pos.shape[1])
-    with torch.no_grad():
-        pred = model.rollout(batch, times)[1:]
-    target = batch["ligand"].pos[:, start + 1:].transpose(0, 1)
-    lb = batch["ligand"].batch
-    finite = bool(torch.isfinite(pred).all())
-    pred = pred.nan_to_num(1e4, 1e4, -1e4)  # a diverged rollout scores as 10^4 Å, not as an error
-    out = {name: getattr(metrics, name)(pred, target, lb) for name in METRICS}
-    out["finite"] = finite
-    first = lb == 0  # RMSF curves of the first test trajectory (prediction and truth)
-    out["rmsf_pred"] = metrics.rmsf(pred[:, first])
-    out["rmsf_true"] = metrics.rmsf(target[:, first])
+def score(model, records: list, start: int, seed: int, samples: int) -> dict:
+    """Every metric of ``neuralmd evaluate`` for ``model`` rolled out on ``records`` from ``start``."""
+    task = Task("single" if len(records) == 1 else "multi", "T4L", [], [], records, start=start)
+    (result,) = evaluate_methods({"model": model}, task, batch_size=16, device=torch.device("cpu"),
+                                 seed=seed, samples=samples)
+    out = {k: v for k, v in result.overall.items() if not k.startswith("skill")}
+    out["finite"] = all(bool(torch.isfinite(e).all()) for e in result.ensembles)
+    # RMSF curves (Eq. 2) of the first test trajectory: the first sample and the truth
+    out["rmsf_pred"] = metrics.rmsf(result.predictions[0][1:].double())
+    out["rmsf_true"] = metrics.rmsf(records[0]["ligand"].pos[:, start + 1:].transpose(0, 1).double())
     return out
 
 
@@ -102,7 +109,8 @@ def run(args) -> None:
     else:
         train_ids = args.train or names[:12]
         test_ids = args.test or names[12:]
-        setups = [("+".join(test_ids), [records[n] for n in train_ids], [records[n] for n in test_ids], 1)]
+        setups = [("+".join(test_ids), [records[n] for n in train_ids], [records[n] for n in test_ids],
+                   args.multi_start)]
     done = done_keys(args.out) if args.resume else set()
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
@@ -119,18 +127,19 @@ def run(args) -> None:
                 torch.manual_seed(seed)
                 row = dict(task=args.task, test=test_name, method=label, seed=seed, steps=args.steps,
                            batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
-                           layers=args.layers, commit=commit, train_cpu_s=cpu, **score(model, test_set, start))
+                           layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
+                           **score(model, test_set, start, seed, args.samples))
                 with open(args.out, "a") as f:
                     f.write(json.dumps(row) + "\n")
                 print(f"{args.task} {test_name} {method:13s} seed {seed:3d}: mae {row['mae']:.3f} "
-                      f"matching {row['matching']:.3f} stability {row['stability']:.1f} ({cpu:.0f} CPU s)",
-                      flush=True)
+                      f"energy score {row['energy_score']:.3f} rmsf ratio {row['rmsf_ratio']:.2f} "
+                      f"({cpu:.0f} CPU s)", flush=True)
 
 
 def cli_rows(run_dirs: list[Path]) -> list[dict]:
     """Rows like ``run``'s from ``neuralmd train`` run folders (metrics.json + config.yaml).
 
-    Each run also scores Static and Linear; those appear once per seed."""
+    Each run also scores the trivial baselines; those appear once per seed."""
     import yaml
 
     rows, seen = [], set()
@@ -152,27 +161,38 @@ def summarize(path: Path, plot: Path | None) -> None:
         plot = None
     else:
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    order = list(METHODS) + sorted({r["method"] for r in rows} - set(METHODS))
+    order = list(METHODS) + list(HISTORY_BASELINES)
+    order += sorted({r["method"] for r in rows} - set(order))
     for task in sorted({r["task"] for r in rows}):
         for test in sorted({r["test"] for r in rows if r["task"] == task}):
             sel = [r for r in rows if r["task"] == task and r["test"] == test]
             print(f"\n{task} task, test {test}\n")
-            static = [r["mae"] for r in sel if r["method"] == "Static"]
-            print("| method | seeds | " + " | ".join(METRICS) + " | mae / Static mae |")
-            print("|---|---|" + "---|" * (len(METRICS) + 1))
+            reference = {m: [r["energy_score"] for r in sel if r["method"] == m and "energy_score" in r]
+                         for m in ("Static", "MeanPose")}
+            keys = [k for k in METRICS if all(k in r for r in sel)]
+            print("| method | seeds | " + " | ".join(keys) + " | skill vs Static | skill vs MeanPose |")
+            print("|---|---|" + "---|" * (len(keys) + 2))
             for m in order:
                 mine = [r for r in sel if r["method"] == m]
                 if not mine:
                     continue
-                ratio = f"{statistics.mean(r['mae'] for r in mine) / statistics.mean(static):.2f}" if static else "-"
-                cells = []
-                for k in METRICS:
-                    v = [r[k] for r in mine]
-                    sd = statistics.stdev(v) if len(v) > 1 else 0.0
-                    cells.append(f"{statistics.mean(v):.3f} ± {sd:.3f}")
-                print(f"| {m} | {','.join(str(r['seed']) for r in mine)} | " + " | ".join(cells) + f" | {ratio} |")
+                cells = [_mean_sd([r[k] for r in mine]) for k in keys]
+                for ref in reference.values():
+                    ok = ref and "energy_score" in mine[0]
+                    cells.append(f"{1 - statistics.mean(r['energy_score'] for r in mine) / statistics.mean(ref):+.3f}"
+                                 if ok else "-")
+                print(f"| {m} | {','.join(str(r['seed']) for r in mine)} | " + " | ".join(cells) + " |")
     if plot:
         plot_rmsf(rows, plot, order)
+
+
+def _mean_sd(values: list) -> str:
+    """``mean ± sample std`` of finite values; how many were undefined (NaN) or unbounded (inf)."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    text = (f"{statistics.mean(finite):.3f} ± {statistics.stdev(finite) if len(finite) > 1 else 0.0:.3f}"
+            if finite else "n/a")
+    odd = len(values) - len(finite)
+    return text if not odd else f"{text} ({odd} n/a or > window)"
 
 
 def plot_rmsf(rows: list, path: Path, order: list) -> None:
@@ -209,7 +229,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--trajectories", nargs="+", default=["T4L_00", "T4L_01"], help="single task")
     p.add_argument("--train", nargs="+", default=None, help="multi task (default: first 12)")
     p.add_argument("--test", nargs="+", default=None, help="multi task (default: the rest)")
-    p.add_argument("--methods", nargs="+", default=list(METHODS))
+    p.add_argument("--methods", nargs="+", default=list(METHODS) + list(HISTORY_BASELINES))
+    p.add_argument("--multi-start", type=int, default=20,
+                   help="multi task: roll out from this snapshot; 0..start are the observed prefix")
+    p.add_argument("--samples", type=int, default=16, help="rollouts drawn from each stochastic method")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 42, 123])
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--batch", type=int, default=4)
