@@ -119,6 +119,15 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: Path, legend_axis, fontsize: int = 7) -> Path:
+    """Legend on ``legend_axis``, tight layout, PNG at ``path``; closes the figure."""
+    legend_axis.legend(fontsize=fontsize)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _pyplot().close(fig)
+    return path
+
+
 def plot_rmsf(results: Sequence[MethodResult], task: Task, path: Path, max_panels: int = 4,
               window: int = 5) -> Path | None:
     """RMSF curves (sliding windows of ``window`` snapshots, paper Fig. 3a) of the ground truth
@@ -141,11 +150,7 @@ def plot_rmsf(results: Sequence[MethodResult], task: Task, path: Path, max_panel
         ax.set_title(cid)
         ax.set_xlabel(f"window start (snapshot), width {window}")
         ax.set_ylabel("RMSF (Å)")
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, axes[0][0], fontsize=8)
 
 
 def plot_atom_rmsf(results: Sequence[MethodResult], task: Task, path: Path, max_panels: int = 4) -> Path | None:
@@ -167,11 +172,7 @@ def plot_atom_rmsf(results: Sequence[MethodResult], task: Task, path: Path, max_
         ax.set_title(cid)
         ax.set_xlabel("ligand atom")
         ax.set_ylabel("RMSF (Å)")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, axes[0][0])
 
 
 def plot_features(results: Sequence[MethodResult], task: Task, path: Path) -> Path:
@@ -196,11 +197,7 @@ def plot_features(results: Sequence[MethodResult], task: Task, path: Path) -> Pa
             ax.hist(values.tolist(), bins=bins, density=True, histtype="step", lw=1.3, label=name)
         ax.set_xlabel(title)
     axes[0].set_ylabel("density")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, axes[0])
 
 
 def write_plots(results: Sequence[MethodResult], task: Task, out: Path) -> list[Path]:

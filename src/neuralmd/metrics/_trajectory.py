@@ -21,19 +21,6 @@ from torch import Tensor
 
 from .._elements import COVALENT_RADII
 
-__all__ = [
-    "COVALENT_RADII",
-    "covalent_radius",
-    "mae",
-    "mean_l2",
-    "rmsd",
-    "matching",
-    "stability",
-    "rmsf",
-    "clash_rate",
-    "snapshots_per_second",
-]
-
 #: Atomic numbers of the backbone atoms in the order of ``residue.backbone`` rows: N, CA, C.
 _BACKBONE_Z = (7, 6, 6)
 
