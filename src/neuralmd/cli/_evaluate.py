@@ -182,6 +182,10 @@ def distribution_metrics(ensembles: Sequence[Tensor], records: Sequence[Any], st
                                            torch.cat([f[key].reshape(-1) for f in md]))
     out["decorrelation"] = decorrelation(torch.cat([f["centroid"] for f in pred]))
     out["decorrelation_md"] = decorrelation(torch.cat([f["centroid"] for f in md]))
+    dt_ps = {float(r.dt_ps) for r in records if getattr(r, "dt_ps", None) is not None}
+    if len(dt_ps) == 1:            # one snapshot interval: the times in ps too
+        (dt,) = dt_ps
+        out["decorrelation_ps"], out["decorrelation_md_ps"] = out["decorrelation"] * dt, out["decorrelation_md"] * dt
     return out
 
 

@@ -64,7 +64,11 @@ def markdown(results: Sequence[MethodResult], task: Task) -> str:
     n = len(results[0].per_complex)
     what = ("single-trajectory: predicting snapshots after " f"{task.start} from snapshot {task.start}"
             if task.kind == "single" else f"multi-trajectory: whole held-out trajectories from snapshot {task.start}")
-    md_tau = results[0].overall.get("decorrelation_md", math.nan)
+    md_tau = _fmt(results[0].overall.get("decorrelation_md", math.nan))
+    if "decorrelation_md_ps" in results[0].overall:
+        md_tau += f" snapshots = {_fmt(results[0].overall['decorrelation_md_ps'])} ps"
+    else:
+        md_tau += " snapshots"
     lines = [f"### {task.name}: {n} test complex{'es' if n != 1 else ''} ({what})", "",
              "Point metrics of each method's ensemble mean:", "", *_table(results, list(POINT_COLUMNS)), "",
              "Reconstruction: MAE, MSE (mean Euclidean error, the paper's \"MSE\" column), RMSD. "
@@ -77,7 +81,7 @@ def markdown(results: Sequence[MethodResult], task: Task) -> str:
              "JSD: Jensen-Shannon divergence (0 to ln 2 = 0.693) of feature histograms from MD's, pooled over "
              "complexes, snapshots and samples: centroid displacement and heavy-atom RMSD from the start pose, "
              "each atom's distance to its nearest Cα. Decorrelation: 1/e time of the centroid displacement's "
-             f"autocorrelation (MD: {_fmt(md_tau)} snapshots). Skill: 1 - energy score / the reference's.",
+             f"autocorrelation (MD: {md_tau}). Skill: 1 - energy score / the reference's.",
              "", _winners(results)]
     if n <= MAX_PER_COMPLEX_ROWS:
         names = [r.name for r in results]
@@ -104,7 +108,8 @@ def write_tables(results: Sequence[MethodResult], task: Task, out: Path) -> str:
                 w.writerow([r.name, cid, *(m.get(k, "") for k in keys)])
     payload = {"data": {"name": task.name, "task": task.kind, "start": task.start,
                         "test_complexes": list(results[0].per_complex)},
-               "units": {k: COLUMNS[k][1] for k in keys} | {"decorrelation_md": "snapshots"},
+               "units": {k: COLUMNS[k][1] for k in keys} | {"decorrelation_md": "snapshots", "decorrelation_ps": "ps",
+                                                             "decorrelation_md_ps": "ps"},
                "better": {k: COLUMNS[k][2] for k in keys},
                "methods": [{"name": r.name, "overall": r.overall, "per_complex": r.per_complex}
                            for r in results]}
