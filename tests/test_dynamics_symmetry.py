@@ -34,6 +34,11 @@ def build(name: str) -> torch.nn.Module:
         "ode-dopri5": lambda: NeuralMD(ff, method="dopri5", atol=1e-5),
         "sde-euler": lambda: NeuralMD(ff, solver="sde", method="euler", step_size=0.5, noise_scale=1.0),
         "sde-srk": lambda: NeuralMD(ff, solver="sde", method="srk", step_size=1.0, noise_scale=1.0),
+        "ode-friction": lambda: NeuralMD(ff, method="rk4", step_size=0.5, friction=0.4, coefficients="ligand"),
+        "langevin-baoab": lambda: NeuralMD(ff, solver="sde", method="baoab", step_size=0.5, friction=0.5,
+                                           noise="full", noise_scale=1.0, coefficients="ligand"),
+        "langevin-euler-fdt": lambda: NeuralMD(ff, solver="sde", method="euler", step_size=0.5, friction=0.5,
+                                               noise="fdt", kT=2.0),
         "gnnmd": lambda: GNNMD(ff),
         "verlet": lambda: VerletMD(ff, step_size=0.5),
         "denoising": lambda: DenoisingLD(ff, steps=4),
@@ -49,9 +54,10 @@ def seeded_rollout(model):
 
 
 NAMES = ["static", "linear", "meanpose", "stationary", "randomwalk", "ode-rk4", "ode-dopri5", "sde-euler",
-         "sde-srk", "gnnmd", "verlet", "denoising"]
+         "sde-srk", "ode-friction", "langevin-baoab", "langevin-euler-fdt", "gnnmd", "verlet", "denoising"]
 #: Models whose ensembles are checked: every stochastic one, and a deterministic one (copies).
-ENSEMBLE_NAMES = ["stationary", "randomwalk", "sde-euler", "denoising", "ode-rk4"]
+ENSEMBLE_NAMES = ["stationary", "randomwalk", "sde-euler", "langevin-baoab", "langevin-euler-fdt", "denoising",
+                  "ode-rk4"]
 
 
 def seeded_ensemble(model, samples: int = 3):
@@ -77,7 +83,7 @@ def test_rollout_is_se3_equivariant(name):
 
 @settings(max_examples=6, deadline=None)
 @given(seed=st.integers(0, 10_000), n_lig=st.integers(3, 9), start=st.integers(0, 3),
-       name=st.sampled_from(["ode-rk4", "sde-euler", "denoising"]))
+       name=st.sampled_from(["ode-rk4", "sde-euler", "langevin-baoab", "denoising"]))
 def test_rollout_equivariant_on_random_records(seed, n_lig, start, name):
     model = build(name)
     data = make_record(seed, n_lig=n_lig, n_res=8 + n_lig)
@@ -99,17 +105,18 @@ def test_rollout_is_batch_independent(name):
     assert_batch_independent(seeded_rollout(model), records, atom_dim=-2, atol=atol)
 
 
-@pytest.mark.parametrize("name", ["ode-rk4", "sde-euler"])
+@pytest.mark.parametrize("name", ["ode-rk4", "sde-euler", "langevin-baoab", "langevin-euler-fdt"])
 def test_neuralmd_rollout_sees_chirality(name):
     model = build(name)
     assert_reflection_sensitive(seeded_rollout(model), make_record(3, n_lig=7, n_res=12),
                                 output="position", min_relative_difference=1e-6)
 
 
-def test_stochastic_models_actually_move_off_the_deterministic_path():
+@pytest.mark.parametrize("name", ["sde-euler", "langevin-baoab", "langevin-euler-fdt"])
+def test_stochastic_models_actually_move_off_the_deterministic_path(name):
     # Guards the two tests above against a silently vanishing noise term.
     data = make_record(3, n_lig=7, n_res=12)
-    sde = build("sde-euler")
+    sde = build(name)
     a = seeded_rollout(sde)(data)
     with torch.no_grad():
         b = sde.rollout(data, TIMES, generator=torch.Generator().manual_seed(8))

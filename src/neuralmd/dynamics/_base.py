@@ -127,6 +127,10 @@ def generator_device(generator: torch.Generator | None) -> torch.device:
     return torch.device("cpu") if generator is None else generator.device
 
 
+#: Training losses: Eq. 13 on one path ("mae", "mse") or the energy score of an ensemble.
+LOSSES = ("mae", "mse", "energy")
+
+
 def trajectory_loss(pred: Tensor, target: Tensor, kind: str = "mae") -> Tensor:
     """Eq. 13: mean over snapshots, atoms and coordinates of |pred - target| ("mae") or its square."""
     if kind == "mae":
@@ -134,6 +138,26 @@ def trajectory_loss(pred: Tensor, target: Tensor, kind: str = "mae") -> Tensor:
     if kind == "mse":
         return (pred - target).pow(2).mean()
     raise ValueError(f"loss must be 'mae' or 'mse', got {kind!r}")
+
+
+def energy_score_loss(samples: Tensor, target: Tensor) -> Tensor:
+    """Differentiable energy score (Å) of K sampled paths (K, T, N, 3) against a target (T, N, 3).
+
+    Per atom and snapshot ``E||X - y|| - 1/2 E||X - X'||``, the second mean over the K (K - 1)
+    ordered pairs of distinct samples (unbiased), then the mean over snapshots and atoms. A proper
+    scoring rule: only samples with the data's distribution minimise it in expectation, so training
+    on it cannot gain by shrinking the noise (as a one-path MAE does). Gradients flow into the
+    samples (reparameterised noise); :func:`neuralmd.metrics.energy_score` is the detached,
+    per-complex-averaged version for evaluation.
+    """
+    k = samples.shape[0]
+    accuracy = (samples - target.unsqueeze(0)).norm(dim=-1).mean(0)            # (T, N)
+    if k == 1:
+        return accuracy.mean()
+    first, second = torch.triu_indices(k, k, offset=1, device=samples.device)
+    # Each unordered pair once: the mean over i < j equals the mean over the K (K - 1) ordered pairs.
+    spread = (samples[first] - samples[second]).norm(dim=-1).mean(0)            # (T, N)
+    return (accuracy - 0.5 * spread).mean()
 
 
 class Windows(NamedTuple):
@@ -221,22 +245,41 @@ class DynamicsModel(nn.Module):
             return self._predict(data, x0, v0, rel, generator, start)
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
             raise ValueError(f"samples must be a positive integer, got {samples!r}")
+        return self._predict_ensemble(data, x0, v0, rel, generator, start, samples)
+
+    def _predict_ensemble(self, data, x0: Tensor, v0: Tensor, times: Tensor,
+                          generator: torch.Generator | None, start: Tensor, samples: int) -> Tensor:
+        """(K, T, N, 3): ``samples`` paths of every complex in one batched call (see rollout)."""
         if not self.stochastic:
-            one = self._predict(data, x0, v0, rel, generator, start)
+            one = self._predict(data, x0, v0, times, generator, start)
             return one.unsqueeze(0).expand(samples, *one.shape).clone()
-        copies = replicate(data, samples).to(pos.device)
-        out = self._predict(copies, x0.repeat(samples, 1), v0.repeat(samples, 1), rel, generator,
+        copies = replicate(data, samples).to(x0.device)
+        out = self._predict(copies, x0.repeat(samples, 1), v0.repeat(samples, 1), times, generator,
                             start.repeat(samples))
         return out.reshape(out.shape[0], samples, *x0.shape).transpose(0, 1)
 
-    def loss(self, data, window: int = 5, loss: str = "mae",
-             generator: torch.Generator | None = None) -> Tensor:
-        """Eq. 13 over one random window of ``window`` future snapshots per complex (Algorithm 1).
+    def loss(self, data, window: int = 5, loss: str = "mae", generator: torch.Generator | None = None,
+             *, samples: int | None = None) -> Tensor:
+        """Training loss over one random window of ``window`` future snapshots per complex.
 
-        Returns the mean over predicted snapshots 1..W, atoms and coordinates of the absolute
-        ("mae") or squared ("mse") position error in Å (Å^2), a scalar tensor.
+        ``"mae"`` / ``"mse"`` (Eq. 13, Algorithm 1): the mean over predicted snapshots 1..W, atoms
+        and coordinates of the absolute or squared position error in Å (Å^2) of one rollout.
+        ``"energy"``: the energy score (Å, :func:`energy_score_loss`) of ``samples`` (K >= 2)
+        rollouts of the window, drawn as an ensemble (keyed like ``rollout(..., samples=K)``) and
+        backpropagated through the solver. Returns a scalar tensor.
         """
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if loss == "energy":
+            if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
+                raise ValueError(f"loss='energy' needs samples, an integer >= 2 (rollouts per window), "
+                                 f"got {samples!r}")
+        elif samples is not None:
+            raise ValueError(f"samples is only used by loss='energy', got samples={samples!r} with loss={loss!r}")
         x0, v0, targets, w, start = sample_windows(data, window, generator)
         times = torch.arange(w + 1, dtype=x0.dtype, device=x0.device)
+        if loss == "energy":
+            paths = self._predict_ensemble(data, x0, v0, times, generator, start, samples)
+            return energy_score_loss(paths[:, 1:], targets[1:])
         pred = self._predict(data, x0, v0, times, generator, start)
         return trajectory_loss(pred[1:], targets[1:], loss)

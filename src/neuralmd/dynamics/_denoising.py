@@ -99,13 +99,17 @@ class DenoisingLD(DynamicsModel):
             out.append(x)
         return torch.stack(out)[steps]
 
-    def loss(self, data, window: int = 5, loss: str = "mae",
-             generator: torch.Generator | None = None) -> Tensor:
+    def loss(self, data, window: int = 5, loss: str = "mae", generator: torch.Generator | None = None,
+             *, samples: int | None = None) -> Tensor:
         """Denoising score matching on the ``window`` consecutive pairs of one random window per complex.
 
         Mean over pairs, atoms and coordinates of ``|D - x_{t+1}| / c_out`` ("mae") or its square
-        ("mse"), with one noise level per complex and pair drawn uniformly from the ladder.
+        ("mse"), with one noise level per complex and pair drawn uniformly from the ladder. A score
+        model is not trained through its sampler, so ``loss="energy"`` (and ``samples``) is refused.
         """
+        if loss == "energy" or samples is not None:
+            raise ValueError("DenoisingLD is trained by denoising score matching (loss='mae' or 'mse'); "
+                             "loss='energy' with samples is for models trained through their rollouts")
         _, _, targets, w, _ = sample_windows(data, window, generator)
         batch, num = ligand_batch(data)
         protein = self.force_field.encode_protein(data) if self.cache_protein else None

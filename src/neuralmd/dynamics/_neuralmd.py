@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torchdiffeq
@@ -9,49 +10,50 @@ import torchsde
 from torch import Tensor, nn
 
 from ._base import DynamicsModel, complex_ids, ligand_batch
-from ._noise import ComplexBrownian, complex_seeds, draw_seed
+from ._langevin import COEFFICIENT_SOURCES, NOISE_FORMS, LangevinCoefficients, baoab
+from ._noise import ComplexBrownian, ComplexNoise, atom_frames, complex_seeds, draw_seed
 from ._second_order import (LigandFactory, SecondOrderDynamics, default_ligand_factory,
                             map_initial_velocity)
 
 ODE_METHODS = ("euler", "midpoint", "rk4", "dopri5")
-#: Itô methods valid for NeuralMD's scalar-per-atom noise (torchsde "scalar" noise type).
-SDE_METHODS = ("euler", "srk")
+#: SDE methods: torchsde's Itô Euler-Maruyama and SRK (SRK: rank-1 noise only), and BAOAB.
+SDE_METHODS = ("euler", "srk", "baoab")
 _FIXED_GRID = ("euler", "midpoint", "rk4")
 
 
 class _LangevinSDE:
     """Data-driven Langevin dynamics (Eqs. 11, 37) in torchsde's layout.
 
-    torchsde sees every ligand atom as one "batch" row with state ``[x, v]`` (6 channels) and one
-    scalar Brownian motion ``W_i``: that is torchsde's ``scalar`` noise type, and it makes the
-    diffusion (N, 6, 1) instead of the (1, 6N, N) dense matrix a ``general`` formulation over all
-    atoms would need (1000 atoms: 6 thousand numbers instead of 6 million). The drift still couples
-    all rows, since torchsde never assumes rows are independent.
+    torchsde sees every ligand atom as one "batch" row with state ``[x, v]`` (6 channels) and
+    ``c`` Brownian channels: ``c = 1`` for the paper's rank-1 noise (torchsde's ``scalar`` noise
+    type), ``c = 3`` for the full-rank Langevin noise (``general``). The diffusion is then
+    (N, 6, c) instead of the (1, 6N, cN) dense matrix a formulation over all atoms at once would
+    need (1000 atoms: 18 thousand numbers instead of 18 million). The drift still couples all
+    rows, since torchsde never assumes rows are independent.
 
         dx_i = v_i dt (+ refinement),
-        dv_i = F_i(x) / m_i dt + sigma * u_i(x) / m_i dW_i,
+        dv_i = (F_i(x) / m_i [- gamma_i v_i]) dt + B_i(x) dW_i,
 
-    with ``u_i`` the equivariant vector of a BindingNet-Ligand and ``sigma`` learned. Following
-    Eq. 37 (``m a = F + BindingNet-Ligand * eps``) the noise is divided by the mass like the force.
+    with ``B_i`` (3, c) from ``velocity_noise``: ``sigma u_i(x) / m_i`` in the paper's mode (Eq. 37,
+    ``m a = F + BindingNet-Ligand * eps``, the noise divided by the mass like the force), or
+    ``b_i R_i(x)^T`` with the atom's equivariant frame for full-rank noise.
     """
 
-    noise_type = "scalar"
     sde_type = "ito"
 
-    def __init__(self, func: SecondOrderDynamics, diffusion: nn.Module, sigma: Tensor) -> None:
+    def __init__(self, func: SecondOrderDynamics, velocity_noise: Callable[[Tensor], Tensor],
+                 channels: int) -> None:
         self.func = func
-        self.diffusion = diffusion
-        self.sigma = sigma
+        self.velocity_noise = velocity_noise
+        self.noise_type = "scalar" if channels == 1 else "general"
 
     def f(self, t: Tensor, y: Tensor) -> Tensor:
         dx, dv = self.func(t, (y[:, :3], y[:, 3:]))
         return torch.cat((dx, dv), dim=-1)
 
     def g(self, t: Tensor, y: Tensor) -> Tensor:
-        x = y[:, :3]
-        _, u = self.diffusion(self.func.data["ligand"].z, x, batch=self.func.batch)
-        dv = self.sigma * u * self.func.inv_mass
-        return torch.cat((torch.zeros_like(dv), dv), dim=-1).unsqueeze(-1)
+        dv = self.velocity_noise(y[:, :3])                  # (N, 3, c)
+        return torch.cat((torch.zeros_like(dv), dv), dim=1)
 
 
 class NeuralMD(DynamicsModel):
@@ -62,31 +64,47 @@ class NeuralMD(DynamicsModel):
             ``forward(data, x, protein=...) -> (N, 3)``).
         solver: ``"ode"`` (torchdiffeq) or ``"sde"`` (torchsde, Itô).
         method: ODE: ``euler``, ``midpoint``, ``rk4`` (default), ``dopri5``; SDE: ``euler``
-            (Euler-Maruyama, default) or ``srk`` (strong order 1.5 for scalar noise).
+            (Euler-Maruyama, default), ``srk`` (strong order 1.5, rank-1 noise only) or ``baoab``
+            (the Langevin splitting integrator, friction-noise part solved exactly).
         step_size: solver step in snapshot intervals (paper: 0.25, 0.5, 1); ignored by dopri5.
         adjoint: ODE only; backpropagate with ``odeint_adjoint`` (memory O(1) in the steps).
         velocity_mapping: map the finite-difference initial velocity through a BindingNet-Ligand.
         velocity_refinement: alpha of ``dx/dt = v + alpha * BindingNet-Ligand(x)`` (0, 0.01, 0.001).
-        noise_scale: initial sigma of the SDE diffusion (learned, kept positive through its log).
+        noise_scale: initial sigma of the SDE noise (learned): of the paper's rank-1 diffusion
+            (kept positive through its log) or of ``noise="full"``.
         rtol, atol: dopri5 tolerances. The default ``rtol=0`` keeps the step-size control
             equivariant: torchdiffeq scales each coordinate's error by ``atol + rtol * |y|``,
             which depends on the orientation and origin unless rtol is 0 (then only the RMS error
             in Å, a rotation invariant, decides). Adaptive steps are shared by the whole batch, so
             dopri5 rollouts are batch-independent only up to the tolerance.
-        ligand_factory: builds the extra BindingNet-Ligand modules (mapping, refinement, diffusion);
-            default: ``BindingNetLigand`` sized like the force field.
+        ligand_factory: builds the extra BindingNet-Ligand modules (mapping, refinement, diffusion,
+            Langevin coefficients); default: ``BindingNetLigand`` sized like the force field.
         cache_protein: encode the rigid protein once per rollout (True) or at every evaluation.
+
+    Langevin options (keyword-only; the defaults are the paper's model, unchanged):
+        friction: initial learned friction gamma in 1 / snapshot interval, adding ``-gamma v`` to
+            dv/dt (ODE and SDE); None or 0: no friction.
+        noise: SDE noise form: ``"rank1"`` (the paper: one Brownian motion per atom times a
+            learned vector), ``"full"`` (three per atom in the atom's equivariant frame, amplitude
+            sigma_i / sqrt(m_i) learned) or ``"fdt"`` (full-rank with fluctuation-dissipation,
+            sigma_i^2 = 2 gamma_i kT; needs friction).
+        coefficients: ``"constant"`` (gamma and sigma are learned numbers shared by all atoms) or
+            ``"ligand"`` (per atom, from the invariant output of a BindingNet-Ligand, softplus).
+        kT: initial learned kT for ``noise="fdt"``, in amu Å² / snapshot interval².
 
     Example:
         >>> model = NeuralMD(BindingNet(), solver="sde", method="euler", step_size=0.5)  # doctest: +SKIP
         >>> traj = model.rollout(data, torch.arange(10, 20))  # (10, N_l, 3)  # doctest: +SKIP
+        >>> langevin = NeuralMD(BindingNet(), solver="sde", method="baoab", friction=0.5,
+        ...                     noise="fdt", kT=1.0)  # doctest: +SKIP
     """
 
     def __init__(self, force_field: nn.Module, solver: str = "ode", method: str | None = None,
                  step_size: float = 0.5, adjoint: bool = False, velocity_mapping: bool = False,
                  velocity_refinement: float = 0.0, noise_scale: float = 0.1, rtol: float = 0.0,
                  atol: float = 1e-4, ligand_factory: LigandFactory | None = None,
-                 cache_protein: bool = True) -> None:
+                 cache_protein: bool = True, *, friction: float | None = None, noise: str = "rank1",
+                 coefficients: str = "constant", kT: float = 1.0) -> None:
         super().__init__()
         if solver not in ("ode", "sde"):
             raise ValueError(f"solver must be 'ode' or 'sde', got {solver!r}")
@@ -100,21 +118,30 @@ class NeuralMD(DynamicsModel):
             raise ValueError(f"step_size must be positive, got {step_size}")
         if noise_scale <= 0:
             raise ValueError(f"noise_scale must be positive, got {noise_scale}")
+        friction = _check_langevin_options(solver, method, friction, noise, coefficients, kT)
         self.force_field = force_field
         self.solver, self.method, self.step_size, self.adjoint = solver, method, float(step_size), adjoint
         self.rtol, self.atol = rtol, atol
         self.velocity_refinement = float(velocity_refinement)
         self.cache_protein = cache_protein
+        self.noise = noise
         factory = ligand_factory or default_ligand_factory(force_field)
         self.velocity_mapper = factory() if velocity_mapping else None
         self.refiner = factory() if self.velocity_refinement != 0.0 else None
-        if solver == "sde":
+        ref = next(force_field.parameters(), torch.empty(()))
+        if solver == "sde" and noise == "rank1":
             self.diffusion = factory()
-            ref = next(force_field.parameters(), torch.empty(()))
             self.log_noise_scale = nn.Parameter(torch.tensor(math.log(noise_scale), dtype=ref.dtype,
                                                              device=ref.device))
         else:
             self.diffusion, self.log_noise_scale = None, None
+        if friction is None and noise == "rank1":
+            self.langevin = None       # the paper's model: no extra parameters, no extra code path
+        else:
+            ligand = factory() if coefficients == "ligand" else None
+            self.langevin = LangevinCoefficients(friction=friction, noise=noise, noise_scale=noise_scale,
+                                                 kT=kT, ligand=ligand, hidden=getattr(ligand, "hidden", 0),
+                                                 dtype=ref.dtype).to(ref.device)
 
     @property
     def stochastic(self) -> bool:
@@ -123,14 +150,28 @@ class NeuralMD(DynamicsModel):
 
     @property
     def noise_scale(self) -> Tensor | None:
-        """The learned SDE noise scale sigma (None for the ODE)."""
+        """The learned sigma of the paper's rank-1 SDE noise (None otherwise)."""
         return None if self.log_noise_scale is None else self.log_noise_scale.exp()
+
+    def coefficients(self, data, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """Per-atom Langevin friction gamma (N, 1) and noise amplitude sigma (N, 1) at x (N, 3).
+
+        Either is None when off (no friction; the paper's rank-1 noise, whose scale is
+        :attr:`noise_scale`). The velocity noise of atom i has amplitude ``sigma_i / sqrt(m_i)``.
+        """
+        if self.langevin is None:
+            return None, None
+        batch, _ = ligand_batch(data)
+        return self.langevin(data["ligand"].z, x, batch)
 
     def dynamics(self, data) -> SecondOrderDynamics:
         """The Eq. 14 function for ``data``, with the protein encoded here, once."""
         protein = self.force_field.encode_protein(data) if self.cache_protein else None
+        friction = None
+        if self.langevin is not None and self.langevin.has_friction:
+            friction = lambda x: self.coefficients(data, x)[0]  # noqa: E731
         return SecondOrderDynamics(self.force_field, data, protein, data["ligand"].mass,
-                                   self.velocity_refinement, self.refiner)
+                                   self.velocity_refinement, self.refiner, friction=friction)
 
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None) -> Tensor:
@@ -142,6 +183,8 @@ class NeuralMD(DynamicsModel):
             return x0.unsqueeze(0)
         if self.solver == "ode":
             return self._integrate_ode(func, x0, v0, times)
+        if self.method == "baoab":
+            return self._integrate_baoab(func, data, x0, v0, times, generator)
         return self._integrate_sde(func, data, x0, v0, times, generator)
 
     def _integrate_ode(self, func: SecondOrderDynamics, x0: Tensor, v0: Tensor, times: Tensor) -> Tensor:
@@ -156,14 +199,74 @@ class NeuralMD(DynamicsModel):
             xs, _ = torchdiffeq.odeint(func, (x0, v0), times, **kwargs)
         return xs
 
+    def _noise_channels(self) -> int:
+        """Brownian motions per atom: 1 for the paper's rank-1 noise, 3 for full rank."""
+        return 1 if self.noise == "rank1" else 3
+
+    def _velocity_noise(self, data, x: Tensor, sigma: Tensor | None = None) -> Tensor:
+        """(N, 3, c): the diffusion of v, mapping the atom's c Brownian channels to Å/interval^1.5.
+
+        ``sigma`` (N, 1): the full-rank amplitude when the caller already has it.
+        """
+        batch, num = ligand_batch(data)
+        inv_mass = 1.0 / data["ligand"].mass.unsqueeze(-1)
+        if self.noise == "rank1":
+            _, u = self.diffusion(data["ligand"].z, x, batch=batch)
+            return (self.noise_scale * u * inv_mass).unsqueeze(-1)
+        if sigma is None:
+            _, sigma = self.coefficients(data, x)
+        # Columns e_1, e_2, e_3 of each atom's frame: dW in the frame, rotated into the lab.
+        frame_columns = atom_frames(x, batch, num).transpose(-1, -2)
+        return (sigma * inv_mass.sqrt()).unsqueeze(-1) * frame_columns
+
     def _integrate_sde(self, func: SecondOrderDynamics, data, x0: Tensor, v0: Tensor, times: Tensor,
                        generator: torch.Generator | None) -> Tensor:
         batch, num = ligand_batch(data)
         seeds = complex_seeds(draw_seed(generator), complex_ids(data, num))
         counts = torch.bincount(batch, minlength=num).tolist()
         levy = "space-time" if self.method == "srk" else "none"
-        bm = ComplexBrownian(float(times[0]), float(times[-1]), seeds, counts, x0.dtype, x0.device, levy)
-        sde = _LangevinSDE(func, self.diffusion, self.noise_scale)
+        channels = self._noise_channels()
+        bm = ComplexBrownian(float(times[0]), float(times[-1]), seeds, counts, x0.dtype, x0.device, levy,
+                             channels=channels)
+        sde = _LangevinSDE(func, lambda x: self._velocity_noise(data, x), channels)
         y0 = torch.cat((x0, v0), dim=-1)
         ys = torchsde.sdeint(sde, y0, times, bm=bm, method=self.method, dt=self.step_size)
         return ys[..., :3]
+
+    def _integrate_baoab(self, func: SecondOrderDynamics, data, x0: Tensor, v0: Tensor, times: Tensor,
+                         generator: torch.Generator | None) -> Tensor:
+        batch, num = ligand_batch(data)
+        seeds = complex_seeds(draw_seed(generator), complex_ids(data, num))
+        noise = ComplexNoise(seeds, torch.bincount(batch, minlength=num).tolist(), x0.dtype, x0.device)
+        channels = self._noise_channels()
+
+        def friction_and_kick(x: Tensor) -> tuple[Tensor | None, Tensor]:
+            gamma, sigma = self.coefficients(data, x)
+            kick = (self._velocity_noise(data, x, sigma) @ noise.sample(channels).unsqueeze(-1)).squeeze(-1)
+            return gamma, kick
+
+        xs, _ = baoab(func.velocity, func.acceleration, friction_and_kick, x0, v0, times, self.step_size)
+        return xs
+
+
+def _check_langevin_options(solver: str, method: str, friction: float | None, noise: str,
+                            coefficients: str, kT: float) -> float | None:
+    """Validate the Langevin options; returns the friction, None when it is off."""
+    if friction is not None and (isinstance(friction, bool) or not isinstance(friction, (int, float))):
+        raise ValueError(f"friction must be a non-negative number or None, got {friction!r}")
+    if friction is not None and friction < 0:
+        raise ValueError(f"friction must be non-negative (None or 0: off), got {friction}")
+    friction = float(friction) if friction else None
+    if noise not in NOISE_FORMS:
+        raise ValueError(f"noise must be one of {NOISE_FORMS}, got {noise!r}")
+    if noise != "rank1" and solver != "sde":
+        raise ValueError(f"noise={noise!r} needs solver='sde' (the ODE has no noise)")
+    if noise == "fdt" and friction is None:
+        raise ValueError("noise='fdt' ties the noise to the friction; set friction > 0")
+    if noise != "rank1" and method == "srk":
+        raise ValueError(f"method 'srk' needs the rank-1 noise; use 'euler' or 'baoab' with noise={noise!r}")
+    if coefficients not in COEFFICIENT_SOURCES:
+        raise ValueError(f"coefficients must be one of {COEFFICIENT_SOURCES}, got {coefficients!r}")
+    if not kT > 0:
+        raise ValueError(f"kT must be positive, got {kT}")
+    return friction

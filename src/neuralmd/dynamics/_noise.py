@@ -117,20 +117,23 @@ def equivariant_noise(x: Tensor, batch: Tensor, num_complexes: int, scalars: Ten
 
 
 class ComplexBrownian(torchsde.BaseBrownian):
-    """A torchsde Brownian motion of shape (N, 1): one scalar path per atom, one stream per complex.
+    """A torchsde Brownian motion of shape (N, channels), one stream per complex.
 
-    It concatenates one :class:`torchsde.BrownianInterval` of shape (n_k, 1) per complex, each
-    seeded from that complex's seed, so an atom's path does not depend on the rest of the batch.
+    ``channels=1`` (the paper's rank-1 noise) gives one scalar path per atom; ``channels=3`` the
+    three independent paths per atom of the full-rank Langevin noise. It concatenates one
+    :class:`torchsde.BrownianInterval` of shape (n_k, channels) per complex, each seeded from that
+    complex's seed, so an atom's path does not depend on the rest of the batch.
     """
 
     def __init__(self, t0: float, t1: float, seeds: Sequence[int], counts: Sequence[int],
-                 dtype: torch.dtype, device: torch.device, levy_area_approximation: str = "none"):
+                 dtype: torch.dtype, device: torch.device, levy_area_approximation: str = "none",
+                 channels: int = 1):
         self._parts = [
-            torchsde.BrownianInterval(t0=t0, t1=t1, size=(int(n), 1), dtype=dtype, device=device,
+            torchsde.BrownianInterval(t0=t0, t1=t1, size=(int(n), channels), dtype=dtype, device=device,
                                       entropy=s, levy_area_approximation=levy_area_approximation)
             for s, n in zip(seeds, counts)
         ]
-        self._shape = (int(sum(counts)), 1)
+        self._shape = (int(sum(counts)), channels)
         self._dtype, self._device, self._levy = dtype, device, levy_area_approximation
 
     def __call__(self, ta, tb=None, return_U=False, return_A=False):

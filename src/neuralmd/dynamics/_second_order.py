@@ -9,7 +9,7 @@ from ._base import ligand_batch
 
 
 class SecondOrderDynamics:
-    """``f(t, (x, v)) -> (dx/dt, dv/dt) = (v [+ alpha * refiner(x)], F(x) / m)`` (Eq. 14).
+    """``f(t, (x, v)) -> (dx/dt, dv/dt) = (v [+ alpha * refiner(x)], F(x) / m [- gamma(x) v])`` (Eq. 14).
 
     A plain callable in the torchdiffeq style: it holds the record, the protein encoding (computed
     once by the caller, since the protein is rigid) and the force field, and is evaluated by the
@@ -28,6 +28,8 @@ class SecondOrderDynamics:
         velocity_refinement: alpha in ``v + alpha * refiner(z, x)`` (paper: 0, 0.01 or 0.001).
         refiner: a BindingNet-Ligand-like module ``refiner(z, x, batch=...) -> (h, vec)``;
             required when ``velocity_refinement != 0``.
+        friction: ``x -> gamma (N, 1)``, a non-negative invariant friction in 1 / interval that
+            adds ``-gamma v`` to dv/dt (Langevin NeuralMD); None (the paper) adds nothing.
 
     Example:
         >>> f = SecondOrderDynamics(net, data, net.encode_protein(data), data["ligand"].mass)
@@ -35,7 +37,8 @@ class SecondOrderDynamics:
     """
 
     def __init__(self, force_field: nn.Module, data, protein, mass: Tensor,
-                 velocity_refinement: float = 0.0, refiner: nn.Module | None = None) -> None:
+                 velocity_refinement: float = 0.0, refiner: nn.Module | None = None,
+                 friction: Callable[[Tensor], Tensor] | None = None) -> None:
         if velocity_refinement != 0.0 and refiner is None:
             raise ValueError("velocity_refinement != 0 needs a refiner (a BindingNet-Ligand)")
         self.force_field = force_field
@@ -44,6 +47,7 @@ class SecondOrderDynamics:
         self.inv_mass = (1.0 / mass).unsqueeze(-1)
         self.velocity_refinement = float(velocity_refinement)
         self.refiner = refiner
+        self.friction = friction
         self.batch, self.num_complexes = ligand_batch(data)
         self.nfe = 0
 
@@ -68,7 +72,9 @@ class SecondOrderDynamics:
     def __call__(self, t: Tensor | float, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         self.nfe += 1
         x, v = state
-        return self.velocity(x, v), self.acceleration(x)
+        if self.friction is None:
+            return self.velocity(x, v), self.acceleration(x)
+        return self.velocity(x, v), self.acceleration(x) - self.friction(x) * v
 
 
 def map_initial_velocity(mapper: nn.Module, data, x: Tensor, v: Tensor) -> Tensor:
