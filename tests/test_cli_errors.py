@@ -8,6 +8,8 @@ import pytest
 
 from neuralmd.cli import main
 
+from _cli_tiny import TINY
+
 
 def _one_error_line(capsys: pytest.CaptureFixture) -> str:
     err = capsys.readouterr().err.strip().splitlines()
@@ -37,6 +39,14 @@ def test_bad_input_gives_one_clear_line(args, code, words, capsys, tmp_path, mon
     assert line.startswith(f"neuralmd {args[0]}: error:") or line.startswith("neuralmd: error:")
     for w in words:
         assert w in line, line
+
+
+@pytest.mark.parametrize("samples", ["1", "four", "true", "null"])
+def test_energy_loss_needs_two_or_more_samples(samples, capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *TINY, "model=neuralmd_sde", "trainer.loss=energy", f"trainer.samples={samples}"]) == 2
+    line = _one_error_line(capsys)
+    assert "trainer.samples" in line and ">= 2" in line, line
 
 
 def test_console_script_reports_bad_override_without_traceback() -> None:

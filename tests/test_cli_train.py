@@ -146,3 +146,13 @@ def test_other_models_and_the_single_trajectory_task(model: str, task: str, tmp_
     assert ckpt["global_step"] == (3 if task == "single" else 2)
     frames = ase.io.read(next(tmp_path.glob("prediction_*.pdb")), index=":")
     assert len(frames) == (3 if task == "single" else 7)   # multi: snapshots 1..7 of 8
+
+
+def test_langevin_model_trains_on_the_energy_score(tmp_path: Path) -> None:
+    run_dir = tmp_path / "langevin"
+    assert main(["train", *TINY, "model=neuralmd_langevin", "model.method=baoab", "trainer.loss=energy",
+                 "trainer.samples=3", "trainer.epochs=1", f"run_dir={run_dir}"]) == 0
+    ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    assert ckpt["model_name"] == "NeuralMD Langevin" and ckpt["config"]["trainer"]["loss"] == "energy"
+    assert any(k.startswith("langevin.") for k in ckpt["model"])
+    assert all(math.isfinite(h["train_loss"]) and h["train_loss"] > 0 for h in ckpt["history"])

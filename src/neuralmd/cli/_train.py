@@ -51,8 +51,9 @@ class Trainer:
                                              weight_decay=tcfg.weight_decay)
         else:
             raise UsageError(f"trainer.optimizer must be adam or sgd, got {tcfg.optimizer!r}")
-        if tcfg.loss not in ("mae", "mse"):
-            raise UsageError(f"trainer.loss must be mae or mse, got {tcfg.loss!r}")
+        if tcfg.loss not in ("mae", "mse", "energy"):
+            raise UsageError(f"trainer.loss must be mae, mse or energy, got {tcfg.loss!r}")
+        self.samples = _energy_samples(tcfg) if tcfg.loss == "energy" else None
         if tcfg.ema is not None and not 0.0 < float(tcfg.ema) < 1.0:
             raise UsageError(f"trainer.ema must be a decay in (0, 1) or null, got {tcfg.ema}")
         self.ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if tcfg.ema else None
@@ -102,7 +103,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss, weight = self.wrapped(self.task.train, indices, self.seed, self.epoch, self.global_step,
                                     int(self.cfg.window), str(self.cfg.loss), self.ctx.device,
-                                    bool(self.cfg.per_complex_loss))
+                                    bool(self.cfg.per_complex_loss), self.samples)
         # DDP averages gradients over ranks; rescaling each rank's mean by its share of the
         # global weight makes that average the mean over the whole global batch.
         total = ddp.all_sum(weight, self.ctx)
@@ -131,7 +132,8 @@ class Trainer:
             return None
         with torch.no_grad():
             loss, _ = window_loss(self.eval_model(), self.task.val, range(len(self.task.val)), self.seed,
-                                  -1, 0, int(self.cfg.window), str(self.cfg.loss), self.ctx.device, True)
+                                  -1, 0, int(self.cfg.window), str(self.cfg.loss), self.ctx.device, True,
+                                  self.samples)
         return float(loss)
 
     def fit(self) -> None:
@@ -163,6 +165,15 @@ class Trainer:
             self.save()
             if self.ctx.main:
                 _write_history(self.history, self.run_dir / "history.csv")
+
+
+def _energy_samples(tcfg: DictConfig) -> int:
+    """``trainer.samples`` for loss=energy: rollouts per window, an integer >= 2 (the energy score's
+    spread term needs two samples; with one the noise would be trained towards zero)."""
+    samples = tcfg.get("samples")
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
+        raise UsageError(f"trainer.samples must be an integer >= 2 for trainer.loss=energy, got {samples!r}")
+    return samples
 
 
 def _write_history(history: list[dict[str, float]], path: Path) -> None:
@@ -236,6 +247,8 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         overrides = merge_overrides(state["overrides"], overrides)
         cfg = compose("train", [*overrides, f"run_dir={source.parent}", "resume=true"])
     _check_export_formats(cfg.export_formats)
+    if cfg.trainer.loss == "energy":
+        _energy_samples(cfg.trainer)      # before any data is built or folder written
     ctx = ddp.setup(resolve_device(str(cfg.trainer.device), cfg.trainer.get("threads")))
     try:
         ckpt_io.seed_everything(int(cfg.trainer.seed))

@@ -38,13 +38,15 @@ def crop_window(record: Any, window: int, generator: torch.Generator) -> Any:
 
 def window_loss(model: nn.Module, records: Sequence[Any], indices: Sequence[int], seed: int,
                 epoch: int, step: int, window: int, kind: str, device: torch.device,
-                per_complex: bool) -> tuple[torch.Tensor, float]:
-    """Eq. 13 loss of one local batch and its weight (atoms, or complexes when ``per_complex``).
+                per_complex: bool, samples: int | None = None) -> tuple[torch.Tensor, float]:
+    """Training loss of one local batch and its weight (atoms, or complexes when ``per_complex``).
 
-    Windows come from per-complex generators ``(seed, epoch, index)``; the model's own randomness
-    (SDE noise, keyed per complex id) from one generator ``(seed, epoch, step)`` shared by all
-    ranks. ``per_complex=True`` calls the model once per complex and averages: slower, but exact
-    for models whose loss draws batch-shaped noise (DenoisingLD).
+    ``kind`` is Eq. 13's ``mae``/``mse`` or ``energy``, the energy score of ``samples`` rollouts
+    per window (``samples`` is passed to the model for ``energy`` only). Windows come from
+    per-complex generators ``(seed, epoch, index)``; the model's own randomness (SDE noise, keyed
+    per complex id) from one generator ``(seed, epoch, step)`` shared by all ranks.
+    ``per_complex=True`` calls the model once per complex and averages: slower, but exact for
+    models whose loss draws batch-shaped noise (DenoisingLD).
     """
     from torch_geometric.data import Batch
 
@@ -53,10 +55,12 @@ def window_loss(model: nn.Module, records: Sequence[Any], indices: Sequence[int]
         raise ValueError(f"training needs trajectories of at least 3 snapshots, got {shortest}")
     window = max(1, min(window, shortest - 2))
     crops = [crop_window(records[i], window, seeded_generator(seed, epoch, i)) for i in indices]
+    options = {"samples": samples} if kind == "energy" else {}
     if per_complex:
-        losses = [model.loss(c.to(device), window=window, loss=kind,
-                             generator=seeded_generator(seed, epoch, i)) for c, i in zip(crops, indices)]
+        losses = [model.loss(c.to(device), window=window, loss=kind, generator=seeded_generator(seed, epoch, i),
+                             **options) for c, i in zip(crops, indices)]
         return torch.stack(losses).mean(), float(len(crops))
     batch = Batch.from_data_list(crops).to(device)
-    loss = model.loss(batch, window=window, loss=kind, generator=seeded_generator(seed, -1 - epoch, step))
+    loss = model.loss(batch, window=window, loss=kind, generator=seeded_generator(seed, -1 - epoch, step),
+                      **options)
     return loss, float(batch["ligand"].z.shape[0])
