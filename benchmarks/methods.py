@@ -16,7 +16,8 @@ def build(method: str, hidden: int = 128, layers: int = 5, cutoff: float = 5.0,
           velocity_mapping: bool = False) -> nn.Module:
     """One dynamics model on a fresh BindingNet (paper Table 5 defaults: 128 wide, 5 layers, 5 Å).
 
-    NeuralMD ODE: RK4, step 0.5 snapshot; SDE: Euler-Maruyama, step 0.5; VerletMD: step 0.5;
+    NeuralMD ODE: RK4, step 0.5 snapshot; SDE: Euler-Maruyama, step 0.5; Langevin: BAOAB, step 0.5,
+    learned friction and fluctuation-dissipation noise (docs/dynamics.md); VerletMD: step 0.5;
     DenoisingLD: 10 Langevin steps per snapshot (paper section 2.7). ``velocity_mapping`` switches
     on NeuralMD's learned initial-velocity map (section 4.3); other methods ignore it.
     """
@@ -26,6 +27,10 @@ def build(method: str, hidden: int = 128, layers: int = 5, cutoff: float = 5.0,
                                          velocity_mapping=velocity_mapping),
         "NeuralMD SDE": lambda: NeuralMD(net(), solver="sde", method="euler", step_size=0.5,
                                          velocity_mapping=velocity_mapping),
+        # Not in METHODS (the default tables): as model=neuralmd_langevin, meant for energy-score training.
+        "NeuralMD Langevin": lambda: NeuralMD(net(), solver="sde", method="baoab", step_size=0.5,
+                                              velocity_mapping=velocity_mapping, friction=0.5, noise="fdt",
+                                              coefficients="ligand", kT=0.4),
         "VerletMD": lambda: VerletMD(net(), step_size=0.5),
         "GNN-MD": lambda: GNNMD(net()),
         "DenoisingLD": lambda: DenoisingLD(net(), steps=10),
