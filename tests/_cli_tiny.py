@@ -1,9 +1,9 @@
 """Shared settings of the CLI tests: a data set and a model small enough to train in seconds."""
 from __future__ import annotations
 
-#: Tiny synthetic task (4 trajectories of 8 snapshots -> 3 train, 1 test) and a 1-layer,
+#: Tiny synthetic task (5 trajectories of 8 snapshots -> 3 train, 1 validation, 1 test) and a 1-layer,
 #: 8-channel NeuralMD ODE with one Euler step per snapshot.
-TINY_DATA = ["data.num=4", "data.options.n_snapshots=8", "data.options.ligand_atoms=[6,8]",
+TINY_DATA = ["data.num=5", "data.options.n_snapshots=8", "data.options.ligand_atoms=[6,8]",
              "data.options.residues=[6,10]"]
 TINY_MODEL = ["model.force_field.hidden=8", "model.force_field.num_layers=1",
               "model.force_field.num_rbf=8", "model.method=euler", "model.step_size=1.0"]

@@ -15,8 +15,8 @@ from neuralmd.cli import compose
 
 from _cli_tiny import TINY
 
-# 5 trajectories -> 4 train, 1 test; global batch 4: one optimiser step per epoch, 2 epochs.
-ARGS = [*TINY, "data.num=5", "trainer.batch_size=4", "baselines=[]", "export_formats=[]"]
+# 6 trajectories -> 4 train, 1 validation, 1 test; global batch 4: one optimiser step per epoch, 2 epochs.
+ARGS = [*TINY, "data.num=6", "trainer.batch_size=4", "baselines=[]", "export_formats=[]"]
 
 
 def _free_port() -> int:

@@ -6,9 +6,14 @@ Two tasks, as in the paper (section 2.3):
   prediction starts at snapshot ``data.start`` (default ``MULTI_START`` = 1: snapshot 0 gives the
   starting velocity, so the Linear baseline and the models' velocity estimate are meaningful) and
   runs to the end. Snapshots 0..start are the observed prefix the history baselines fit on.
-* **single-trajectory**: one trajectory split in time; the model trains on the first
-  ``train_fraction`` of the snapshots and predicts the rest, starting from the last training
-  snapshot (with 100 snapshots: trains on 0-79, predicts 80-99 from 79).
+* **single-trajectory**: one trajectory split in time into train / validation / test parts
+  (``train_fraction`` and ``val_fraction``, default 70/10/20): the model trains on the first part and
+  the test predicts the last part from the last validation snapshot (with 100 snapshots: trains on
+  0-69, validates on 70-79, predicts 80-99 from 79).
+
+Validation (model selection) scores a rollout as long as the test's: multi task, the validation
+trajectories from ``data.start`` to their end; single task, the horizon of the test ending at the
+last validation snapshot (100 snapshots at 70/10/20: predicts 60-79 from 59, the last 10 unseen).
 """
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ class Task:
         name: data set label for tables (e.g. "synthetic", "MISATO", a PDB id).
         train, val, test: sequences of trajectory records (``HeteroData``).
         start: snapshot index every test rollout starts from (its known pose).
+        val_start: snapshot index validation rollouts start from (same horizon as the test's).
     """
 
     kind: str
@@ -48,6 +54,7 @@ class Task:
     test: Sequence[Any]
     start: int = MULTI_START
     info: dict[str, Any] = field(default_factory=dict)
+    val_start: int = MULTI_START
 
 
 def resolve_device(name: str, threads: int | None = None) -> torch.device:
@@ -122,6 +129,9 @@ def _split_fractions(n: int, fractions: Sequence[float]) -> tuple[int, int]:
     n_val = int(round(n * fractions[1] / total))
     n_train = min(n_train, n - 1)           # never leave the test set empty
     n_val = min(n_val, n - 1 - n_train)
+    if fractions[1] > 0 and n_val == 0 and n >= 3:
+        # model selection needs a validation set: take one trajectory from training for it
+        n_train, n_val = min(n_train, n - 2), 1
     if n_train < 1:
         raise UsageError(f"{n} trajectories are too few to split into train and test")
     return n_train, n_val
@@ -134,24 +144,33 @@ def _random_split(records: Sequence[Any], fractions: Sequence[float], seed: int)
     return pick[:n_train], pick[n_train:n_train + n_val], pick[n_train + n_val:]
 
 
-def time_split(record: Any, train_fraction: float, window: int | None = None) -> Task:
-    """Single-trajectory task on one record: first snapshots train, the rest are predicted.
+def time_split(record: Any, train_fraction: float, window: int | None = None,
+               val_fraction: float = 0.0) -> Task:
+    """Single-trajectory task on one record: train, validation and test parts in time order.
 
     Training items are all windows of ``window + 2`` consecutive training snapshots (a window of
     targets, its start and the snapshot before it for the velocity), so one epoch visits every
-    training start once; ``window=None`` gives one item holding all training snapshots.
+    training start once; ``window=None`` gives one item holding all training snapshots. The
+    validation item is the record cut after its validation part; its rollout predicts as many
+    snapshots as the test's, ending at the last validation snapshot (see the module docstring).
     """
     from neuralmd.data import SingleTrajectoryDataset
 
     num = int(record["ligand"].pos.shape[1])
     cut = int(round(num * train_fraction))
-    if not 0 < train_fraction < 1 or cut < 3 or cut >= num:
-        raise UsageError(f"complex {record.id}: train_fraction={train_fraction} of {num} snapshots "
-                         "leaves no room for training (>= 3 snapshots) and testing (>= 1)")
+    seen = int(round(num * (train_fraction + val_fraction)))
+    if not 0 < train_fraction < 1 or not 0 <= val_fraction < 1 or cut < 3 or seen >= num:
+        raise UsageError(f"complex {record.id}: train_fraction={train_fraction} and val_fraction={val_fraction} "
+                         f"of {num} snapshots leave no room for training (>= 3 snapshots) and testing (>= 1)")
     span = None if window is None else min(int(window) + 2, cut)
     train = SingleTrajectoryDataset(record, train_fraction, "train", window=span)
-    return Task("single", str(record.id), train, [], [record], start=cut - 1,
-                info={"snapshots": num, "train_snapshots": cut})
+    val, val_start = [], cut - 1
+    if seen > cut:
+        held = record.clone()
+        held["ligand"].pos = record["ligand"].pos[:, :seen].clone()
+        val, val_start = [held], max(1, seen - 1 - (num - seen))
+    return Task("single", str(record.id), train, val, [record], start=seen - 1, val_start=val_start,
+                info={"snapshots": num, "train_snapshots": cut, "val_snapshots": seen - cut})
 
 
 def multi_start(cfg: DictConfig) -> int:
@@ -160,6 +179,10 @@ def multi_start(cfg: DictConfig) -> int:
     if isinstance(start, bool) or not isinstance(start, int) or start < 0:
         raise UsageError(f"data.start must be a snapshot index >= 0, got {start!r}")
     return start
+
+
+def _time_split(record: Any, cfg: DictConfig, window: int | None) -> Task:
+    return time_split(record, float(cfg.train_fraction), window, val_fraction=float(cfg.get("val_fraction", 0.0)))
 
 
 def build_task(cfg: DictConfig, window: int | None = None) -> Task:
@@ -172,17 +195,22 @@ def build_task(cfg: DictConfig, window: int | None = None) -> Task:
         from neuralmd.data import synthetic_trajectories
         records = synthetic_trajectories(int(cfg.num), seed=int(cfg.seed), **dict(cfg.get("options") or {}))
         if cfg.get("task", "multi") == "single":
-            return time_split(records[0], float(cfg.train_fraction), window)
+            return _time_split(records[0], cfg, window)
         train, val, test = _random_split(records, cfg.fractions, int(cfg.seed))
-        return Task("multi", "synthetic", train, val, test, start=multi_start(cfg))
+        start = multi_start(cfg)
+        return Task("multi", "synthetic", train, val, test, start=start, val_start=start)
     if kind == "misato":
         return _misato_task(cfg)
     if kind == "single":
-        return time_split(load_complex(str(cfg.complex), h5=cfg.get("h5")), float(cfg.train_fraction), window)
+        if not cfg.get("h5") and Path(str(cfg.complex).partition(":")[0]).suffix.lower() not in (".h5", ".hdf5"):
+            raise UsageError(f"data=single reads MISATO-layout HDF5 (data.complex=ID data.h5=MD.hdf5, or "
+                             f"file.h5[:ID]), not {cfg.complex!r}; for a topology + trajectory pair use "
+                             "data=mdanalysis data.topology=... data.trajectory=...")
+        return _time_split(load_complex(str(cfg.complex), h5=cfg.get("h5")), cfg, window)
     if kind == "mdanalysis":
         record = load_complex(str(cfg.topology), trajectory=cfg.get("trajectory"),
                               ligand=cfg.ligand, protein=cfg.protein)
-        return time_split(record, float(cfg.train_fraction), window)
+        return _time_split(record, cfg, window)
     raise UsageError(f"unknown data kind {kind!r}; use data=synthetic, misato, single or mdanalysis")
 
 
@@ -195,7 +223,8 @@ def _misato_task(cfg: DictConfig) -> Task:
                               "splits_dir": cfg.get("splits"), "progress": bool(cfg.get("progress", True))}
     sets = [MisatoDataset(str(path), split=s, **kwargs) for s in ("train", "val", "test")]
     label = "MISATO" if cfg.get("subset") is None else f"MISATO-{cfg.subset}"
-    return Task("multi", label, *sets, start=multi_start(cfg))
+    start = multi_start(cfg)
+    return Task("multi", label, *sets, start=start, val_start=start)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -117,6 +118,16 @@ def all_mean(value: float, ctx: Context) -> float:
     t = torch.tensor([value], dtype=torch.float64, device=ctx.device)
     dist.all_reduce(t)
     return float(t) / ctx.world
+
+
+def broadcast(obj: Any, ctx: Context) -> Any:
+    """Rank 0's ``obj`` (any picklable value) on every rank, e.g. its validation scores, so that
+    decisions taken from them (schedule, early stopping) agree."""
+    if not ctx.distributed:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def barrier(ctx: Context) -> None:

@@ -8,16 +8,27 @@ the same weights as an uninterrupted run with the same seed. Three things make t
 * every complex's random training window comes from its own generator seeded by
   ``(seed, epoch, dataset index)``, and the model's noise from one seeded by ``(seed, epoch,
   step)``: no global RNG is drawn, so nothing depends on history, batch composition or ranks;
-* checkpoints hold model, optimiser, EMA, counters and all global RNG states, and are atomic.
+* checkpoints hold model, optimiser, EMA, counters, the schedule's and the model selection's
+  state and all global RNG states, and are atomic.
 
 The second point also gives DDP equivalence: a complex's loss terms are the same on whichever rank
 it lands, and the step's gradient is the mean over the global batch (see ``_distributed``).
+
+Model selection: after every epoch rank 0 rolls the model out on the validation set over the test's
+horizon and scores it with the test's metrics (``evaluate_methods``: MAE of the ensemble mean and
+the energy score of ``trainer.val_samples`` rollouts); ``trainer.select_on`` picks the score that
+keeps ``best.pt`` beside ``checkpoint.pt``, drives the ``plateau`` schedule and early stopping. The
+report evaluates ``best.pt`` unless ``trainer.evaluate=last``.
 """
 from __future__ import annotations
 
 import copy
 import csv
+import math
+import os
+import shutil
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
@@ -32,7 +43,12 @@ from . import UsageError, compose
 from . import _checkpoint as ckpt_io
 from . import _distributed as ddp
 from ._build import Task, build_model, build_task, has_parameters, resolve_device
+from ._trainer_config import check_trainer_config
 from ._windows import window_loss
+
+
+class TrainingDiverged(ValueError):
+    """Training produced non-finite parameters, losses or validation rollouts."""
 
 
 class Trainer:
@@ -61,13 +77,16 @@ class Trainer:
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.history: list[dict[str, float]] = []
         self.running: list[float] = []   # losses of the current epoch's steps so far
+        # model selection, schedule and early stopping (saved in the checkpoint, for resume)
+        self.selection: dict[str, Any] = {"best_score": None, "best_epoch": 0, "lr": float(tcfg.lr),
+                                          "plateau_wait": 0, "stopped": False}
 
     # -- state ---------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "ema": self.ema, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
                 "global_step": self.global_step, "history": self.history, "running": self.running,
-                "rng": ckpt_io.rng_state(), **self.meta}
+                "selection": dict(self.selection), "rng": ckpt_io.rng_state(), **self.meta}
 
     def restore(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
@@ -76,12 +95,28 @@ class Trainer:
         self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
         self.global_step, self.history = state["global_step"], list(state["history"])
         self.running = list(state["running"])
+        self.selection.update(state.get("selection", {}))
         ckpt_io.set_rng_state(state["rng"])
 
-    def save(self) -> None:
+    def save(self, *, best: bool = False) -> None:
+        """Write ``checkpoint.pt`` (rank 0); ``best=True``: the same state as ``best.pt`` too."""
         if self.ctx.main:
-            ckpt_io.atomic_save(self.state(), self.run_dir / ckpt_io.CHECKPOINT)
+            state = self.state()
+            ckpt_io.atomic_save(state, self.run_dir / ckpt_io.CHECKPOINT)
+            if best:
+                ckpt_io.atomic_save(state, self.run_dir / ckpt_io.BEST)
         ddp.barrier(self.ctx)
+
+    def best_model(self) -> tuple[nn.Module, str]:
+        """The model the report evaluates and a phrase saying which: ``best.pt``'s weights
+        (``trainer.evaluate=best``, when there is one) or the last epoch's."""
+        best = self.run_dir / ckpt_io.BEST
+        if self.cfg.evaluate == "last" or not best.is_file():
+            return self.eval_model(), f"the last epoch ({self.epoch})"
+        state = ckpt_io.load(best)
+        model = copy.deepcopy(self.model)
+        model.load_state_dict(state["ema"] if state.get("ema") else state["model"])
+        return model, f"best.pt (epoch {state['epoch']} of {self.epoch}, by val_{self.cfg.select_on})"
 
     def eval_model(self) -> nn.Module:
         """The model to evaluate: a copy carrying the EMA weights when EMA is on."""
@@ -99,23 +134,41 @@ class Trainer:
         order = list(sampler)
         return [order[i:i + self.local_batch] for i in range(0, len(order), self.local_batch)]
 
+    def _diverged(self, what: str) -> None:
+        largest = max((float(p.detach().abs().max()) for p in self.model.parameters() if p.numel()), default=0.0)
+        raise TrainingDiverged(
+            f"training diverged at epoch {self.epoch + 1}, step {self.global_step + 1}: {what} (largest "
+            f"|parameter| {largest:.3g}, learning rate {self.optimizer.param_groups[0]['lr']:g}); lower trainer.lr or set "
+            "trainer.grad_clip, then start a new run")
+
+    def _forward_loss(self, indices: list[int]) -> tuple[torch.Tensor, float]:
+        """The batch loss; non-finite positions inside the model after a step mean divergence (the
+        training records were checked when loaded), not bad input."""
+        try:
+            return self.wrapped(self.task.train, indices, self.seed, self.epoch, self.global_step,
+                                int(self.cfg.window), str(self.cfg.loss), self.ctx.device,
+                                bool(self.cfg.per_complex_loss), self.samples)
+        except ValueError as err:
+            if self.global_step > 0 and ("NaN" in str(err) or "infinite" in str(err)):
+                self._diverged(f"the model produced non-finite positions ({err})")
+            raise
+
     def _step(self, indices: list[int]) -> float:
         self.optimizer.zero_grad(set_to_none=True)
-        loss, weight = self.wrapped(self.task.train, indices, self.seed, self.epoch, self.global_step,
-                                    int(self.cfg.window), str(self.cfg.loss), self.ctx.device,
-                                    bool(self.cfg.per_complex_loss), self.samples)
+        loss, weight = self._forward_loss(indices)
         # DDP averages gradients over ranks; rescaling each rank's mean by its share of the
         # global weight makes that average the mean over the whole global batch.
         total = ddp.all_sum(weight, self.ctx)
         loss = loss * (weight * self.ctx.world / total)
         # Every rank must stop together, or the others would wait forever in the all-reduce.
         if ddp.all_sum(0.0 if torch.isfinite(loss) else 1.0, self.ctx):
-            raise ValueError(f"training diverged: non-finite loss at epoch {self.epoch + 1}, "
-                             f"step {self.global_step + 1}; lower trainer.lr or set trainer.grad_clip")
+            self._diverged("the loss is not finite")
         loss.backward()
         if self.cfg.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), float(self.cfg.grad_clip))
         self.optimizer.step()
+        if ddp.all_sum(0.0 if all(torch.isfinite(p).all() for p in self.model.parameters()) else 1.0, self.ctx):
+            self._diverged("a parameter became NaN or infinite")
         if self.ema is not None:
             decay = float(self.cfg.ema)
             with torch.no_grad():
@@ -126,19 +179,56 @@ class Trainer:
                         self.ema[k].copy_(v)
         return float(loss.detach())
 
-    def validate(self) -> float | None:
-        """Mean loss on the validation set with fixed windows (comparable across epochs)."""
-        if not self.task.val or not self.ctx.main:
-            return None
-        with torch.no_grad():
-            loss, _ = window_loss(self.eval_model(), self.task.val, range(len(self.task.val)), self.seed,
-                                  -1, 0, int(self.cfg.window), str(self.cfg.loss), self.ctx.device, True,
-                                  self.samples)
-        return float(loss)
+    def validate(self) -> dict[str, float]:
+        """Validation rollout scores of the model to evaluate, ``{"val_mae", "val_energy_score"}``
+        (empty without a validation set); computed on rank 0 and shared with every rank."""
+        from ._evaluate import evaluate_methods
+        scores: dict[str, float] = {}
+        if self.task.val and self.ctx.main:
+            held_out = replace(self.task, test=self.task.val, start=self.task.val_start)
+            (result,) = evaluate_methods({"model": self.eval_model()}, held_out, int(self.cfg.eval_batch_size),
+                                         self.ctx.device, self.seed, samples=int(self.cfg.val_samples))
+            scores = {f"val_{k}": float(result.overall[k]) for k in ("mae", "energy_score")}
+            self.model.train()
+        scores = ddp.broadcast(scores, self.ctx)
+        if any(not math.isfinite(v) for v in scores.values()):
+            self._diverged(f"the validation rollout is not finite ({scores})")
+        return scores
+
+    def _select(self, scores: dict[str, float]) -> bool:
+        """Update best score, plateau schedule and early stopping after an epoch; True when this
+        epoch's model is the best so far (always, without a validation set: the last is kept)."""
+        sel, key = self.selection, f"val_{self.cfg.select_on}"
+        if key not in scores:
+            sel["best_epoch"] = self.epoch
+            return True
+        score = scores[key]
+        improved = sel["best_score"] is None or score < sel["best_score"]
+        if improved:
+            sel["best_score"], sel["best_epoch"], sel["plateau_wait"] = score, self.epoch, 0
+        else:
+            sel["plateau_wait"] += 1
+            if self.cfg.schedule == "plateau" and sel["plateau_wait"] >= int(self.cfg.patience):
+                sel["lr"], sel["plateau_wait"] = max(sel["lr"] * float(self.cfg.lr_factor), float(self.cfg.min_lr)), 0
+        stop = self.cfg.early_stopping
+        if stop is not None and self.epoch - sel["best_epoch"] >= int(stop):
+            sel["stopped"] = True
+        return improved
+
+    def _learning_rate(self, epochs: int) -> float:
+        """This epoch's learning rate: cosine from ``lr`` to ``min_lr`` over the run, the plateau
+        schedule's current value, or constant."""
+        if self.cfg.schedule == "cosine":
+            low, high = float(self.cfg.min_lr), float(self.cfg.lr)
+            return low + (high - low) * 0.5 * (1 + math.cos(math.pi * self.epoch / epochs))
+        return self.selection["lr"] if self.cfg.schedule == "plateau" else float(self.cfg.lr)
 
     def fit(self) -> None:
         epochs, every = int(self.cfg.epochs), int(self.cfg.checkpoint_every)
-        while self.epoch < epochs:
+        while self.epoch < epochs and not self.selection["stopped"]:
+            lr = self._learning_rate(epochs)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
             batches = self._batches(self.epoch)
             bar = tqdm(total=len(batches), initial=self.step_in_epoch, leave=True,
                        desc=f"epoch {self.epoch + 1}/{epochs}",
@@ -154,17 +244,20 @@ class Trainer:
                 if every and self.global_step % every == 0 and self.step_in_epoch < len(batches):
                     self.save()
             bar.close()
-            record = {"epoch": self.epoch + 1, "train_loss": sum(running) / max(len(running), 1),
-                      "seconds": time.perf_counter() - t0}
-            val = self.validate()
-            if val is not None:
-                record["val_loss"] = val
+            record = {"epoch": self.epoch + 1, "train_loss": sum(running) / max(len(running), 1)}
+            self.epoch, self.step_in_epoch = self.epoch + 1, 0
+            scores = self.validate()
+            record.update(scores, lr=lr, seconds=time.perf_counter() - t0)
+            best = self._select(scores)
             self.history.append(record)
             running.clear()
-            self.epoch, self.step_in_epoch = self.epoch + 1, 0
-            self.save()
+            self.save(best=best)
             if self.ctx.main:
                 _write_history(self.history, self.run_dir / "history.csv")
+                if self.selection["stopped"]:
+                    print(f"neuralmd train: early stopping after epoch {self.epoch}: no better "
+                          f"val_{self.cfg.select_on} for {self.cfg.early_stopping} epochs "
+                          f"(best: epoch {self.selection['best_epoch']})")
 
 
 def _energy_samples(tcfg: DictConfig) -> int:
@@ -204,8 +297,8 @@ def _resume_source(cfg: DictConfig) -> Path | None:
     if cfg.resume in (False, None):
         return None
     if cfg.resume is True:
-        return ckpt_io.checkpoint_path(cfg.run_dir if cfg.run_dir else ckpt_io.latest_run())
-    return ckpt_io.checkpoint_path(str(cfg.resume))
+        return ckpt_io.checkpoint_path(cfg.run_dir if cfg.run_dir else ckpt_io.latest_run(), which="last")
+    return ckpt_io.checkpoint_path(str(cfg.resume), which="last")
 
 
 def _fresh_run_name(root: str = "runs") -> str:
@@ -225,31 +318,71 @@ def _check_export_formats(formats: Sequence[str]) -> None:
         raise UsageError(f"export_formats {bad} not supported; use any of {', '.join(FORMATS)}")
 
 
-def _run_dir(cfg: DictConfig, ctx: ddp.Context) -> Path:
-    """``run_dir`` or a fresh ``runs/<date>_<time>``; rank 0 decides so every rank agrees."""
+def _run_dir(cfg: DictConfig, ctx: ddp.Context, *, resuming: bool) -> tuple[Path, bool]:
+    """``run_dir`` or a fresh ``runs/<date>_<time>`` (rank 0 decides so every rank agrees), and
+    whether this call created it. A fresh run never writes into a folder that holds a run."""
     name = [str(cfg.run_dir) if cfg.run_dir else _fresh_run_name()]
     if ctx.distributed:
         torch.distributed.broadcast_object_list(name, src=0)
     path = Path(name[0])
-    if ctx.main:
+    created = not path.exists()
+    if not ctx.main:
+        return path, created
+    if not resuming and (path / ckpt_io.CHECKPOINT).exists():
+        raise UsageError(f"run_dir {path} already holds a run; continue it with resume=true or pass "
+                         "another run_dir")
+    try:
         path.mkdir(parents=True, exist_ok=True)
-    return path
+    except OSError as err:
+        raise UsageError(f"cannot create run_dir {path}: {err.strerror}; pass a run_dir you can write to") from err
+    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write into run_dir {path} (not a writable folder); pass a run_dir you can "
+                         "write to")
+    ckpt_io.remove_stale_temporaries(path)
+    return path, created
+
+
+def _check_same_model(cfg: DictConfig, state: dict[str, Any], source: Path) -> None:
+    """A resumed run must rebuild the model its checkpoint holds."""
+    now, then = OmegaConf.to_container(cfg.model, resolve=True), state["config"]["model"]
+    if now != then:
+        changed = sorted(k for k in set(now) | set(then) if now.get(k) != then.get(k))
+        raise UsageError(f"resume cannot change the model: {source} holds {state.get('model_name', 'a model')} "
+                         f"and the overrides change model {', '.join(changed)}; drop those overrides, or "
+                         "train the new model in a new run_dir")
 
 
 def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
-    """Train ``cfg.model`` on ``cfg.data`` with ``cfg.trainer``; then report (rank 0)."""
+    """Train ``cfg.model`` on ``cfg.data`` with ``cfg.trainer``; then report (rank 0).
+
+    Every setting, the data and (when resuming) the checkpoint are checked before anything is
+    written; a fresh run whose folder this call created leaves no folder behind when it fails
+    (an interrupted one keeps it once a checkpoint exists, to be resumed).
+    """
     source = _resume_source(cfg)
     state = None
     if source is not None:
         state = ckpt_io.load(source)
         # Recompose from the original run's overrides so group choices (model=gnnmd) carry over;
         # today's overrides (e.g. trainer.epochs=10) win because they come last.
+        today = list(overrides)
         overrides = merge_overrides(state["overrides"], overrides)
-        cfg = compose("train", [*overrides, f"run_dir={source.parent}", "resume=true"])
+        try:
+            cfg = compose("train", [*overrides, f"run_dir={source.parent}", "resume=true"])
+        except UsageError:
+            touched = [o for o in today if o.lstrip("+~").split("=", 1)[0].split(".")[0] == "model"]
+            if touched:   # e.g. model=gnnmd next to the run's own model.method=euler
+                raise UsageError(f"resume cannot change the model: {source} holds "
+                                 f"{state.get('model_name', 'a model')} and {' '.join(touched)} changes it; drop "
+                                 "those overrides, or train the new model in a new run_dir") from None
+            raise
+        _check_same_model(cfg, state, source)
+    check_trainer_config(cfg.trainer)
     _check_export_formats(cfg.export_formats)
     if cfg.trainer.loss == "energy":
         _energy_samples(cfg.trainer)      # before any data is built or folder written
     ctx = ddp.setup(resolve_device(str(cfg.trainer.device), cfg.trainer.get("threads")))
+    run_dir, created = None, False
     try:
         ckpt_io.seed_everything(int(cfg.trainer.seed))
         # Data and model first: a bad path or setting fails before a run folder is created.
@@ -261,24 +394,34 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         if ctx.main:
             ddp.barrier(ctx)
         model, name = build_model(cfg.model)
-        run_dir = _run_dir(cfg, ctx)
         model.to(ctx.device)
-        if ctx.main:
-            (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-            print(f"neuralmd train: {name} on {task.name} ({task.kind}-trajectory: {len(task.train)} train, "
-                  f"{len(task.val)} val, {len(task.test)} test); {ctx.world} process(es) on "
-                  f"{ctx.device}; run folder {run_dir}")
         meta = {"config": OmegaConf.to_container(cfg, resolve=True), "overrides": list(overrides),
                 "model_name": name, "task": {"kind": task.kind, "name": task.name, "start": task.start}}
-        if has_parameters(model):
-            trainer = Trainer(model, task, cfg.trainer, ctx, run_dir, meta)
-            if state is not None:
+        folder = Path(str(cfg.run_dir)) if cfg.run_dir else None
+        trainer = Trainer(model, task, cfg.trainer, ctx, folder, meta) if has_parameters(model) else None
+        if trainer is not None and state is not None:
+            try:
                 trainer.restore(state)
-                if ctx.main:
-                    print(f"neuralmd train: resuming {source} at epoch {trainer.epoch + 1}, "
-                          f"step {trainer.step_in_epoch + 1}")
+            except (RuntimeError, KeyError, ValueError) as err:
+                raise UsageError(f"cannot resume from {source}: its state does not fit this model and trainer "
+                                 f"({' '.join(str(err).split())[:200]}); start a new run_dir") from err
+        run_dir, created = _run_dir(cfg, ctx, resuming=state is not None)
+        if trainer is not None:
+            trainer.run_dir = run_dir
+        if ctx.main:
+            ckpt_io.atomic_write_text(OmegaConf.to_yaml(cfg), run_dir / "config.yaml")
+            val = (f"{len(task.val)} val, rollouts from snapshot {task.val_start} select on "
+                   f"val_{cfg.trainer.select_on}" if task.val else "0 val: the last epoch is kept")
+            print(f"neuralmd train: {name} on {task.name} ({task.kind}-trajectory: {len(task.train)} train, "
+                  f"{val}, {len(task.test)} test); {ctx.world} process(es) on {ctx.device}; run folder {run_dir}")
+        if trainer is not None:
+            if state is not None and ctx.main:
+                print(f"neuralmd train: resuming {source} at epoch {trainer.epoch + 1}, "
+                      f"step {trainer.step_in_epoch + 1}")
             trainer.fit()
-            final = trainer.eval_model()
+            final, which = trainer.best_model()
+            if ctx.main:
+                print(f"neuralmd train: evaluating {which}")
         else:
             # Parameter-free baseline: nothing to fit; keep a checkpoint so evaluate/simulate
             # treat it like any trained model.
@@ -290,5 +433,10 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
             from ._report import report_run
             report_run(cfg, task, final, name, run_dir, ctx.device)
         ddp.barrier(ctx)
+    except BaseException as err:
+        resumable = isinstance(err, KeyboardInterrupt) and run_dir is not None and (run_dir / ckpt_io.CHECKPOINT).exists()
+        if created and ctx.main and run_dir is not None and not resumable:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     finally:
         ddp.teardown(ctx)
