@@ -113,3 +113,31 @@ def test_single_trajectory_windows():
         SingleTrajectoryDataset(rec, train_fraction=1.0)
     with pytest.raises(ValueError, match="window=90"):
         SingleTrajectoryDataset(rec, window=90)
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "status"])
+def test_damaged_cache_entry_is_processed_again(md_file, tmp_path, damage):
+    path, records = md_file
+    cache = tmp_path / "cache"
+    first = MisatoDataset(path, split=TRAIN[:2], cache_dir=cache, progress=False)
+    (folder,) = (cache / "misato").iterdir()
+    entry = folder / f"{TRAIN[0]}.pt"
+    if damage == "delete":
+        entry.unlink()
+    elif damage == "truncate":
+        entry.write_bytes(entry.read_bytes()[:100])
+    else:
+        (folder / "status.json").write_text("{not json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = MisatoDataset(path, split=TRAIN[:2], cache_dir=cache, progress=False)
+    assert again.ids == first.ids
+    assert torch.equal(again[0]["ligand"].pos, records[TRAIN[0]]["ligand"].pos)
+
+
+def test_cache_entry_damaged_after_opening_is_processed_again(md_file, tmp_path):
+    path, records = md_file
+    data = MisatoDataset(path, split=TRAIN[:1], cache_dir=tmp_path, progress=False)
+    (entry,) = (tmp_path / "misato").glob(f"*/{TRAIN[0]}.pt")
+    entry.write_bytes(b"garbage")
+    assert torch.equal(data[0]["ligand"].pos, records[TRAIN[0]]["ligand"].pos)

@@ -171,3 +171,19 @@ def test_bad_input_names_the_complex(tmp_path, misato_11gs, edit, message):
 def test_unknown_id(misato_11gs):
     with pytest.raises(ValueError, match="complex 9XYZ: not in"):
         read_misato(misato_11gs[0], "9XYZ")
+
+
+def test_written_files_carry_checksums_and_a_flipped_bit_is_reported(tmp_path):
+    import h5py
+    from neuralmd.data import synthetic_trajectories
+    record = synthetic_trajectories(1, seed=3, n_snapshots=4, ligand_atoms=(6, 8), residues=(6, 10))[0]
+    path = write_misato(record, tmp_path / "one.h5")
+    with h5py.File(path, "r") as f:
+        group = f[record.id]
+        assert all(group[k].fletcher32 for k in group)
+        offset = group["trajectory_coordinates"].id.get_chunk_info(2).byte_offset
+    raw = bytearray(path.read_bytes())
+    raw[offset + 5] ^= 0x10                      # one bit of one coordinate of snapshot 2
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=rf"complex {record.id}: checksum failure"):
+        read_misato(path, record.id)

@@ -49,7 +49,7 @@ def test_bad_records_raise_one_clear_error(change, message):
 
 def test_pocket_check_uses_first_snapshot_and_cutoff():
     pos = torch.zeros(2, 4, 3)
-    pos[:, 1:] = 50.0  # leaves later: still a valid record (the model must learn that)
+    pos[:, :, 0] = 15.0 * torch.arange(4.0)  # leaves later, 15 Å a snapshot: still a valid record
     validate_record(_record(ligand_pos=pos))
     far = torch.full((2, 4, 3), 8.0)
     validate_record(_record(ligand_pos=far), pocket_cutoff=None)
@@ -69,3 +69,17 @@ def test_batch_keeps_every_complex_separate(records):
     for alone, back in zip(records, batch.to_data_list()):
         for store, key in [("ligand", "z"), ("ligand", "pos"), ("residue", "backbone"), ("residue", "chain")]:
             assert torch.equal(alone[store][key], back[store][key])
+
+
+def test_a_ligand_jumping_mid_trajectory_is_rejected():
+    pos = torch.zeros(2, 4, 3)
+    pos[1, 2:, 2] = 100.0           # atom 1 teleports between snapshots 1 and 2 (a periodic wrap)
+    with pytest.raises(ValueError, match=r"complex .*ligand atom 1 jumps 100.0 Å between snapshots 1 and 2"):
+        validate_record(_record(ligand_pos=pos))
+
+
+@pytest.mark.parametrize("dt_ps, words", [("abc", "dt_ps must be a number of picoseconds"),
+                                          (6.0e6, "implausible")])
+def test_dt_ps_that_is_not_a_time_in_ps_is_rejected(dt_ps, words):
+    with pytest.raises(ValueError, match=words):
+        validate_record(_record(dt_ps=dt_ps))

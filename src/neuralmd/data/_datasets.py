@@ -14,10 +14,10 @@ from torch_geometric.data import Dataset, HeteroData
 from tqdm.auto import tqdm
 
 from ._misato_read import read_misato
-from ._record import POCKET_CUTOFF, make_record, validate_record
+from ._record import POCKET_CUTOFF, record_from_plain, record_to_plain, validate_record
 from ._splits import SPLITS, official_split, peptide_ids, subset_split
 
-_CACHE_VERSION = 1  # bump when processing changes, so stale caches are not reused
+_CACHE_VERSION = 2  # bump when processing changes, so stale caches are not reused
 
 
 def default_cache_dir() -> Path:
@@ -43,12 +43,6 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _to_plain(data: HeteroData) -> dict:
-    """Tensors, str and float only: loadable with ``torch.load(weights_only=True)``."""
-    return {"id": data.id, "dt_ps": data.dt_ps, "z": data["ligand"].z, "pos": data["ligand"].pos,
-            "type": data["residue"].type, "backbone": data["residue"].backbone, "chain": data["residue"].chain}
-
-
 class MisatoDataset(Dataset):
     """Complexes of a MISATO MD HDF5 file as trajectory records, one ``HeteroData`` per item.
 
@@ -70,7 +64,9 @@ class MisatoDataset(Dataset):
         progress: show a progress bar while processing.
 
     Opening reads only the group names of the file and then the selected complexes that are not
-    cached yet, one at a time (memory stays bounded by one complex). Complexes that fail the quality
+    cached yet, one at a time (memory stays bounded by one complex). The cache checks itself: an
+    unreadable ``status.json`` is rebuilt, and a cached complex whose file is missing, has the wrong
+    size, or fails to load is processed again from the HDF5 file. Complexes that fail the quality
     checks (``read_misato`` raises) are skipped: ``skipped`` maps their id to the reason, and a
     warning gives the count.
     """
@@ -128,29 +124,62 @@ class MisatoDataset(Dataset):
             raise ValueError(f"no complex of split {split!r} is in the file")
         return [by_upper[i] for i in chosen]
 
-    def _process(self, wanted: list[str], hydrogens: bool, pocket_cutoff, progress: bool) -> dict[str, str]:
+    def _read_status(self) -> dict[str, object]:
+        """``status.json`` (complex -> {"bytes": size} or the reason it was skipped), without the
+        entries whose cached file is missing or of another size; {} when it cannot be read."""
         status_file = self.cache / "status.json"
-        status = json.loads(status_file.read_text()) if status_file.exists() else {}
+        try:
+            status = json.loads(status_file.read_text()) if status_file.exists() else {}
+        except (OSError, ValueError):
+            status = None
+        if not isinstance(status, dict):
+            warnings.warn(f"MisatoDataset: {status_file} is damaged; processing the complexes again", stacklevel=3)
+            return {}
+        kept = {}
+        for name, entry in status.items():
+            if isinstance(entry, dict):
+                cached = self.cache / f"{name}.pt"
+                if not (cached.is_file() and cached.stat().st_size == entry.get("bytes")):
+                    continue      # deleted or truncated: process it again
+            kept[name] = entry
+        return kept
+
+    def _process_one(self, f: h5py.File, name: str, status: dict[str, object]) -> None:
+        try:
+            record = read_misato(f, name, hydrogens=self.hydrogens, pocket_cutoff=self.pocket_cutoff)
+            path = self.cache / f"{name}.pt"
+            _atomic_save(record_to_plain(record), path)
+            status[name] = {"bytes": path.stat().st_size}
+        except ValueError as err:
+            status[name] = str(err)
+
+    def _process(self, wanted: list[str], hydrogens: bool, pocket_cutoff, progress: bool) -> dict[str, str]:
+        self.hydrogens, self.pocket_cutoff = hydrogens, pocket_cutoff
+        status_file = self.cache / "status.json"
+        status = self._read_status()
         todo = [k for k in wanted if k not in status]
         if todo:
             with h5py.File(self.path, "r") as f:
                 for n, name in enumerate(tqdm(todo, desc="processing MISATO", disable=not progress)):
-                    try:
-                        record = read_misato(f, name, hydrogens=hydrogens, pocket_cutoff=pocket_cutoff)
-                        _atomic_save(_to_plain(record), self.cache / f"{name}.pt")
-                        status[name] = "ok"
-                    except ValueError as err:
-                        status[name] = str(err)
+                    self._process_one(f, name, status)
                     if (n + 1) % 200 == 0 or n + 1 == len(todo):  # progress survives an interruption
                         _atomic_save(status, status_file)
-        return status
+        return {k: "ok" if isinstance(v, dict) else str(v) for k, v in status.items()}
 
     def len(self) -> int:
         return len(self.ids)
 
     def get(self, idx: int) -> HeteroData:
-        d = torch.load(self.cache / f"{self.ids[idx]}.pt", weights_only=True)
-        return make_record(d["id"], d["z"], d["pos"], d["type"], d["backbone"], d["chain"], d["dt_ps"])
+        name = self.ids[idx]
+        try:
+            plain = torch.load(self.cache / f"{name}.pt", weights_only=True)
+        except Exception:  # noqa: BLE001 - damaged since opening (any unpickling error): process again
+            status = self._read_status()
+            with h5py.File(self.path, "r") as f:
+                self._process_one(f, name, status)
+            _atomic_save(status, self.cache / "status.json")
+            plain = torch.load(self.cache / f"{name}.pt", weights_only=True)
+        return record_from_plain(plain)
 
 
 class SingleTrajectoryDataset(Dataset):

@@ -40,6 +40,35 @@ def find_group(f: h5py.Group, pdb_id: str) -> h5py.Group:
     raise ValueError(f"complex {pdb_id}: not in {f.file.filename}")
 
 
+def _read_group(g: h5py.Group, name: str):
+    """The arrays ``read_misato`` needs from one complex's group (checked for consistency)."""
+    missing = [k for k in REQUIRED_KEYS if k not in g]
+    if missing:
+        raise ValueError(f"complex {name}: missing HDF5 key(s) {', '.join(missing)}")
+    atom_type = g["atoms_type"][()]
+    atom_number = g["atoms_number"][()]
+    atom_residue = g["atoms_residue"][()]
+    begin = g["molecules_begin_atom_index"][()]
+    traj = g["trajectory_coordinates"]
+    n = len(atom_type)
+    if len(atom_number) != n or len(atom_residue) != n or traj.ndim != 3 or traj.shape[1:] != (n, 3):
+        raise ValueError(
+            f"complex {name}: inconsistent shapes: {n} atom types, {len(atom_number)} atomic numbers, "
+            f"{len(atom_residue)} residue codes, trajectory {traj.shape} (expected (T, {n}, 3))")
+    if len(begin) == 0 or np.any(np.diff(begin) < 0) or begin[0] != 0 or begin[-1] > n:
+        raise ValueError(f"complex {name}: molecules_begin_atom_index {begin.tolist()[:10]} is not an "
+                         f"increasing list of atom indices starting at 0")
+    if traj.shape[0] == 0:
+        raise ValueError(f"complex {name}: trajectory has no snapshots")
+    lig = slice(int(begin[-1]), n)
+    bounds = list(zip(begin[:-1].tolist(), begin[1:].tolist()))
+    protein = parse_protein(atom_type, atom_residue, bounds)
+    first = traj[0]  # (N, 3): the rigid protein; only one snapshot of it is read
+    lig_traj = traj[:, lig, :]  # (T, N_l, 3): a contiguous slab of the file
+    dt_ps = g.attrs.get("dt_ps", MISATO_DT_PS)
+    return atom_number, lig, protein, first, lig_traj, dt_ps
+
+
 def read_misato(
     h5: H5Source,
     pdb_id: str,
@@ -66,35 +95,19 @@ def read_misato(
 
     Raises:
         ValueError naming the complex: missing id or key, inconsistent shapes, an empty or
-        hydrogen-only ligand, no protein backbone, NaN/inf coordinates, a ligand out of the pocket.
+        hydrogen-only ligand, no protein backbone, NaN/inf coordinates, a ligand out of the pocket,
+        a failed HDF5 checksum (a damaged file).
     """
     with open_h5(h5) as f:
         g = find_group(f, pdb_id)
         name = g.name.strip("/").split("/")[-1]
-        missing = [k for k in REQUIRED_KEYS if k not in g]
-        if missing:
-            raise ValueError(f"complex {name}: missing HDF5 key(s) {', '.join(missing)}")
-        atom_type = g["atoms_type"][()]
-        atom_number = g["atoms_number"][()]
-        atom_residue = g["atoms_residue"][()]
-        begin = g["molecules_begin_atom_index"][()]
-        traj = g["trajectory_coordinates"]
-        n = len(atom_type)
-        if len(atom_number) != n or len(atom_residue) != n or traj.ndim != 3 or traj.shape[1:] != (n, 3):
-            raise ValueError(
-                f"complex {name}: inconsistent shapes: {n} atom types, {len(atom_number)} atomic numbers, "
-                f"{len(atom_residue)} residue codes, trajectory {traj.shape} (expected (T, {n}, 3))")
-        if len(begin) == 0 or np.any(np.diff(begin) < 0) or begin[0] != 0 or begin[-1] > n:
-            raise ValueError(f"complex {name}: molecules_begin_atom_index {begin.tolist()[:10]} is not an "
-                             f"increasing list of atom indices starting at 0")
-        if traj.shape[0] == 0:
-            raise ValueError(f"complex {name}: trajectory has no snapshots")
-        lig = slice(int(begin[-1]), n)
-        bounds = list(zip(begin[:-1].tolist(), begin[1:].tolist()))
-        protein = parse_protein(atom_type, atom_residue, bounds)
-        first = traj[0]  # (N, 3): the rigid protein; only one snapshot of it is read
-        lig_traj = traj[:, lig, :]  # (T, N_l, 3): a contiguous slab of the file
-        dt_ps = float(g.attrs.get("dt_ps", MISATO_DT_PS))
+        try:
+            atom_number, lig, protein, first, lig_traj, dt_ps = _read_group(g, name)
+        except OSError as err:   # a failed fletcher32 check is a "filter returned failure" read error
+            checked = any(getattr(g[k], "fletcher32", False) for k in g)
+            what = "checksum failure (the file is damaged)" if checked and "filter" in str(err) else "HDF5 read error"
+            raise ValueError(f"complex {name}: {what}: {' '.join(str(err).split())}; re-copy or re-write the "
+                             "file") from None
 
     z = torch.as_tensor(atom_number[lig].astype(np.int64))
     if z.numel() and not hydrogens:

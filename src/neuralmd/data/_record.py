@@ -12,6 +12,13 @@ from ._tables import NUM_RESIDUE_TYPES, atomic_masses
 #: the pocket. C-alpha sit 2-5 Å behind the side-chain atoms that touch a bound ligand, so a tighter
 #: cutoff would reject real complexes; ligands that flew away (MISATO's 2BMV, 3LK1) are > 15 Å out.
 POCKET_CUTOFF = 10.0
+#: Largest believable displacement (Å) of a ligand atom between two consecutive snapshots. MISATO's
+#: 80 ps snapshots move atoms by a few Å; a jump of tens of Å is a periodic-image wrap or a
+#: corrupted frame, and would teach the model teleportation.
+MAX_JUMP = 20.0
+#: Largest believable time between snapshots (ps): 100 ns. Larger values come from time stamps in
+#: other units (an XTC written with frame numbers or fs as "time", e.g. 6,000,000 ps).
+MAX_DT_PS = 1.0e5
 
 
 def make_record(
@@ -32,7 +39,10 @@ def make_record(
     """
     data = HeteroData()
     data.id = str(id)
-    data.dt_ps = float(dt_ps)
+    try:
+        data.dt_ps = float(dt_ps.decode() if isinstance(dt_ps, bytes) else dt_ps)
+    except (TypeError, ValueError):
+        raise ValueError(f"complex {id}: dt_ps must be a number of picoseconds, got {dt_ps!r}") from None
     z = torch.as_tensor(ligand_z, dtype=torch.long)
     data["ligand"].z = z
     try:
@@ -47,6 +57,20 @@ def make_record(
     data["ligand"].num_nodes = z.numel()
     data["residue"].num_nodes = data["residue"].type.numel()
     return data
+
+
+def record_to_plain(data: HeteroData) -> dict:
+    """The record as a dict of tensors, strings and floats, which ``torch.load(weights_only=True)``
+    reads without trusting the file (``HeteroData`` itself needs unpickling arbitrary classes)."""
+    return {"id": str(data.id), "dt_ps": float(data.dt_ps), "z": data["ligand"].z.cpu(),
+            "pos": data["ligand"].pos.cpu(), "type": data["residue"].type.cpu(),
+            "backbone": data["residue"].backbone.cpu(), "chain": data["residue"].chain.cpu()}
+
+
+def record_from_plain(plain: dict) -> HeteroData:
+    """The record :func:`record_to_plain` stored."""
+    return make_record(plain["id"], plain["z"], plain["pos"], plain["type"], plain["backbone"], plain["chain"],
+                       plain["dt_ps"])
 
 
 def _problem(data: HeteroData, pocket_cutoff: float | None) -> str | None:
@@ -80,8 +104,18 @@ def _problem(data: HeteroData, pocket_cutoff: float | None) -> str | None:
     if not torch.isfinite(bb).all():
         return "NaN/inf protein backbone coordinates"
     dt = getattr(data, "dt_ps", None)
-    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
-        return f"dt_ps must be a positive number, got {dt!r}"
+    if isinstance(dt, bool) or not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+        return f"dt_ps must be a positive number of picoseconds, got {dt!r}"
+    if dt > MAX_DT_PS:
+        return (f"dt_ps={dt:g} ps between snapshots is implausible (more than {MAX_DT_PS:g} ps); the "
+                "trajectory's time stamps are probably not in ps: give the interval yourself (dt_ps=...)")
+    if pos.shape[1] > 1:
+        step = (pos[:, 1:] - pos[:, :-1]).norm(dim=-1)          # (N_l, T - 1)
+        if float(step.max()) > MAX_JUMP:
+            atom, t = divmod(int(step.argmax()), step.shape[1])
+            return (f"ligand atom {atom} jumps {float(step.max()):.1f} Å between snapshots {t} and {t + 1} "
+                    f"(more than {MAX_JUMP:g} Å): a periodic-image wrap or a broken frame; make the molecule "
+                    "whole / unwrap the trajectory first")
     if pocket_cutoff is not None:
         nearest = torch.cdist(pos[:, 0].double(), bb[:, 1].double()).min()
         if nearest > pocket_cutoff:
@@ -95,7 +129,8 @@ def validate_record(data: HeteroData, pocket_cutoff: float | None = POCKET_CUTOF
 
     Checks: non-empty ligand with atomic numbers, mass and positions of shape (N_l,), (N_l,),
     (N_l, T, 3); at least one residue with consistent (N_r,), (N_r, 3, 3), (N_r,) fields; finite
-    coordinates; positive ``dt_ps``; some C-alpha within ``pocket_cutoff`` Å of a ligand atom in the
+    coordinates; positive ``dt_ps`` of at most ``MAX_DT_PS``; no ligand atom moving more than
+    ``MAX_JUMP`` Å between consecutive snapshots; some C-alpha within ``pocket_cutoff`` Å of a ligand atom in the
     first snapshot (``None`` skips that check). Returns ``data`` so calls can be chained.
     """
     problem = _problem(data, pocket_cutoff)
