@@ -42,9 +42,9 @@ from neuralmd.cli._build import Task
 from neuralmd.cli._evaluate import evaluate_methods
 
 try:
-    from benchmarks.methods import HISTORY_BASELINES, METHODS, build
+    from benchmarks.methods import ABLATION, HISTORY_BASELINES, METHODS, build, training_loss
 except ImportError:  # run as a script: benchmarks/ is on sys.path
-    from methods import HISTORY_BASELINES, METHODS, build
+    from methods import ABLATION, HISTORY_BASELINES, METHODS, build, training_loss
 
 ROOT = Path(__file__).resolve().parent
 #: Point metrics of the ensemble mean, then ensemble and distribution metrics, in table order.
@@ -60,8 +60,9 @@ def cut(record, lo: int, hi: int):
     return out
 
 
-def train(model: torch.nn.Module, records: list, args) -> float:
-    """Train on random windows of ``records``; returns the CPU seconds spent."""
+def train(model: torch.nn.Module, records: list, args, loss: str = "mae") -> float:
+    """Train on random windows of ``records`` with ``loss`` (``energy``: ``--train-samples``
+    rollouts per window); returns the CPU seconds spent."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         return 0.0
@@ -72,8 +73,10 @@ def train(model: torch.nn.Module, records: list, args) -> float:
     for _ in range(args.steps):
         pick = torch.randint(len(records), (args.batch,), generator=gen).tolist()
         opt.zero_grad()
-        loss = model.loss(Batch.from_data_list([records[i] for i in pick]), window=args.window, generator=gen)
-        loss.backward()
+        batch = Batch.from_data_list([records[i] for i in pick])
+        value = model.loss(batch, window=args.window, loss=loss, generator=gen,
+                           **({"samples": args.train_samples} if loss == "energy" else {}))
+        value.backward()
         torch.nn.utils.clip_grad_norm_(params, 10.0)
         opt.step()
     model.eval()
@@ -91,6 +94,17 @@ def score(model, records: list, start: int, seed: int, samples: int) -> dict:
     out["rmsf_pred"] = metrics.rmsf(result.predictions[0][1:].double())
     out["rmsf_true"] = metrics.rmsf(records[0]["ligand"].pos[:, start + 1:].transpose(0, 1).double())
     return out
+
+
+def apparent_kT(records: list) -> float:
+    """``<m |x_{t+1} - x_t|^2> / 3`` over the training snapshots (amu Å² / interval²): the kT a
+    ligand moving at its finite-difference velocity would have; the fdt variants start from it."""
+    total, count = 0.0, 0
+    for r in records:
+        step = r["ligand"].pos.double().diff(dim=1).square().sum(-1)          # (N, T - 1)
+        total += float((r["ligand"].mass.double().unsqueeze(1) * step).sum())
+        count += step.numel()
+    return total / count / 3
 
 
 def done_keys(path: Path) -> set:
@@ -122,10 +136,12 @@ def run(args) -> None:
                     continue
                 torch.manual_seed(seed)
                 args.seed_now = seed
-                model = build(method, args.hidden, args.layers, velocity_mapping=args.velocity_mapping)
-                cpu = train(model, train_set, args)
+                model = build(method, args.hidden, args.layers, velocity_mapping=args.velocity_mapping,
+                              kT=apparent_kT(train_set))
+                cpu = train(model, train_set, args, training_loss(method))
                 torch.manual_seed(seed)
                 row = dict(task=args.task, test=test_name, method=label, seed=seed, steps=args.steps,
+                           loss=training_loss(method),
                            batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
                            layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
                            **score(model, test_set, start, seed, args.samples))
@@ -161,7 +177,7 @@ def summarize(path: Path, plot: Path | None) -> None:
         plot = None
     else:
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    order = list(METHODS) + list(HISTORY_BASELINES)
+    order = list(METHODS) + list(HISTORY_BASELINES) + list(ABLATION)
     order += sorted({r["method"] for r in rows} - set(order))
     for task in sorted({r["task"] for r in rows}):
         for test in sorted({r["test"] for r in rows if r["task"] == task}):
@@ -233,6 +249,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--multi-start", type=int, default=20,
                    help="multi task: roll out from this snapshot; 0..start are the observed prefix")
     p.add_argument("--samples", type=int, default=16, help="rollouts drawn from each stochastic method")
+    p.add_argument("--train-samples", type=int, default=4,
+                   help="rollouts per training window for the energy-score loss (ablation methods)")
+    p.add_argument("--ablation", action="store_true",
+                   help="run the Langevin ablation's methods (benchmarks.methods.ABLATION) instead of --methods")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 42, 123])
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--batch", type=int, default=4)
@@ -249,6 +269,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="print tables from this JSON-lines file, or from a folder of `neuralmd train` runs")
     p.add_argument("--plot", type=Path, default=None, help="with --summarize: write the RMSF figure here")
     args = p.parse_args(argv)
+    if args.ablation:
+        args.methods = list(ABLATION)
     torch.set_num_threads(args.threads)
     if args.summarize:
         summarize(args.summarize, args.plot)
