@@ -35,10 +35,10 @@ def _inverse_softplus(value: float) -> float:
 class LangevinCoefficients(nn.Module):
     """Per-atom friction gamma_i and noise amplitude sigma_i, non-negative and rotation-invariant.
 
-    Each coefficient is ``softplus(w . h_i + c)``: with ``source="constant"`` there is no ``h``
-    (one learned number shared by all atoms); with ``source="ligand"`` ``h_i`` is the invariant
-    (scalar) output of a BindingNet-Ligand at the current positions, and ``w`` starts at zero so
-    that training begins from the constant. softplus keeps the coefficients non-negative while
+    Each coefficient is ``softplus(w . h_i + c)``: without a ``ligand`` module there is no ``h``
+    (one learned number shared by all atoms, NeuralMD's ``coefficients="constant"``); with one,
+    ``h_i`` is the invariant (scalar) output of that BindingNet-Ligand at the current positions
+    (``coefficients="ligand"``), and ``w`` starts at zero so that training begins from the constant. softplus keeps the coefficients non-negative while
     letting them approach zero smoothly.
 
     Args:
@@ -48,7 +48,7 @@ class LangevinCoefficients(nn.Module):
         noise_scale: initial sigma for ``noise="full"``.
         kT: initial kT (amu Å² / interval²) for ``noise="fdt"``.
         ligand: a BindingNet-Ligand-like module ``(z, x, batch=...) -> (h (N, C), vec)`` for
-            ``source="ligand"``; None for constants.
+            per-atom coefficients; None for constants.
         hidden: C, the width of ``h``.
     """
 
@@ -73,6 +73,7 @@ class LangevinCoefficients(nn.Module):
 
     @property
     def has_friction(self) -> bool:
+        """Whether a friction is learned (otherwise ``forward`` returns gamma = None)."""
         return self.friction_bias is not None
 
     @property
