@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch_geometric.data import Batch, HeteroData
 
-from neuralmd.io import LIGAND_TAG, PROTEIN_TAG, to_ase, write_trajectory
+from neuralmd.io import LIGAND_TAG, PROTEIN_TAG, ligand_bonds, to_ase, write_trajectory
 
 
 def record(steps: int = 3) -> HeteroData:
@@ -100,8 +100,8 @@ def test_tags_survive_traj_and_extxyz(tmp_path):
 
 def test_bad_input_raises(tmp_path):
     data = record()
-    with pytest.raises(ValueError, match="unknown extension '.dcd'"):
-        write_trajectory(tmp_path / "out.dcd", data)
+    with pytest.raises(ValueError, match="unknown extension '.mol2'"):
+        write_trajectory(tmp_path / "out.mol2", data)
     with pytest.raises(ValueError, match=r"TEST: traj must have shape \(T, 3, 3\)"):
         to_ase(data, torch.zeros(4, 2, 3))
     with pytest.raises(ValueError, match="protein must be"):
@@ -116,3 +116,42 @@ def test_bad_input_raises(tmp_path):
     with pytest.raises(ValueError, match="needs residue.backbone"):
         to_ase(data)
     assert len(to_ase(data, protein="none")) == 3
+
+
+def test_pdb_has_residue_names_chains_unique_ligand_names_and_conect(tmp_path):
+    import MDAnalysis as mda
+    data = record()
+    data["residue"].chain = torch.tensor([0, 0, 1])
+    path = write_trajectory(tmp_path / "out.pdb", data, protein="backbone")
+    u = mda.Universe(str(path))
+    assert len(u.trajectory) == 3
+    ligand, protein = u.select_atoms("resname LIG"), u.select_atoms("not resname LIG")
+    assert list(ligand.names) == ["C1", "N1", "O1"] and set(ligand.record_types) == {"HETATM"}
+    assert list(protein.residues.resnames) == ["MOL", "ASP", "GLU"]     # residue.type 0, 5, 9
+    assert list(protein.residues.resids) == [1, 2, 3]
+    assert list(protein.atoms.chainIDs) == ["A"] * 6 + ["B"] * 3 and set(ligand.chainIDs) == {"C"}
+    # C-N 1.4 Å and C-O 1.2 Å are bonds; N-O 1.84 Å is not
+    assert sorted(tuple(sorted(b.indices)) for b in ligand.bonds) == [(0, 1), (0, 2)]
+    np.testing.assert_allclose(u.trajectory[2].positions[:3], data["ligand"].pos[:, 2].numpy(), atol=1e-3)
+    frames = ase.io.read(path, index=":")                   # ASE: same frames, no cell, names kept
+    assert len(frames) == 3 and not frames[0].pbc.any()
+    assert list(frames[0].get_array("residuenames")[:4]) == ["LIG", "LIG", "LIG", "MOL"]
+
+
+@pytest.mark.parametrize("suffix", [".dcd", ".xtc"])
+def test_dcd_and_xtc_hold_the_trajectory_for_the_pdb_topology(tmp_path, suffix):
+    import MDAnalysis as mda
+    data = record(steps=5)
+    traj = torch.randn(5, 3, 3) * 3
+    topology = write_trajectory(tmp_path / "t.pdb", data, traj)
+    coordinates = write_trajectory(tmp_path / f"t{suffix}", data, traj)
+    u = mda.Universe(str(topology), str(coordinates))
+    assert len(u.trajectory) == 5
+    for t, ts in enumerate(u.trajectory):
+        np.testing.assert_allclose(ts.positions[:3], traj[t].numpy(), atol=2e-3)
+    assert u.trajectory.dt == pytest.approx(80.0)
+
+
+def test_ligand_bonds_from_covalent_radii():
+    pos = np.array([[0.0, 0.0, 0.0], [1.5, 0.0, 0.0], [5.0, 0.0, 0.0]])
+    assert ligand_bonds(np.array([6, 6, 6]), pos) == [(0, 1)]

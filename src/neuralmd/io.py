@@ -1,4 +1,11 @@
-"""ASE export of ligand trajectories with the rigid protein backbone (``.traj``, ``.xyz``, ``.pdb``).
+"""Export of ligand trajectories with the rigid protein backbone: ``.traj`` and ``.xyz`` through ASE,
+``.pdb``, ``.dcd`` and ``.xtc`` through MDAnalysis' writers.
+
+PDB files carry residue names from ``residue.type`` (the project's residue table), one chain id per
+protein chain (A, B, ...) and the next letter for the ligand, unique ligand atom names (C1, C2,
+O1, ...) on HETATM records in residue LIG, and CONECT records for the ligand's bonds (atoms closer
+than ``BOND_TOLERANCE`` times the sum of their covalent radii in the first exported snapshot).
+DCD and XTC hold coordinates only: write a ``.pdb`` of the same trajectory as their topology.
 
 >>> import torch
 >>> from torch_geometric.data import HeteroData
@@ -22,15 +29,23 @@ import torch
 from ase.data import chemical_symbols
 from torch import Tensor
 
-__all__ = ["LIGAND_TAG", "PROTEIN_TAG", "POCKET_CUTOFF", "FORMATS", "to_ase", "write_trajectory"]
+from neuralmd._elements import COVALENT_RADII
+from neuralmd.data._tables import RESIDUE_NAMES
+
+__all__ = ["LIGAND_TAG", "PROTEIN_TAG", "POCKET_CUTOFF", "BOND_TOLERANCE", "FORMATS", "to_ase", "to_universe",
+           "write_trajectory"]
 
 #: ``Atoms.get_tags()`` value of ligand atoms and of protein backbone atoms.
 LIGAND_TAG = 1
 PROTEIN_TAG = 2
 #: Default pocket radius (Å): residues whose C-alpha lies this close to a ligand atom.
 POCKET_CUTOFF = 10.0
-#: File extension -> ``ase.io`` format name.
-FORMATS = {".traj": "traj", ".xyz": "extxyz", ".extxyz": "extxyz", ".pdb": "proteindatabank"}
+#: Two ligand atoms are bonded when closer than this times the sum of their covalent radii.
+BOND_TOLERANCE = 1.2
+#: File extension -> writer: an ``ase.io`` format name, or ``mdanalysis``.
+FORMATS = {".traj": "traj", ".xyz": "extxyz", ".extxyz": "extxyz", ".pdb": "mdanalysis", ".dcd": "mdanalysis",
+           ".xtc": "mdanalysis"}
+_CHAIN_LETTERS = "ABCDEFGHIJKMNOPQRSTUVWXYZ"     # no L: the ligand's letter follows the protein's
 
 _BACKBONE_Z = np.array([7, 6, 6])            # rows of residue.backbone: N, CA, C
 _BACKBONE_NAMES = np.array(["N", "CA", "C"])
@@ -95,6 +110,25 @@ def _protein_atoms(data: Any, first: np.ndarray, protein: Protein, cutoff: float
     return backbone[keep].reshape(-1, 3), keep, backbone.shape[0]
 
 
+def _ligand_atom_names(z: np.ndarray) -> np.ndarray:
+    """Unique names element + count per element (C1, C2, O1, ...), as PDB viewers expect."""
+    seen: dict[int, int] = {}
+    names = []
+    for k in z:
+        seen[int(k)] = seen.get(int(k), 0) + 1
+        names.append(f"{chemical_symbols[int(k)]}{seen[int(k)]}"[:4])
+    return np.array(names)
+
+
+def ligand_bonds(z: np.ndarray, pos: np.ndarray) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)``, i < j, of ligand atoms closer than ``BOND_TOLERANCE`` x the sum of their
+    covalent radii (Å) at positions ``pos`` (N_l, 3)."""
+    radii = np.array([COVALENT_RADII[int(k)] if int(k) < len(COVALENT_RADII) else 1.5 for k in z])
+    dist = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
+    i, j = np.nonzero(np.triu(dist < BOND_TOLERANCE * (radii[:, None] + radii[None]), k=1))
+    return list(zip(i.tolist(), j.tolist()))
+
+
 def to_ase(data: Any, traj: Tensor | np.ndarray | None = None, protein: Protein = "pocket",
            pocket_cutoff: float = POCKET_CUTOFF) -> list[ase.Atoms]:
     """One ``ase.Atoms`` per snapshot: the ligand, followed by the rigid protein backbone.
@@ -108,9 +142,9 @@ def to_ase(data: Any, traj: Tensor | np.ndarray | None = None, protein: Protein 
 
     Atoms are told apart by tags (:data:`LIGAND_TAG`, :data:`PROTEIN_TAG`) and by the arrays
     ``residuenumbers`` (record residue index + 1 for protein atoms, N_r + 1 for the ligand, 1
-    without protein),
-    ``residuenames`` ("LIG", or "UNK" for residues) and ``atomtypes`` (element, or N/CA/C), which
-    ``.pdb`` files keep as residue numbers, residue names and atom names. ``info`` holds the
+    without protein), ``residuenames`` ("LIG", or the residue's name from ``residue.type``),
+    ``atomtypes`` (unique ligand names C1, C2, O1, ..., or N/CA/C) and ``chains`` (record chain
+    index of protein atoms, -1 for the ligand). ``info`` holds the
     complex ``id``, the ``snapshot`` index and, if the record has ``dt_ps``, ``time_ps``.
 
     Args:
@@ -144,9 +178,12 @@ def to_ase(data: Any, traj: Tensor | np.ndarray | None = None, protein: Protein 
     numbers = np.concatenate([z, np.tile(_BACKBONE_Z, keep.size)])
     tags = np.concatenate([np.full(z.size, LIGAND_TAG), np.full(prot.shape[0], PROTEIN_TAG)])
     resnum = np.concatenate([np.full(z.size, n_res + 1), np.repeat(keep + 1, 3)])
-    resname = np.array(["LIG"] * z.size + ["UNK"] * prot.shape[0])
-    atomtype = np.concatenate([np.array([chemical_symbols[k] for k in z]),
-                               np.tile(_BACKBONE_NAMES, keep.size)])
+    codes = torch.as_tensor(data["residue"].type).cpu().numpy()[keep] if keep.size else np.zeros(0, dtype=int)
+    resname = np.array(["LIG"] * z.size + [RESIDUE_NAMES[int(c)] if 0 <= c < len(RESIDUE_NAMES) else "UNK"
+                                           for c in np.repeat(codes, 3)])
+    chain = torch.as_tensor(data["residue"].chain).cpu().numpy()[keep] if keep.size else np.zeros(0, dtype=int)
+    chains = np.concatenate([np.full(z.size, -1), np.repeat(chain, 3)])
+    atomtype = np.concatenate([_ligand_atom_names(z), np.tile(_BACKBONE_NAMES, keep.size)])
     mass = getattr(data["ligand"], "mass", None)
     dt_ps = getattr(data, "dt_ps", None)
 
@@ -161,6 +198,7 @@ def to_ase(data: Any, traj: Tensor | np.ndarray | None = None, protein: Protein 
         atoms.set_array("residuenumbers", resnum)
         atoms.set_array("residuenames", resname)
         atoms.set_array("atomtypes", atomtype)
+        atoms.set_array("chains", chains)
         atoms.info.update(id=name, snapshot=t)
         if dt_ps is not None:
             atoms.info["time_ps"] = t * float(dt_ps)
@@ -168,13 +206,75 @@ def to_ase(data: Any, traj: Tensor | np.ndarray | None = None, protein: Protein 
     return frames
 
 
+def to_universe(data: Any, traj: Tensor | np.ndarray | None = None, **kwargs: Any):
+    """The atoms of :func:`to_ase` as an ``MDAnalysis.Universe`` with an in-memory trajectory.
+
+    Topology: atom names, elements, residue names and numbers, chain ids (A, B, ... per protein
+    chain, the next letter for the ligand), ``record_types`` HETATM for the ligand and ATOM for the
+    protein, the ligand's bonds (:func:`ligand_bonds`). ``dt`` is the record's ``dt_ps`` (ps).
+
+    Args:
+        data, traj, **kwargs: as in :func:`to_ase`.
+    """
+    import MDAnalysis as mda
+    from MDAnalysis.coordinates.memory import MemoryReader
+
+    frames = to_ase(data, traj, **kwargs)
+    first = frames[0]
+    resnum, chains = first.get_array("residuenumbers"), first.get_array("chains")
+    ligand = first.get_tags() == LIGAND_TAG
+    starts = np.r_[True, resnum[1:] != resnum[:-1]]
+    atom_resindex = np.cumsum(starts) - 1
+    n_chains = int(chains.max()) + 1 if (~ligand).any() else 0
+    letters = np.array([_CHAIN_LETTERS[c % len(_CHAIN_LETTERS)] for c in np.where(ligand, n_chains, chains)])
+    u = mda.Universe.empty(len(first), n_residues=int(starts.sum()), atom_resindex=atom_resindex, trajectory=False)
+    u.add_TopologyAttr("names", first.get_array("atomtypes"))
+    u.add_TopologyAttr("elements", first.get_chemical_symbols())
+    u.add_TopologyAttr("types", first.get_chemical_symbols())
+    u.add_TopologyAttr("resnames", first.get_array("residuenames")[starts])
+    u.add_TopologyAttr("resids", resnum[starts])
+    u.add_TopologyAttr("chainIDs", letters)
+    u.add_TopologyAttr("record_types", np.where(ligand, "HETATM", "ATOM"))
+    u.add_TopologyAttr("bonds", ligand_bonds(first.numbers[ligand], first.positions[ligand]))
+    coords = np.stack([a.positions for a in frames]).astype(np.float32)
+    dt_ps = getattr(data, "dt_ps", None)
+    u.load_new(coords, format=MemoryReader, dt=float(dt_ps) if dt_ps else 1.0)
+    return u
+
+
+def _write_mdanalysis(path: Path, universe: Any) -> None:
+    """Every frame of ``universe`` to ``path`` with MDAnalysis' writer for its extension."""
+    import warnings
+
+    import MDAnalysis as mda
+
+    pdb = path.suffix.lower() == ".pdb"
+    options = {"multiframe": True, "bonds": "all"} if pdb else {}
+    if path.suffix.lower() == ".dcd":
+        options["dt"] = universe.trajectory.dt     # DCD keeps one time step, not per-frame times
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")           # "no unit cell": there is none (pbc=False)
+        with mda.Writer(str(path), n_atoms=universe.atoms.n_atoms, **options) as writer:
+            for _ in universe.trajectory:
+                writer.write(universe.atoms)
+    if pdb:
+        # MDAnalysis writes a 1 Å unit cell (and remarks on it) when there is none, which ASE would
+        # read as periodic; ASE also reads the closing END after the last ENDMDL as one more, empty
+        # frame. The models and the CONECT records stay.
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join(ln for ln in lines if not ln.startswith(("CRYST1", "REMARK     285"))
+                                and ln.strip() != "END"))
+
+
 def write_trajectory(path: str | Path, data: Any, traj: Tensor | np.ndarray | None = None,
                      **kwargs: Any) -> Path:
-    """Write a ligand trajectory with its protein to ``path`` through ``ase.io.write``.
+    """Write a ligand trajectory with its protein to ``path``; the extension picks the format.
 
-    The format follows the extension (:data:`FORMATS`): ``.traj`` (ASE binary, exact float64),
-    ``.xyz``/``.extxyz`` (extended XYZ, keeps tags and info), ``.pdb`` (one MODEL per snapshot,
-    3 decimals). Read it back with ``ase.io.read(path, index=":")``.
+    ``.traj`` (ASE binary, exact float64) and ``.xyz``/``.extxyz`` (extended XYZ, keeps tags and
+    info) go through ``ase.io.write``; ``.pdb`` (one MODEL per snapshot, 3 decimals, residue
+    names, chain ids, CONECT for the ligand), ``.dcd`` and ``.xtc`` (coordinates only; use the
+    ``.pdb`` as topology) through MDAnalysis (:func:`to_universe`). Read them back with
+    ``ase.io.read(path, index=":")`` or ``MDAnalysis.Universe("x.pdb", "x.xtc")``.
 
     Args:
         path: output file; its folder must exist.
@@ -189,5 +289,8 @@ def write_trajectory(path: str | Path, data: Any, traj: Tensor | np.ndarray | No
     if fmt is None:
         raise ValueError(f"cannot write {path.name!r}: unknown extension {path.suffix!r}; "
                          f"use one of {', '.join(FORMATS)}")
-    ase.io.write(path, to_ase(data, traj, **kwargs), format=fmt)
+    if fmt == "mdanalysis":
+        _write_mdanalysis(path, to_universe(data, traj, **kwargs))
+    else:
+        ase.io.write(path, to_ase(data, traj, **kwargs), format=fmt)
     return path

@@ -237,16 +237,29 @@ def _h5_ids(path: Path) -> list[str]:
         return [k for k in f.keys() if isinstance(f[k], h5py.Group)]
 
 
+def synthetic_complex(index: str) -> Any:
+    """Trajectory ``index`` of the default synthetic data set (``conf/data/synthetic.yaml``)."""
+    from neuralmd.data import synthetic_trajectories
+    cfg = OmegaConf.load(CONFIG_DIR / "data" / "synthetic.yaml")
+    if not index.isdigit() or int(index) >= int(cfg.num):
+        raise UsageError(f"complex=synthetic:{index}: the synthetic data set has trajectories 0..{int(cfg.num) - 1}; "
+                         "pass e.g. complex=synthetic:0")
+    return synthetic_trajectories(int(cfg.num), seed=int(cfg.seed), **dict(cfg.options))[int(index)]
+
+
 def load_complex(spec: str, h5: str | None = None, trajectory: str | None = None,
                  ligand: str | None = None, protein: str | None = None) -> Any:
     """One trajectory record from a complex spec.
 
-    ``spec`` is a MISATO id when ``h5`` is given; else a MISATO-layout HDF5 file (``.h5``,
-    ``.hdf5``; ``file.h5:ID`` picks a complex, a file with one complex needs no id); else a
-    topology file MDAnalysis reads, with optional ``trajectory`` coordinates and ligand/protein
+    ``spec`` is a MISATO id when ``h5`` is given; else ``synthetic:K``, trajectory K of the bundled
+    synthetic data set as ``data=synthetic`` makes it by default; else a MISATO-layout HDF5 file
+    (``.h5``, ``.hdf5``; ``file.h5:ID`` picks a complex, a file with one complex needs no id); else
+    a topology file MDAnalysis reads, with optional ``trajectory`` coordinates and ligand/protein
     selections.
     """
     from neuralmd.data import read_misato
+    if spec.startswith("synthetic:") and not h5:
+        return synthetic_complex(spec.partition(":")[2])
     if h5:
         if not Path(h5).is_file():
             raise FileNotFoundError(2, "MISATO file not found", str(h5))

@@ -125,6 +125,18 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu", *, w
     return ckpt
 
 
+def load_model(path: str | os.PathLike, *, which: str = "best", device: str | torch.device = "cpu"):
+    """The trained model of a checkpoint (EMA weights when the run used EMA), in eval mode, and its
+    run's config; see :func:`neuralmd.load`."""
+    from omegaconf import OmegaConf
+
+    from ._build import build_model
+    state = load(path, map_location="cpu", which=which)
+    model, _ = build_model(state["config"]["model"])
+    model.load_state_dict(state["ema"] if state.get("ema") else state["model"])
+    return model.to(device).eval(), OmegaConf.create(state["config"])
+
+
 def latest_run(root: str | os.PathLike = "runs") -> Path:
     """The most recently modified run folder under ``root`` that holds a checkpoint."""
     runs = sorted(Path(root).glob(f"*/{CHECKPOINT}"), key=lambda p: p.stat().st_mtime)

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from ._build import Task, build_model
+from ._prediction import save_prediction
 from ._evaluate import (COLUMNS, ENSEMBLE_COLUMNS, PER_COMPLEX, POINT_COLUMNS, MethodResult, evaluate_methods,
                         ligand_features)
 
@@ -210,12 +211,6 @@ def write_plots(results: Sequence[MethodResult], task: Task, out: Path) -> list[
     plots = [plot_rmsf(results, task, out / "rmsf.png"), plot_atom_rmsf(results, task, out / "rmsf_atoms.png"),
              plot_features(results, task, out / "features.png")]
     return [p for p in plots if p is not None]
-
-
-def save_prediction(path: Path, record: Any, traj: torch.Tensor, method: str, start: int) -> Path:
-    """A prediction as ``{"record", "traj", "method", "start"}`` for ``neuralmd export input=``."""
-    torch.save({"record": record.cpu(), "traj": traj.cpu(), "method": method, "start": start}, path)
-    return path
 
 
 def export_prediction(cfg: DictConfig, record: Any, traj: torch.Tensor, method: str, start: int,

@@ -2,8 +2,11 @@
 
 The complex comes as a MISATO id (``complex=5WIJ h5=MD.hdf5``), a MISATO-layout file
 (``complex=my.h5`` or ``complex=my.h5:5WIJ``) or a topology MDAnalysis reads
-(``complex=system.pdb trajectory=md.dcd``). The model starts from the pose at snapshot ``start``
+(``complex=system.pdb trajectory=md.dcd``) or a complex of the bundled synthetic data set
+(``complex=synthetic:3``: trajectory 3 of ``data=synthetic``'s defaults). The model starts from the pose at snapshot ``start``
 (velocity from the snapshot before it, zero when there is none) and predicts ``snapshots`` more.
+The output's extension is checked before anything runs, and the trajectory and its ``.pt`` copy
+are written together or not at all.
 """
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ from omegaconf import DictConfig
 from . import UsageError
 from ._build import load_complex, resolve_device
 from ._evaluate import model_from_checkpoint
-from ._report import save_prediction
+from ._outputs import check_trajectory_outputs, write_all
+from ._prediction import save_prediction
 
 
 def start_snapshot(requested: int, num: int) -> int:
@@ -33,8 +37,10 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     from neuralmd.io import write_trajectory
 
     device = resolve_device(str(cfg.device), cfg.get("threads"))
-    if int(cfg.snapshots) < 1:
-        raise UsageError(f"snapshots must be at least 1, got {cfg.snapshots}")
+    if isinstance(cfg.snapshots, bool) or not isinstance(cfg.snapshots, int) or cfg.snapshots < 1:
+        raise UsageError(f"snapshots must be an integer >= 1, got {cfg.snapshots!r}")
+    if cfg.output:
+        check_trajectory_outputs([Path(str(cfg.output))], "output", allow_prediction=True)
     model, name, _ = model_from_checkpoint(str(cfg.checkpoint), device)
     record = load_complex(str(cfg.complex), h5=cfg.h5, trajectory=cfg.trajectory,
                           ligand=cfg.ligand, protein=cfg.protein)
@@ -50,11 +56,11 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     if not torch.isfinite(traj).all():
         raise ValueError(f"complex {record.id}: the predicted trajectory contains NaN or inf")
     output = Path(str(cfg.output) if cfg.output else f"{record.id}_simulated.xyz")
-    output.parent.mkdir(parents=True, exist_ok=True)
     record = record.cpu()
-    written = [save_prediction(output.with_suffix(".pt"), record, traj, name, start)]
+    writers = {output.with_suffix(".pt"): lambda tmp: save_prediction(tmp, record, traj, name, start)}
     if output.suffix != ".pt":
-        written.insert(0, write_trajectory(output, record, traj, protein=cfg.protein_atoms))
+        writers = {output: lambda tmp: write_trajectory(tmp, record, traj, protein=cfg.protein_atoms), **writers}
+    written = write_all(writers)
     span = f", {cfg.snapshots * record.dt_ps:g} ps" if getattr(record, "dt_ps", None) else ""
     print(f"neuralmd simulate: {name} on {record.id}: {traj.shape[0]} frames ({cfg.snapshots} predicted "
           f"from snapshot {start}{span}) of {traj.shape[1]} ligand atoms in {seconds:.2f} s "

@@ -22,7 +22,7 @@ from ._datasets import MisatoDataset, SingleTrajectoryDataset
 from ._mdanalysis import from_mdanalysis
 from ._misato_read import MISATO_DT_PS, read_misato
 from ._misato_write import write_misato
-from ._record import POCKET_CUTOFF, make_record, validate_record
+from ._record import POCKET_CUTOFF, make_record, record_from_plain, record_to_plain, validate_record
 from ._splits import official_split, subset_split
 from ._synthetic import simulate_binding, synthetic_trajectories
 from ._tables import NUM_RESIDUE_TYPES, RESIDUE_NAMES, atomic_masses, residue_code
@@ -31,5 +31,5 @@ __all__ = [
     "read_misato", "write_misato", "MisatoDataset", "SingleTrajectoryDataset", "from_mdanalysis",
     "synthetic_trajectories", "simulate_binding", "validate_record", "make_record", "official_split",
     "subset_split", "atomic_masses", "residue_code", "RESIDUE_NAMES", "NUM_RESIDUE_TYPES", "MISATO_DT_PS",
-    "POCKET_CUTOFF",
+    "POCKET_CUTOFF", "record_to_plain", "record_from_plain",
 ]
