@@ -137,11 +137,11 @@ def run(args) -> None:
                 torch.manual_seed(seed)
                 args.seed_now = seed
                 model = build(method, args.hidden, args.layers, velocity_mapping=args.velocity_mapping,
-                              kT=apparent_kT(train_set))
+                              kT=apparent_kT(train_set), friction=args.friction)
                 cpu = train(model, train_set, args, training_loss(method))
                 torch.manual_seed(seed)
                 row = dict(task=args.task, test=test_name, method=label, seed=seed, steps=args.steps,
-                           loss=training_loss(method),
+                           loss=training_loss(method), friction=args.friction,
                            batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
                            layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
                            **score(model, test_set, start, seed, args.samples))
@@ -251,6 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--samples", type=int, default=16, help="rollouts drawn from each stochastic method")
     p.add_argument("--train-samples", type=int, default=4,
                    help="rollouts per training window for the energy-score loss (ablation methods)")
+    p.add_argument("--friction", type=float, default=None,
+                   help="initial friction (1 / interval) of the ablation variants with friction (default 0.5)")
     p.add_argument("--ablation", action="store_true",
                    help="run the Langevin ablation's methods (benchmarks.methods.ABLATION) instead of --methods")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 42, 123])

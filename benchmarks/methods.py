@@ -33,14 +33,15 @@ def training_loss(method: str) -> str:
 
 
 def build(method: str, hidden: int = 128, layers: int = 5, cutoff: float = 5.0,
-          velocity_mapping: bool = False, kT: float = 1.0) -> nn.Module:
+          velocity_mapping: bool = False, kT: float = 1.0, friction: float | None = None) -> nn.Module:
     """One dynamics model on a fresh BindingNet (paper Table 5 defaults: 128 wide, 5 layers, 5 Å).
 
     NeuralMD ODE: RK4, step 0.5 snapshot; SDE: Euler-Maruyama, step 0.5; Langevin: BAOAB, step 0.5,
     learned friction and fluctuation-dissipation noise (docs/dynamics.md); VerletMD: step 0.5;
     DenoisingLD: 10 Langevin steps per snapshot (paper section 2.7). ``velocity_mapping`` switches
     on NeuralMD's learned initial-velocity map (section 4.3); other methods ignore it. ``kT`` is the
-    initial learned kT of the fluctuation-dissipation variants (amu Å² / interval²).
+    initial learned kT of the fluctuation-dissipation variants (amu Å² / interval²); ``friction``,
+    when given, replaces the initial friction of the ablation variants that have one.
     """
     net = lambda: BindingNet(hidden=hidden, num_layers=layers, cutoff=cutoff)  # noqa: E731
     makers = {
@@ -63,6 +64,8 @@ def build(method: str, hidden: int = 128, layers: int = 5, cutoff: float = 5.0,
     }
     for name, (options, _) in ABLATION.items():
         fdt = {"kT": kT} if options.get("noise") == "fdt" else {}
+        if friction is not None and "friction" in options:
+            fdt["friction"] = friction
         makers[name] = lambda options=options, fdt=fdt: NeuralMD(net(), **{**_PAPER_SDE, **options, **fdt},
                                                                  velocity_mapping=velocity_mapping)
     if method not in makers:
