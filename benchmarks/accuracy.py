@@ -185,19 +185,24 @@ def summarize(path: Path, plot: Path | None) -> None:
             print(f"\n{task} task, test {test}\n")
             reference = {m: [r["energy_score"] for r in sel if r["method"] == m and "energy_score" in r]
                          for m in ("Static", "MeanPose")}
-            keys = [k for k in METRICS if all(k in r for r in sel)]
-            print("| method | seeds | " + " | ".join(keys) + " | skill vs Static | skill vs MeanPose |")
-            print("|---|---|" + "---|" * (len(keys) + 2))
-            for m in order:
-                mine = [r for r in sel if r["method"] == m]
-                if not mine:
-                    continue
-                cells = [_mean_sd([r[k] for r in mine]) for k in keys]
-                for ref in reference.values():
-                    ok = ref and "energy_score" in mine[0]
-                    cells.append(f"{1 - statistics.mean(r['energy_score'] for r in mine) / statistics.mean(ref):+.3f}"
-                                 if ok else "-")
-                print(f"| {m} | {','.join(str(r['seed']) for r in mine)} | " + " | ".join(cells) + " |")
+            present = [m for m in order if any(r["method"] == m for r in sel)]
+            for title, columns in (("Point metrics of the ensemble mean", POINT),
+                                   ("Ensembles and distributions", ENSEMBLE)):
+                keys = [k for k in columns if all(k in r for r in sel)]
+                skills = columns is ENSEMBLE
+                print(f"{title}:\n")
+                print("| method | seeds | " + " | ".join(keys)
+                      + (" | skill vs Static | skill vs MeanPose |" if skills else " |"))
+                print("|---|---|" + "---|" * (len(keys) + 2 * skills))
+                for m in present:
+                    mine = [r for r in sel if r["method"] == m]
+                    cells = [_mean_sd([r[k] for r in mine]) for k in keys]
+                    for ref in reference.values() if skills else ():
+                        ok = ref and "energy_score" in mine[0]
+                        mean_es = statistics.mean(r["energy_score"] for r in mine) if ok else 0.0
+                        cells.append(f"{1 - mean_es / statistics.mean(ref):+.3f}" if ok else "-")
+                    print(f"| {m} | {','.join(str(r['seed']) for r in mine)} | " + " | ".join(cells) + " |")
+                print()
     if plot:
         plot_rmsf(rows, plot, order)
 
