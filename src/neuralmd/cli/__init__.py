@@ -7,6 +7,7 @@ command line's overrides applied, e.g.::
     neuralmd train trainer.epochs=2 model=gnnmd
     neuralmd evaluate checkpoints=[runs/a,runs/b]
     neuralmd train --cfg            # print the composed config and stop
+    neuralmd train --help           # every setting of the command with its YAML comment
 
 The config is composed with Hydra's compose API rather than ``@hydra.main`` so that one process
 can host several commands, tests can call :func:`main` in-process, and a bad override ends in one
@@ -23,7 +24,7 @@ from typing import Sequence
 
 from omegaconf import DictConfig
 
-__all__ = ["main", "compose", "COMMANDS", "CONFIG_DIR", "UsageError"]
+__all__ = ["main", "compose", "command_help", "COMMANDS", "CONFIG_DIR", "UsageError"]
 
 #: Command name -> "module:function". Modules are imported only when their command runs, so
 #: ``neuralmd --help`` stays fast. A ``benchmark`` command plugs in by adding its entry here.
@@ -36,16 +37,17 @@ COMMANDS: dict[str, str] = {
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 
-_HELP = """usage: neuralmd <command> [key=value ...] [--cfg]
+_HELP = """usage: neuralmd <command> [key=value ...] [--cfg | --help]
 
 commands:
   train      train a dynamics model, evaluate it against the baselines, export a prediction
   evaluate   metrics table (Tables 1-3 layout) for checkpoints and baselines on one data set
   simulate   predict a ligand trajectory for one complex with a trained model
-  export     write a saved prediction or a ground-truth trajectory as .xyz/.pdb/.traj
+  export     write a saved prediction or a ground-truth trajectory as .xyz/.traj/.pdb/.dcd/.xtc
 
 Overrides use Hydra syntax: trainer.epochs=2 model=gnnmd data=misato data.path=MD.hdf5
 Config groups: model={models}  data={data}
+neuralmd <command> --help lists every setting with its comment; --cfg prints the composed config.
 See docs/cli.md."""
 
 
@@ -97,6 +99,31 @@ def _hydra_message(err: Exception) -> str:
     return f"{first}: {reason}" if reason and reason not in first else first
 
 
+def command_help(command: str, overrides: Sequence[str] = ()) -> str:
+    """``neuralmd <command> --help``: every setting with its comment, as the YAML files say it.
+
+    The command's own file comes first, then the file of each config group (``model``, ``data``,
+    ``trainer``) the command uses, the option chosen by ``overrides`` (``model=gnnmd``) or the default.
+    """
+    import yaml
+
+    own = (CONFIG_DIR / f"{command}.yaml").read_text()
+    chosen = {o.split("=", 1)[0]: o.split("=", 1)[1] for o in overrides if "=" in o and "." not in o.split("=", 1)[0]}
+    defaults = (yaml.safe_load(own) or {}).get("defaults", [])
+    parts = [f"usage: neuralmd {command} [key=value ...]   (--cfg prints the composed config)\n",
+             f"# ---- {command}.yaml: keys as key=value", own.rstrip()]
+    for entry in defaults:
+        if not isinstance(entry, dict):
+            continue
+        ((group, option),) = entry.items()
+        option = chosen.get(group, option)
+        path = CONFIG_DIR / group / f"{option}.yaml"
+        if option is not None and path.is_file():
+            parts += [f"\n# ---- {group}/{option}.yaml: keys as {group}.<key>=value "
+                      f"(other {group}= options: {_group_options(group)})", path.read_text().rstrip()]
+    return "\n".join(parts)
+
+
 def _split_flags(args: list[str]) -> tuple[list[str], set[str]]:
     flags = {a for a in args if a.startswith("-")}
     return [a for a in args if not a.startswith("-")], flags
@@ -126,7 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "pass settings as key=value (see --cfg)")
         cfg = compose(command, overrides)
         from omegaconf import OmegaConf
-        if flags & {"--cfg", "-h", "--help"}:
+        if flags & {"-h", "--help"}:
+            print(command_help(command, overrides))
+            return 0
+        if "--cfg" in flags:
             print(OmegaConf.to_yaml(cfg), end="")
             return 0
         missing = sorted(OmegaConf.missing_keys(cfg))
