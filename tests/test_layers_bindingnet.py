@@ -1,6 +1,7 @@
 """BindingNet end to end: symmetry, batching, caching, degenerate geometry, energy head."""
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -202,3 +203,15 @@ def test_mismatched_cached_encoding_is_refused():
         NET(data, pos, protein=NET.encode_protein(other))
     with pytest.raises(ValueError, match="use protein.to"):
         NET(data, pos, protein=NET.encode_protein(data).to(torch.float32))
+
+
+def test_data_of_another_dtype_than_the_model_gets_one_clear_error():
+    from neuralmd.data import synthetic_trajectories
+    data = synthetic_trajectories(1, seed=0, n_snapshots=2)[0]
+    net = BindingNet(hidden=8, num_layers=1)
+    double = data.clone()
+    double["residue"].backbone = double["residue"].backbone.double()
+    with pytest.raises(ValueError, match=r"residue.backbone is torch.float64 .* model is torch.float32"):
+        net.encode_protein(double)
+    with pytest.raises(ValueError, match=r"ligand_pos is torch.float64 .* model is torch.float32"):
+        net(data, data["ligand"].pos[:, 0].double())

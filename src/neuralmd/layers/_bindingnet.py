@@ -87,13 +87,23 @@ class BindingNet(nn.Module):
     def encode_protein(self, data: Any) -> ProteinEncoding:
         """Residue features, C-alphas and residue frames of every protein in ``data``."""
         res = data["residue"]
+        self._check_matches_parameters(data, res.backbone, "residue.backbone")
         try:
             return self.protein.encode(res.type, res.backbone, res.chain, node_batch(data, "residue", "type"))
         except ValueError as err:
             raise ValueError(f"{complex_name(data)}: {err}") from None
 
+    def _check_matches_parameters(self, data: Any, tensor: Tensor, what: str) -> None:
+        """One clear error, instead of a matmul's, when the data's dtype or device is not the model's."""
+        param = next(self.parameters())
+        if tensor.dtype != param.dtype or tensor.device != param.device:
+            raise ValueError(f"{complex_name(data)}: {what} is {tensor.dtype} on {tensor.device} but the model is "
+                             f"{param.dtype} on {param.device}; convert one of them, e.g. model.to(torch.float64) "
+                             "or data.to(device)")
+
     def _run(self, data: Any, ligand_pos: Tensor, protein: Optional[ProteinEncoding]) -> tuple[Tensor, Tensor, Tensor]:
         lig = data["ligand"]
+        self._check_matches_parameters(data, ligand_pos, "ligand_pos")
         batch = node_batch(data, "ligand", "z")
         if protein is None:
             protein = self.encode_protein(data)
