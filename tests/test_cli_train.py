@@ -157,3 +157,19 @@ def test_langevin_model_trains_on_the_energy_score(tmp_path: Path) -> None:
     assert ckpt["model_name"] == "NeuralMD Langevin" and ckpt["config"]["trainer"]["loss"] == "energy"
     assert any(k.startswith("langevin.") for k in ckpt["model"])
     assert all(math.isfinite(h["train_loss"]) and h["train_loss"] > 0 for h in ckpt["history"])
+
+
+def test_default_model_is_langevin_trained_by_the_energy_score_and_mae_stays_for_the_paper_ode() -> None:
+    from neuralmd.cli import compose
+    from neuralmd.cli._train import _resolve_training_loss
+
+    default = compose("train", [])
+    assert default.model.name == "NeuralMD Langevin" and default.trainer.loss is None
+    _resolve_training_loss(default)
+    assert default.trainer.loss == "energy"
+    paper = compose("train", ["model=neuralmd_ode"])
+    _resolve_training_loss(paper)
+    assert paper.trainer.loss == "mae"
+    chosen = compose("train", ["trainer.loss=mse"])
+    _resolve_training_loss(chosen)
+    assert chosen.trainer.loss == "mse"

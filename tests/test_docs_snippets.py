@@ -51,7 +51,7 @@ def test_docs_python_blocks_run_alone(page: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command, words", [
-    ("train", ["epochs: 30", "# future snapshots per random training window", "select_on:", "model/neuralmd_ode.yaml",
+    ("train", ["epochs: 30", "# future snapshots per random training window", "select_on:", "model/neuralmd_langevin.yaml",
                "data/synthetic.yaml", "val_fraction"]),
     ("evaluate", ["checkpoints: []", "# checkpoint.pt files or run folders"]),
     ("simulate", ["synthetic:K", "# snapshots to predict after the start"]),

@@ -28,7 +28,9 @@ from torch import nn
 
 from . import CONFIG_DIR, UsageError
 
-MODEL_META_KEYS = ("name",)
+#: Keys of a model config that describe it rather than construct it: its table label and the loss
+#: it is meant to be trained with (``trainer.loss: null`` takes it).
+MODEL_META_KEYS = ("name", "training_loss")
 
 
 #: First predicted-from snapshot of the multi-trajectory task: the one before it gives the velocity.

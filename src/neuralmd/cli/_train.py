@@ -260,6 +260,14 @@ class Trainer:
                           f"(best: epoch {self.selection['best_epoch']})")
 
 
+def _resolve_training_loss(cfg: DictConfig) -> None:
+    """``trainer.loss: null`` means the loss the model config names (``training_loss``: energy for
+    the Langevin model, whose noise must learn the data's spread), else Eq. 13's mae. Resolved
+    before the config is saved, so ``config.yaml`` says which loss was used."""
+    if cfg.trainer.get("loss") is None:
+        cfg.trainer.loss = str(cfg.model.get("training_loss") or "mae")
+
+
 def _energy_samples(tcfg: DictConfig) -> int:
     """``trainer.samples`` for loss=energy: rollouts per window, an integer >= 2 (the energy score's
     spread term needs two samples; with one the noise would be trained towards zero)."""
@@ -377,6 +385,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
                                  "those overrides, or train the new model in a new run_dir") from None
             raise
         _check_same_model(cfg, state, source)
+    _resolve_training_loss(cfg)
     check_trainer_config(cfg.trainer)
     _check_export_formats(cfg.export_formats)
     if cfg.trainer.loss == "energy":
