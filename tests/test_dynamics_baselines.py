@@ -92,3 +92,8 @@ def test_ensemble_samples_differ_and_sample_k_does_not_depend_on_how_many_are_dr
 def test_bad_sample_counts_are_refused(samples):
     with pytest.raises(ValueError, match="samples must be a positive integer"):
         StaticBaseline().rollout(make_record(0), [1, 2], samples=samples)
+
+
+def test_two_dimensional_times_are_refused():
+    with pytest.raises(ValueError, match="times must be 1-D"):
+        StaticBaseline().rollout(make_record(0), [[1, 2], [3, 4]])

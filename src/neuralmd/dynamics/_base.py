@@ -110,7 +110,10 @@ def initial_state(pos: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
 
 def as_times(times: Tensor | Sequence[float], num_snapshots: int, integer: bool) -> Tensor:
     """Validate rollout times: 1-D, strictly increasing, ``times[0]`` an existing snapshot."""
-    t = torch.as_tensor(times, dtype=torch.float64).reshape(-1)
+    t = torch.as_tensor(times, dtype=torch.float64)
+    if t.dim() > 1:
+        raise ValueError(f"times must be 1-D (snapshot indices), got shape {tuple(t.shape)}")
+    t = t.reshape(-1)
     if t.numel() == 0:
         raise ValueError("times must contain at least the start snapshot")
     if t.numel() > 1 and not (t[1:] > t[:-1]).all():
