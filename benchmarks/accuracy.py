@@ -132,7 +132,8 @@ def run(args) -> None:
         for seed in args.seeds:
             for method in args.methods:
                 label = f"{method} + velocity mapping" if args.velocity_mapping else method
-                if (args.task, test_name, label, seed) in done or (args.velocity_mapping and "NeuralMD" not in method):
+                has_map = "NeuralMD" in method or method in ABLATION     # models with a velocity map
+                if (args.task, test_name, label, seed) in done or (args.velocity_mapping and not has_map):
                     continue
                 torch.manual_seed(seed)
                 args.seed_now = seed
