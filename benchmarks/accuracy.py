@@ -186,6 +186,9 @@ def summarize(path: Path, plot: Path | None) -> None:
             print(f"\n{task} task, test {test}\n")
             reference = {m: [r["energy_score"] for r in sel if r["method"] == m and "energy_score" in r]
                          for m in ("Static", "MeanPose")}
+            md_tau = [r["decorrelation_md"] for r in sel if "decorrelation_md" in r]
+            if md_tau:
+                print(f"MD's centroid decorrelation time: {md_tau[0]:.3f} snapshots\n")
             present = [m for m in order if any(r["method"] == m for r in sel)]
             for title, columns in (("Point metrics of the ensemble mean", POINT),
                                    ("Ensembles and distributions", ENSEMBLE)):
