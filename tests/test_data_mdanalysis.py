@@ -62,6 +62,9 @@ def test_superimposes_on_the_protein_and_keeps_heavy_atoms(system):
         warnings.simplefilter("ignore")
         data = from_mdanalysis(tmp / "top.pdb", tmp / "traj.dcd")
     assert data.id == "top" and data.dt_ps == pytest.approx(2.5, rel=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert from_mdanalysis(tmp / "top.pdb", tmp / "traj.dcd", dt_ps=0.04).dt_ps == 0.04   # given by the user
     assert data["ligand"].z.tolist() == [6, 6, 7, 8, 17]
     assert torch.allclose(data["ligand"].pos.double(), torch.from_numpy(lig[:5]), atol=2e-3)
     assert torch.allclose(data["residue"].backbone.double(), torch.from_numpy(bb), atol=2e-3)

@@ -97,3 +97,12 @@ def test_bad_sample_counts_are_refused(samples):
 def test_two_dimensional_times_are_refused():
     with pytest.raises(ValueError, match="times must be 1-D"):
         StaticBaseline().rollout(make_record(0), [[1, 2], [3, 4]])
+
+
+def test_a_batch_mixing_snapshot_intervals_is_refused():
+    a, b = make_record(0), make_record(1)
+    a.dt_ps, b.dt_ps = 0.5, 0.05
+    with pytest.raises(ValueError, match="different snapshot intervals"):
+        StaticBaseline().rollout(make_batch([a, b]), [1, 2])
+    b.dt_ps = 0.5
+    assert StaticBaseline().rollout(make_batch([a, b]), [1, 2]).shape[0] == 2

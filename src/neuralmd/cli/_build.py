@@ -211,7 +211,7 @@ def build_task(cfg: DictConfig, window: int | None = None) -> Task:
         return _time_split(load_complex(str(cfg.complex), h5=cfg.get("h5")), cfg, window)
     if kind == "mdanalysis":
         record = load_complex(str(cfg.topology), trajectory=cfg.get("trajectory"),
-                              ligand=cfg.ligand, protein=cfg.protein)
+                              ligand=cfg.ligand, protein=cfg.protein, dt_ps=cfg.get("dt_ps"))
         return _time_split(record, cfg, window)
     raise UsageError(f"unknown data kind {kind!r}; use data=synthetic, misato, single or mdanalysis")
 
@@ -250,7 +250,7 @@ def synthetic_complex(index: str) -> Any:
 
 
 def load_complex(spec: str, h5: str | None = None, trajectory: str | None = None,
-                 ligand: str | None = None, protein: str | None = None) -> Any:
+                 ligand: str | None = None, protein: str | None = None, dt_ps: float | None = None) -> Any:
     """One trajectory record from a complex spec.
 
     ``spec`` is a MISATO id when ``h5`` is given; else ``synthetic:K``, trajectory K of the bundled
@@ -282,7 +282,7 @@ def load_complex(spec: str, h5: str | None = None, trajectory: str | None = None
         if trajectory and not Path(trajectory).is_file():
             raise FileNotFoundError(2, "trajectory file not found", str(trajectory))
         return from_mdanalysis(str(path), str(trajectory) if trajectory else None,
-                               ligand=ligand, protein=protein)
+                               ligand=ligand, protein=protein, dt_ps=dt_ps)
     if path.suffix:
         raise FileNotFoundError(2, "complex file not found", str(path))
     raise UsageError(f"complex {spec!r} is not a file; to read it as a MISATO id pass h5=path/to/MD.hdf5")

@@ -86,10 +86,10 @@ class MethodResult:
 
 
 def _batches(records: Sequence[Any], size: int) -> list[list[int]]:
-    """Indices grouped into batches of records with the same number of snapshots."""
-    by_len: dict[int, list[int]] = {}
+    """Indices grouped into batches of records with the same number of snapshots and interval."""
+    by_len: dict[tuple[int, Any], list[int]] = {}
     for i, r in enumerate(records):
-        by_len.setdefault(int(r["ligand"].pos.shape[1]), []).append(i)
+        by_len.setdefault((int(r["ligand"].pos.shape[1]), getattr(r, "dt_ps", None)), []).append(i)
     return [idx[k:k + size] for idx in by_len.values() for k in range(0, len(idx), size)]
 
 

@@ -49,6 +49,7 @@ def from_mdanalysis(
     id: str | None = None,
     step: int = 1,
     pocket_cutoff: float | None = POCKET_CUTOFF,
+    dt_ps: float | None = None,
 ) -> HeteroData:
     """Turn an MD trajectory into a trajectory record (the semi-flexible setting).
 
@@ -57,7 +58,7 @@ def from_mdanalysis(
     without all of N, CA, C are left out; residue names of any force field (HIS/HID/HIE/HIP/HSD/
     HSE/HSP, CYX, ASH, NALA, ...) map to ``residue.type`` by ``residue_code``; chains follow the
     segment and chain ids; ``dt_ps`` is the trajectory's time step (MDAnalysis reports ps) times
-    ``step``.
+    ``step``, unless given.
 
     Args:
         topology: anything ``MDAnalysis.Universe`` takes (PDB, PSF, PRMTOP, GRO, TPR, ...), or a
@@ -65,6 +66,8 @@ def from_mdanalysis(
         ligand, protein: MDAnalysis selection strings (None: the defaults shown).
         hydrogens: keep ligand hydrogens. id: the record's id (default: the topology's file stem).
         step: keep every ``step``-th snapshot. pocket_cutoff: see ``validate_record``.
+        dt_ps: picoseconds between the kept snapshots, for files whose time stamps are missing or
+            not in ps (an XTC written with frame numbers as times, say); None: from the file.
 
     Returns:
         ``HeteroData`` record; ``ligand.pos`` (N_l, T, 3) Å.
@@ -104,7 +107,7 @@ def from_mdanalysis(
         r, t = kabsch(bb, ref)
         lig_pos.append(lig.positions.astype(np.float64) @ r.T + t)
     pos = torch.as_tensor(np.stack(lig_pos, axis=1), dtype=torch.float32)
-    dt_ps = float(u.trajectory.dt) * step
+    dt_ps = float(u.trajectory.dt) * step if dt_ps is None else dt_ps
     record = make_record(name, _atomic_numbers(lig, name), pos, torch.as_tensor(types),
                          torch.as_tensor(ref.reshape(-1, 3, 3)), torch.as_tensor(chains), dt_ps)
     return validate_record(record, pocket_cutoff)

@@ -108,7 +108,8 @@ def _problem(data: HeteroData, pocket_cutoff: float | None) -> str | None:
         return f"dt_ps must be a positive number of picoseconds, got {dt!r}"
     if dt > MAX_DT_PS:
         return (f"dt_ps={dt:g} ps between snapshots is implausible (more than {MAX_DT_PS:g} ps); the "
-                "trajectory's time stamps are probably not in ps: give the interval yourself (dt_ps=...)")
+                "trajectory's time stamps are probably not in ps: give the interval yourself (dt_ps=..., "
+                "data.dt_ps=... with data=mdanalysis)")
     if pos.shape[1] > 1:
         step = (pos[:, 1:] - pos[:, :-1]).norm(dim=-1)          # (N_l, T - 1)
         if float(step.max()) > MAX_JUMP:

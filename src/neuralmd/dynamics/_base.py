@@ -86,6 +86,11 @@ def check_trajectory(data) -> Tensor:
     mass = getattr(lig, "mass", None)
     if mass is None or mass.shape != pos.shape[:1] or not (mass > 0).all():
         raise ValueError(f"{complex_name(data)}: ligand.mass must be (N_l,) positive amu")
+    intervals = getattr(data, "dt_ps", None)
+    if isinstance(intervals, Tensor) and intervals.numel() > 1 and not bool((intervals == intervals.flatten()[0]).all()):
+        # Time inside the models is counted in snapshot intervals: one step must mean one duration.
+        raise ValueError(f"{complex_name(data)}: complexes with different snapshot intervals in one batch "
+                         f"(dt_ps {sorted(set(intervals.flatten().tolist()))}); batch complexes of one dt_ps")
     return pos
 
 
