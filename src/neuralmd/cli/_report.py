@@ -215,15 +215,18 @@ def write_plots(results: Sequence[MethodResult], task: Task, out: Path) -> list[
 
 def export_prediction(cfg: DictConfig, record: Any, traj: torch.Tensor, method: str, start: int,
                       run_dir: Path) -> list[Path]:
-    """Write the predicted trajectory with the protein in each of ``cfg.export_formats``."""
+    """Write the predicted trajectory with the protein in each of ``cfg.export_formats``, all or
+    none (a writer that fails leaves no file of this export behind)."""
     from neuralmd.io import write_trajectory
 
+    from ._outputs import write_all
+
     stem = run_dir / f"prediction_{record.id}"
-    written = [save_prediction(stem.with_suffix(".pt"), record, traj, method, start)]
+    writers = {stem.with_suffix(".pt"): lambda tmp: save_prediction(tmp, record, traj, method, start)}
     for ext in cfg.export_formats:
         ext = ext if str(ext).startswith(".") else f".{ext}"
-        written.append(write_trajectory(stem.with_suffix(ext), record, traj, protein=cfg.export_protein))
-    return written
+        writers[stem.with_suffix(ext)] = lambda tmp: write_trajectory(tmp, record, traj, protein=cfg.export_protein)
+    return write_all(writers)
 
 
 def report_run(cfg: DictConfig, task: Task, model: nn.Module, name: str, run_dir: Path,
