@@ -141,3 +141,17 @@ def test_cache_entry_damaged_after_opening_is_processed_again(md_file, tmp_path)
     (entry,) = (tmp_path / "misato").glob(f"*/{TRAIN[0]}.pt")
     entry.write_bytes(b"garbage")
     assert torch.equal(data[0]["ligand"].pos, records[TRAIN[0]]["ligand"].pos)
+
+
+def test_temporaries_of_dead_writers_are_removed_and_live_ones_kept(md_file, tmp_path):
+    path, _ = md_file
+    MisatoDataset(path, split=TRAIN[:1], cache_dir=tmp_path, progress=False)
+    (folder,) = (tmp_path / "misato").iterdir()
+    dead_pid = 2**22 + 12345          # above Linux's default pid_max: no such process
+    orphan = folder / f".{TRAIN[0]}.pt.{dead_pid}.tmp"
+    live = folder / f".{TRAIN[1]}.pt.{os.getpid()}.tmp"
+    orphan.write_bytes(b"half")
+    live.write_bytes(b"in progress")
+    (folder / f"{TRAIN[0]}.pt").unlink()     # something to process, so the cache is visited
+    MisatoDataset(path, split=TRAIN[:1], cache_dir=tmp_path, progress=False)
+    assert not orphan.exists() and live.exists()

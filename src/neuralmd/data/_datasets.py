@@ -32,6 +32,28 @@ def _file_key(path: Path, **options) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def _remove_orphaned_temporaries(folder: Path) -> list[Path]:
+    """Delete ``.<name>.<pid>.tmp`` files of writers that no longer run (a killed process left
+    them); a live process's temporary, another DDP rank's say, is left alone."""
+    removed = []
+    for tmp in folder.glob(".*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:       # it exists, owned by someone else
+        return True
+    return True
+
+
 def _atomic_save(obj, path: Path) -> None:
     """Write via a private temporary file and rename: several processes (DDP ranks) may open the
     same dataset at once, and a reader must never see a half-written file."""
@@ -156,6 +178,7 @@ class MisatoDataset(Dataset):
     def _process(self, wanted: list[str], hydrogens: bool, pocket_cutoff, progress: bool) -> dict[str, str]:
         self.hydrogens, self.pocket_cutoff = hydrogens, pocket_cutoff
         status_file = self.cache / "status.json"
+        _remove_orphaned_temporaries(self.cache)
         status = self._read_status()
         todo = [k for k in wanted if k not in status]
         if todo:
