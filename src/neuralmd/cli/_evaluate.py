@@ -171,22 +171,37 @@ def ligand_features(traj: Tensor, record: Any, start: int) -> dict[str, Tensor]:
             "contact": metrics.nearest_ca_distance(flat, ca).reshape(-1)}
 
 
-def distribution_metrics(ensembles: Sequence[Tensor], records: Sequence[Any], start: int) -> dict[str, float]:
-    """JSD of the pooled feature histograms from MD's and the decorrelation time of the centroid
-    displacement (snapshots), pooled over test complexes (and samples)."""
-    pred = [ligand_features(e, r, start) for e, r in zip(ensembles, records)]
-    md = [ligand_features(_target(r, start), r, start) for r in records]
-    out = {}
-    for key, name in (("centroid", "jsd_centroid"), ("rmsd", "jsd_rmsd"), ("contact", "jsd_contact")):
-        out[name] = metrics.jensen_shannon(torch.cat([f[key].reshape(-1) for f in pred]),
-                                           torch.cat([f[key].reshape(-1) for f in md]))
-    out["decorrelation"] = decorrelation(torch.cat([f["centroid"] for f in pred]))
-    out["decorrelation_md"] = decorrelation(torch.cat([f["centroid"] for f in md]))
-    dt_ps = {float(r.dt_ps) for r in records if getattr(r, "dt_ps", None) is not None}
-    if len(dt_ps) == 1:            # one snapshot interval: the times in ps too
-        (dt,) = dt_ps
-        out["decorrelation_ps"], out["decorrelation_md_ps"] = out["decorrelation"] * dt, out["decorrelation_md"] * dt
+def pooled_features(trajectories: Sequence[Tensor], records: Sequence[Any], start: int) -> dict[str, Tensor]:
+    """The ligand features of several complexes' ensembles or trajectories, pooled: ``centroid``
+    (S, T'') series, one per complex and sample (cut to the shortest), ``rmsd`` and ``contact``
+    flat."""
+    feats = [ligand_features(t, r, start) for t, r in zip(trajectories, records)]
+    shortest = min(f["centroid"].shape[1] for f in feats)
+    return {"centroid": torch.cat([f["centroid"][:, :shortest] for f in feats]),
+            "rmsd": torch.cat([f["rmsd"] for f in feats]), "contact": torch.cat([f["contact"] for f in feats])}
+
+
+def md_features(records: Sequence[Any], start: int) -> dict[str, Tensor]:
+    """:func:`pooled_features` of the MD trajectories themselves after ``start``."""
+    return pooled_features([_target(r, start) for r in records], records, start)
+
+
+def distribution_metrics(pred: dict[str, Tensor], md: dict[str, Tensor], dt_ps: float | None) -> dict[str, float]:
+    """JSD of a method's pooled feature histograms (``pooled_features``) from MD's and the
+    decorrelation times of the centroid displacement, in snapshots (and ps when ``dt_ps`` is known)."""
+    out = {f"jsd_{key}": metrics.jensen_shannon(pred[key].reshape(-1), md[key].reshape(-1))
+           for key in ("centroid", "rmsd", "contact")}
+    out["decorrelation"] = decorrelation(pred["centroid"])
+    out["decorrelation_md"] = decorrelation(md["centroid"])
+    if dt_ps is not None:
+        out["decorrelation_ps"], out["decorrelation_md_ps"] = out["decorrelation"] * dt_ps, out["decorrelation_md"] * dt_ps
     return out
+
+
+def common_interval(records: Sequence[Any]) -> float | None:
+    """The snapshot interval (ps) shared by all ``records``, None when unknown or mixed."""
+    intervals = {float(r.dt_ps) for r in records if getattr(r, "dt_ps", None) is not None}
+    return intervals.pop() if len(intervals) == 1 else None
 
 
 def decorrelation(series: Tensor) -> float:
@@ -219,6 +234,7 @@ def evaluate_methods(methods: dict[str, nn.Module], task: Task, batch_size: int,
     if isinstance(samples, bool) or int(samples) < 1:
         raise UsageError(f"samples must be a positive integer, got {samples}")
     ids = _unique_ids(records)
+    md, dt_ps = md_features(records, task.start), common_interval(records)
     results = []
     for name, model in methods.items():
         model.to(device)
@@ -229,7 +245,7 @@ def evaluate_methods(methods: dict[str, nn.Module], task: Task, batch_size: int,
         overall = {k: sum(m[k] for m in per.values()) / len(per) for k in PER_COMPLEX}
         overall["speed"] = metrics.snapshots_per_second(frames, 1, seconds) if seconds > 0 else float("inf")
         overall["samples"] = float(ensembles[0].shape[0])
-        overall.update(distribution_metrics(ensembles, records, task.start))
+        overall.update(distribution_metrics(pooled_features(ensembles, records, task.start), md, dt_ps))
         results.append(MethodResult(name, overall, per, ensembles))
     add_skills(results)
     return results

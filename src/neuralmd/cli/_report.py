@@ -20,7 +20,7 @@ from torch import nn
 from ._build import Task, build_model
 from ._prediction import save_prediction
 from ._evaluate import (COLUMNS, ENSEMBLE_COLUMNS, PER_COMPLEX, POINT_COLUMNS, MethodResult, evaluate_methods,
-                        ligand_features)
+                        md_features, pooled_features)
 
 #: Per-complex Markdown block only up to this many test complexes (the CSV/JSON always have all).
 MAX_PER_COMPLEX_ROWS = 10
@@ -186,15 +186,14 @@ def plot_features(results: Sequence[MethodResult], task: Task, path: Path) -> Pa
     MD filled, methods as step lines."""
     records = list(task.test)
     plt = _pyplot()
-    md = [ligand_features(r["ligand"].pos[:, task.start:].transpose(0, 1), r, task.start) for r in records]
-    per_method = {r.name: [ligand_features(e, rec, task.start) for e, rec in zip(r.ensembles, records)]
-                  for r in results}
+    md = md_features(records, task.start)
+    per_method = {r.name: pooled_features(r.ensembles, records, task.start) for r in results}
     titles = {"centroid": "centroid displacement from start (Å)", "rmsd": "heavy-atom RMSD to start (Å)",
               "contact": "distance to nearest Cα (Å)"}
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
     for ax, (key, title) in zip(axes, titles.items()):
-        truth = torch.cat([f[key].reshape(-1) for f in md])
-        pooled = {name: torch.cat([f[key].reshape(-1) for f in feats]) for name, feats in per_method.items()}
+        truth = md[key].reshape(-1)
+        pooled = {name: feats[key].reshape(-1) for name, feats in per_method.items()}
         hi = float(max(truth.max(), *(v.max() for v in pooled.values())))
         lo = float(min(truth.min(), *(v.min() for v in pooled.values())))
         bins = torch.linspace(lo, hi if hi > lo else lo + 1.0, 33).tolist()
