@@ -52,6 +52,10 @@ def methods(ff: BindingNet, cache: bool) -> dict[str, Callable[[], torch.nn.Modu
         "NeuralMD ODE (euler, h=0.5)": lambda: NeuralMD(ff, method="euler", step_size=0.5, cache_protein=cache),
         "NeuralMD SDE (euler, h=0.5)": lambda: NeuralMD(ff, solver="sde", method="euler", step_size=0.5,
                                                         cache_protein=cache),
+        # the default `neuralmd train` model (conf/model/neuralmd_langevin.yaml), paper-sized here
+        "NeuralMD Langevin (baoab, h=0.5)": lambda: NeuralMD(ff, solver="sde", method="baoab", step_size=0.5,
+                                                             cache_protein=cache, friction=0.5, noise="fdt",
+                                                             coefficients="ligand", kT=0.4),
         "VerletMD (h=0.5)": lambda: VerletMD(ff, step_size=0.5, cache_protein=cache),
         "GNN-MD": lambda: GNNMD(ff, cache_protein=cache),
         "DenoisingLD (10 steps)": lambda: DenoisingLD(ff, steps=10, cache_protein=cache),
