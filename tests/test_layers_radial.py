@@ -1,6 +1,8 @@
 """Radial bases and the cutoff envelope: values, smoothness at the cutoff, finite gradients at 0."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -8,6 +10,7 @@ from hypothesis import strategies as st
 
 from _layers_records import one_thread  # noqa: F401 (autouse fixture)
 from neuralmd.layers import CosineCutoff, RadialBasis, cosine_cutoff, safe_norm
+from neuralmd.layers._radial import MIN_EXPONENT
 
 
 def test_cosine_cutoff_values_and_smooth_end():
@@ -52,3 +55,11 @@ def test_bad_arguments():
         RadialBasis(8, 5.0, kind="fourier")
     with pytest.raises(ValueError):
         RadialBasis(0, 5.0)
+
+
+def test_gaussian_exponent_clamp_changes_the_basis_by_less_than_its_floor():
+    rbf = RadialBasis(96, cutoff=5.0).double()
+    r = torch.linspace(0.0, 5.0, 501, dtype=torch.float64)
+    exact = torch.exp(-rbf.gamma * (r.unsqueeze(-1) - rbf.centres.double()) ** 2) * cosine_cutoff(r.unsqueeze(-1), 5.0)
+    assert (-rbf.gamma * (r.unsqueeze(-1) - rbf.centres.double()) ** 2 < MIN_EXPONENT).float().mean() > 0.5
+    assert (rbf(r) - exact).abs().max() <= math.exp(MIN_EXPONENT)
