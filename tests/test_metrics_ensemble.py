@@ -1,14 +1,12 @@
 """Energy score, CRPS and skill against independent numpy computations and known distributions."""
 from __future__ import annotations
 
-import doctest
 import itertools
 
 import numpy as np
 import pytest
 import torch
 
-from neuralmd import metrics
 from neuralmd.metrics import crps, energy_score, ensemble_mean, mae, mean_l2, skill
 
 
@@ -83,10 +81,3 @@ def test_ensemble_shapes_are_checked_and_mean_is_the_sample_mean():
         energy_score(torch.full((2, 1, 1, 3), float("nan")), torch.zeros(1, 1, 3))
     x = torch.arange(24.0).reshape(2, 1, 4, 3)
     assert torch.equal(ensemble_mean(x), x.double().mean(0))
-
-
-@pytest.mark.parametrize("module", ["_trajectory", "_ensemble", "_distributions"])
-def test_metric_docstring_examples_run(module):
-    mod = getattr(metrics, module)
-    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

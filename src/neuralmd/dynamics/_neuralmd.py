@@ -93,10 +93,19 @@ class NeuralMD(DynamicsModel):
         kT: initial learned kT for ``noise="fdt"``, in amu Å² / snapshot interval².
 
     Example:
-        >>> model = NeuralMD(BindingNet(), solver="sde", method="euler", step_size=0.5)  # doctest: +SKIP
-        >>> traj = model.rollout(data, torch.arange(10, 20))  # (10, N_l, 3)  # doctest: +SKIP
-        >>> langevin = NeuralMD(BindingNet(), solver="sde", method="baoab", friction=0.5,
-        ...                     noise="fdt", kT=1.0)  # doctest: +SKIP
+        >>> import torch
+        >>> from neuralmd.data import synthetic_trajectories
+        >>> from neuralmd.layers import BindingNet
+        >>> data = synthetic_trajectories(1, seed=0, n_snapshots=20)[0]
+        >>> model = NeuralMD(BindingNet(hidden=8, num_layers=1), solver="sde", method="euler", step_size=0.5)
+        >>> with torch.no_grad():
+        ...     model.rollout(data, torch.arange(10, 20)).shape[0]           # (10, N_l, 3)
+        10
+        >>> langevin = NeuralMD(BindingNet(hidden=8, num_layers=1), solver="sde", method="baoab",
+        ...                     friction=0.5, noise="fdt", kT=1.0)
+        >>> with torch.no_grad():
+        ...     langevin.rollout(data, [10, 11, 12], samples=4).shape[:2]   # an ensemble of 4
+        torch.Size([4, 3])
     """
 
     def __init__(self, force_field: nn.Module, solver: str = "ode", method: str | None = None,
