@@ -4,6 +4,8 @@ OpenMM is imported only when a function here runs, so ``neuralmd`` works without
 
     pip install "neuralmd[openmm]"
 
+The example is skipped by the test suite: it needs the optional extra and your own Amber files.
+
 >>> from neuralmd.data.openmm import from_amber           # doctest: +SKIP
 >>> data = from_amber("complex.prmtop", "complex.inpcrd", ligand="LIG", n_snapshots=100)  # doctest: +SKIP
 >>> write_misato(data, "my_md.hdf5")                       # doctest: +SKIP

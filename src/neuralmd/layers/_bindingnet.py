@@ -60,9 +60,13 @@ class BindingNet(nn.Module):
     ``residue.type``, ``residue.backbone`` (N_r, 3, 3) and ``residue.chain``.
 
     Example:
+        >>> from neuralmd.data import synthetic_trajectories
+        >>> data = synthetic_trajectories(1, seed=0, n_snapshots=4)[0]
         >>> net = BindingNet(hidden=16, num_layers=2)
-        >>> protein = net.encode_protein(data)                    # doctest: +SKIP
-        >>> forces = net(data, data["ligand"].pos[:, 0], protein)  # doctest: +SKIP
+        >>> protein = net.encode_protein(data)                              # once per rigid protein
+        >>> forces = net(data, data["ligand"].pos[:, 0], protein=protein)   # (N_l, 3)
+        >>> forces.shape == data["ligand"].pos[:, 0].shape
+        True
     """
 
     def __init__(
