@@ -204,7 +204,7 @@ def summarize(path: Path, plot: Path | None) -> None:
                     for ref in reference.values() if skills else ():
                         ok = ref and "energy_score" in mine[0]
                         mean_es = statistics.mean(r["energy_score"] for r in mine) if ok else 0.0
-                        cells.append(f"{1 - mean_es / statistics.mean(ref):+.3f}" if ok else "-")
+                        cells.append(f"{metrics.skill(mean_es, statistics.mean(ref)):+.3f}" if ok else "-")
                     print(f"| {m} | {','.join(str(r['seed']) for r in mine)} | " + " | ".join(cells) + " |")
                 print()
     if plot:

@@ -148,7 +148,7 @@ def score(ensemble: Tensor, record: Any, start: int) -> dict[str, float]:
     the ensemble, per-atom RMSF ratio over the predicted snapshots."""
     samples = metrics.as_ensemble(ensemble)[:, 1:]
     target = _target(record, start)[1:]
-    mean = samples.mean(0)
+    mean = metrics.ensemble_mean(samples)
     out = {"mae": metrics.mae(mean, target), "mean_l2": metrics.mean_l2(mean, target),
            "rmsd": metrics.rmsd(mean, target), "matching": metrics.matching(mean, target),
            "stability": metrics.stability(mean, target),

@@ -26,6 +26,10 @@ def ligand_batch(data) -> tuple[Tensor, int]:
     return batch, int(num)
 
 
+#: Graph attribute naming the ensemble member of a replicated complex (its noise stream's tag).
+ENSEMBLE_KEY = "ensemble_sample"
+
+
 def _graph_values(data, key: str, num_complexes: int) -> list[object] | None:
     """Graph-level attribute ``key`` as a list of length B, or None when absent or mis-sized."""
     values = getattr(data, key, None)
@@ -47,10 +51,6 @@ def complex_ids(data, num_complexes: int) -> list[object]:
     if samples is None:
         return ids
     return [f"{i}@{int(k)}" for i, k in zip(ids, samples)]
-
-
-#: Graph attribute naming the ensemble member of a replicated complex (its noise stream's tag).
-ENSEMBLE_KEY = "ensemble_sample"
 
 
 def replicate(data, samples: int):
