@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from neuralmd.data import synthetic_trajectories, write_misato
+from _complexes_standin import write_standin
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -21,11 +21,7 @@ TINY = ["--steps", "2", "--hidden", "8", "--layers", "1", "--samples", "2", "--w
 
 @pytest.fixture(scope="module")
 def complexes_file(tmp_path_factory) -> Path:
-    records = synthetic_trajectories(2 * len(PLAN), seed=5, n_snapshots=30, ligand_atoms=(6, 8), residues=(6, 10))
-    for n, record in enumerate(records):
-        target, ligand = PLAN[n // 2]
-        record.id = f"{target}-{ligand}-{n % 2:02d}"
-    return write_misato(records, tmp_path_factory.mktemp("complexes") / "complexes.hdf5")
+    return write_standin(tmp_path_factory.mktemp("complexes") / "complexes.hdf5", PLAN, n_snapshots=30, seed=5)
 
 
 def _rows(path: Path) -> list[dict]:

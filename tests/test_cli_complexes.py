@@ -10,6 +10,7 @@ from neuralmd.cli import main
 from neuralmd.data import synthetic_trajectories, write_misato
 
 from _cli_tiny import TINY_MODEL, TINY_TRAINER
+from _complexes_standin import write_standin
 
 #: A stand-in for benchmarks/data/complexes.hdf5: tyk2 with 3 ligands, p38 and bace with 1, 2 trajectories each.
 PLAN = [("tyk2", "a"), ("tyk2", "b"), ("tyk2", "c"), ("p38", "x"), ("bace", "y")]
@@ -17,11 +18,7 @@ PLAN = [("tyk2", "a"), ("tyk2", "b"), ("tyk2", "c"), ("p38", "x"), ("bace", "y")
 
 @pytest.fixture(scope="module")
 def complexes_file(tmp_path_factory) -> Path:
-    records = synthetic_trajectories(2 * len(PLAN), seed=3, n_snapshots=8, ligand_atoms=(6, 8), residues=(6, 10))
-    for n, record in enumerate(records):
-        target, ligand = PLAN[n // 2]
-        record.id = f"{target}-{ligand}-{n % 2:02d}"
-    return write_misato(records, tmp_path_factory.mktemp("complexes") / "complexes.hdf5")
+    return write_standin(tmp_path_factory.mktemp("complexes") / "complexes.hdf5", PLAN, n_snapshots=8, seed=3)
 
 
 @pytest.fixture(autouse=True)
