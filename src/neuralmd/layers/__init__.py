@@ -7,7 +7,7 @@ and ``E3nnLigand``, a spherical-harmonic alternative to ``BindingNetLigand`` wit
 Each module is usable on its own in a new model (see ``docs/layers.md``).
 """
 from ._bindingnet import BindingNet, complex_name, node_batch
-from ._blocks import MLP, FrameInteraction, NeighborEmbedding
+from ._blocks import MLP, EdgeGeometry, FrameInteraction, NeighborEmbedding
 from ._complex import BindingNetComplex
 from ._e3nn_ligand import E3nnLigand
 from ._ligand import BindingNetLigand
@@ -31,6 +31,7 @@ __all__ = [
     "MLP",
     "NeighborEmbedding",
     "FrameInteraction",
+    "EdgeGeometry",
     "node_batch",
     "complex_name",
 ]
