@@ -11,19 +11,7 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..layers import complex_name, node_batch
-
-
-def ligand_batch(data) -> tuple[Tensor, int]:
-    """(N_l,) complex index of every ligand atom and the number of complexes B.
-
-    A single ``HeteroData`` is one complex (all zeros); a PyG ``Batch`` carries ``ligand.batch``.
-    """
-    batch = node_batch(data, "ligand", "z")
-    num = getattr(data, "num_graphs", None)
-    if num is None:
-        num = int(batch.max()) + 1 if batch.numel() else 1
-    return batch, int(num)
+from .._format import check_trajectory, complex_name, ligand_batch
 
 
 #: Graph attribute naming the ensemble member of a replicated complex (its noise stream's tag).
@@ -70,28 +58,6 @@ def replicate(data, samples: int):
             setattr(copy, ENSEMBLE_KEY, k)
             copies.append(copy)
     return Batch.from_data_list(copies)
-
-
-def check_trajectory(data) -> Tensor:
-    """Validate and return ``data["ligand"].pos`` (N_l, T, 3); one clear ValueError otherwise."""
-    lig = data["ligand"]
-    pos = getattr(lig, "pos", None)
-    if pos is None or pos.dim() != 3 or pos.shape[-1] != 3:
-        shape = None if pos is None else tuple(pos.shape)
-        raise ValueError(f"{complex_name(data)}: ligand.pos must have shape (N_l, T, 3), got {shape}")
-    if pos.shape[0] == 0:
-        raise ValueError(f"{complex_name(data)}: empty ligand")
-    if not torch.isfinite(pos).all():
-        raise ValueError(f"{complex_name(data)}: ligand.pos contains NaN or inf")
-    mass = getattr(lig, "mass", None)
-    if mass is None or mass.shape != pos.shape[:1] or not (mass > 0).all():
-        raise ValueError(f"{complex_name(data)}: ligand.mass must be (N_l,) positive amu")
-    intervals = getattr(data, "dt_ps", None)
-    if isinstance(intervals, Tensor) and intervals.numel() > 1 and not bool((intervals == intervals.flatten()[0]).all()):
-        # Time inside the models is counted in snapshot intervals: one step must mean one duration.
-        raise ValueError(f"{complex_name(data)}: complexes with different snapshot intervals in one batch "
-                         f"(dt_ps {sorted(set(intervals.flatten().tolist()))}); batch complexes of one dt_ps")
-    return pos
 
 
 def initial_state(pos: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._base import DynamicsModel, complex_ids, ligand_batch
+from .._format import ligand_batch
+from ._base import DynamicsModel, complex_ids
 from ._noise import ComplexNoise, complex_seeds, draw_seed, equivariant_noise
 
 

@@ -6,8 +6,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ._base import (DynamicsModel, complex_ids, generator_device, ligand_batch, sample_windows,
-                    trajectory_loss)
+from .._format import ligand_batch
+from ._base import DynamicsModel, complex_ids, generator_device, sample_windows, trajectory_loss
 from ._noise import ComplexNoise, complex_seeds, draw_seed, equivariant_noise
 from ._second_order import LigandFactory, default_ligand_factory
 

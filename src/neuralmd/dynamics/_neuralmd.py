@@ -9,7 +9,8 @@ import torchdiffeq
 import torchsde
 from torch import Tensor, nn
 
-from ._base import DynamicsModel, complex_ids, ligand_batch
+from .._format import ligand_batch
+from ._base import DynamicsModel, complex_ids
 from ._langevin import COEFFICIENT_SOURCES, NOISE_FORMS, LangevinCoefficients, baoab
 from ._noise import ComplexBrownian, ComplexNoise, atom_frames, complex_seeds, draw_seed
 from ._second_order import (LigandFactory, SecondOrderDynamics, default_ligand_factory,
