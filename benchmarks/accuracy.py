@@ -32,6 +32,7 @@ is appended to the JSON-lines file at once, so an interrupted benchmark resumes 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import statistics
@@ -108,6 +109,16 @@ def score(model, records: list, start: int, seed: int, samples: int) -> dict:
     out["rmsf_pred"] = metrics.rmsf(result.predictions[0][1:].double())
     out["rmsf_true"] = metrics.rmsf(records[0]["ligand"].pos[:, start + 1:].transpose(0, 1).double())
     return out
+
+
+def fingerprint(records: list) -> str:
+    """SHA-1 of the records' ligand coordinates: rows made on different copies of a data file
+    (one still growing, say) are comparable only where their test trajectories are identical."""
+    digest = hashlib.sha1()
+    for r in records:
+        digest.update(str(r.id).encode())
+        digest.update(r["ligand"].pos.contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def apparent_kT(records: list) -> float:
@@ -204,6 +215,7 @@ def run(args) -> None:
                            loss=training_loss(method), friction=args.friction,
                            batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
                            layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
+                           data=args.data.name, test_sha1=fingerprint(test_set),
                            train_trajectories=len(train_set), test_trajectories=len(test_set),
                            **score(model, test_set, start, seed, args.samples))
                 with open(args.out, "a") as f:

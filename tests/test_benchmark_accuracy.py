@@ -40,7 +40,8 @@ def test_every_fold_of_each_task_is_run_and_summarized(complexes_file: Path, tmp
     for r in rows:                      # no validation set: every other trajectory trains
         n_test = {"bace": 2, "p38": 4, "tyk2": 6}[r["target"]]
         assert (r["test_trajectories"], r["train_trajectories"]) == (n_test, 12 - n_test)
-        assert r["start"] == 2 and r["finite"]
+        assert r["start"] == 2 and r["finite"] and r["data"] == "complexes.hdf5"
+    assert len({r["test_sha1"] for r in rows}) == 3            # one fingerprint of the test data per fold
 
     accuracy.main(["--task", "leave_target_out", "--methods", "NeuralMD Langevin", "Static", "MeanPose",
                    "--seeds", "0", "42", "123", "--resume", *common])      # only seed 123 is new
