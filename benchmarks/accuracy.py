@@ -151,7 +151,8 @@ def setups(args, names: list[str]) -> list[dict]:
             unknown = set(args.folds or ()) - {f.fold for f in folds}
         if unknown:
             raise SystemExit(f"--folds {sorted(unknown)} are not folds of {args.task} on {args.data}")
-        return [dict(test=f.fold, train=f.train, test_ids=f.test, start=args.multi_start, fold=f.fold,
+        return [dict(test=f.fold, train=f.train, test_ids=_first_of_each(f.test, args.test_trajectories),
+                     start=args.multi_start, fold=f.fold,
                      target=f.target, ligand="+".join(f.test_ligands)) for f in folds]
     if args.task == "single":
         trajectories = args.trajectories or _first_trajectories(names, args.targets)
@@ -159,6 +160,14 @@ def setups(args, names: list[str]) -> list[dict]:
     train_ids = args.train or names[:12]
     test_ids = args.test or names[12:]
     return [dict(test="+".join(test_ids), train=train_ids, test_ids=test_ids, start=args.multi_start)]
+
+
+def _first_of_each(ids: list[str], count: int | None) -> list[str]:
+    """The first ``count`` trajectories of every complex among ``ids`` (all when None)."""
+    if count is None:
+        return ids
+    groups = group_complexes(ids)
+    return [i for ligands in groups.values() for trajectories in ligands.values() for i in trajectories[:count]]
 
 
 def _first_trajectories(names: list[str], targets: list[str] | None) -> list[str]:
@@ -379,6 +388,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="single task (default: T4L_00 T4L_01, or trajectory 0 of every complex of a target-ligand-kk file)")
     p.add_argument("--folds", nargs="+", default=None,
                    help="cross-complex tasks: only these folds (targets, or target:ligand for leave_ligand_out)")
+    p.add_argument("--test-trajectories", type=int, default=None,
+                   help="cross-complex tasks: score only the first N trajectories of each test complex (default all)")
     p.add_argument("--targets", nargs="+", default=None,
                    help="leave_ligand_out and single on a complexes file: only these targets")
     p.add_argument("--train", nargs="+", default=None, help="multi task (default: first 12)")

@@ -75,3 +75,11 @@ def test_unknown_folds_are_refused(complexes_file: Path, tmp_path: Path) -> None
     with pytest.raises(ValueError, match="unknown target 'jnk1'"):
         accuracy.main(["--task", "leave_ligand_out", "--targets", "jnk1", "--data", str(complexes_file),
                        "--out", str(tmp_path / "x.jsonl")])
+
+
+def test_test_trajectories_keeps_the_first_of_each_test_complex(complexes_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "first.jsonl"
+    accuracy.main(["--task", "leave_target_out", "--folds", "tyk2", "--test-trajectories", "1", "--methods", "Static",
+                   "--seeds", "0", "--data", str(complexes_file), "--out", str(out), *TINY])
+    (row,) = _rows(out)
+    assert (row["test_trajectories"], row["train_trajectories"]) == (3, 6)   # tyk2-{a,b,c}-00; p38 and bace train
