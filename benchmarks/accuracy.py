@@ -253,12 +253,14 @@ def cli_rows(run_dirs: list[Path]) -> list[dict]:
     return rows
 
 
-def summarize(path: Path, plot: Path | None) -> None:
+def summarize(path: Path, plot: Path | None, methods: list[str] | None = None) -> None:
     if path.is_dir():  # a folder of `neuralmd train` runs
         rows = cli_rows(sorted(q.parent for q in path.glob("*/metrics.json")))
         plot = None
     else:
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if methods:
+        rows = [r for r in rows if r["method"] in methods]
     order = list(METHODS) + list(HISTORY_BASELINES) + list(ABLATION)
     order += sorted({r["method"] for r in rows} - set(order))
     for task in sorted({r["task"] for r in rows}):
@@ -419,6 +421,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--summarize", type=Path, default=None,
                    help="print tables from this JSON-lines file, or from a folder of `neuralmd train` runs")
     p.add_argument("--plot", type=Path, default=None, help="with --summarize: write the RMSF figure here")
+    p.add_argument("--summary-methods", nargs="+", default=None, help="with --summarize: only these methods' rows")
     args = p.parse_args(argv)
     if args.data is None:
         args.data = ROOT / "data" / ("complexes.hdf5" if args.task in CROSS_COMPLEX else "t4l.hdf5")
@@ -426,7 +429,7 @@ def main(argv: list[str] | None = None) -> None:
         args.methods = list(ABLATION)
     torch.set_num_threads(args.threads)
     if args.summarize:
-        summarize(args.summarize, args.plot)
+        summarize(args.summarize, args.plot, args.summary_methods)
     else:
         run(args)
 

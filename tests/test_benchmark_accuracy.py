@@ -62,6 +62,9 @@ def test_every_fold_of_each_task_is_run_and_summarized(complexes_file: Path, tmp
     assert "leave_target_out task, pooled over 3 folds" in text
     assert "leave_ligand_out task, pooled over 5 folds" in text
     assert "| tyk2:a | " in text and "| folds won | " in text
+    accuracy.main(["--summarize", str(out), "--summary-methods", "Static"])
+    only_static = capsys.readouterr().out
+    assert "| Static |" in only_static and "| MeanPose |" not in only_static and "NeuralMD" not in only_static
     pooled = {r["method"]: r for r in accuracy.pool_folds(
         [r for r in rows if r["task"] == "leave_target_out" and r["seed"] == 0])[0]}
     static = [r["mae"] for r in rows if r["task"] == "leave_target_out" and r["method"] == "Static" and r["seed"] == 0]
