@@ -96,6 +96,46 @@ def complex_list(cache: Path, ligands_per_target: int) -> list[tuple[str, Path, 
     return first + more
 
 
+LAGS = (1, 2, 5, 10, 25, 50, 100, 250, 500)
+
+
+def motion_vs_lag(traj: np.ndarray, sample_ps: float, lags=LAGS) -> dict[str, dict[float, float]]:
+    """RMS displacement (Å) and deviation autocorrelation of ``traj`` (S, T, N, 3) at each lag."""
+    dev = traj - traj.mean(1, keepdims=True)
+    var = (dev ** 2).sum(-1).mean()
+    out = {"rms_displacement_A": {}, "autocorrelation": {}}
+    for lag in (k for k in lags if k < traj.shape[1]):
+        ps = round(lag * sample_ps, 4)
+        out["rms_displacement_A"][ps] = float(np.sqrt(((traj[:, lag:] - traj[:, :-lag]) ** 2).sum(-1).mean()))
+        out["autocorrelation"][ps] = float((dev[:, lag:] * dev[:, :-lag]).sum(-1).mean() / var)
+    return out
+
+
+def summary(path: Path) -> str:
+    """A Markdown table of the complexes in ``path``: sizes, speed, wall time, and the ligand's
+    heavy-atom motion at lags of 1, 2 and 5 snapshots (``motion_vs_lag`` over its trajectories)."""
+    rows = ["| complex | traj. | atoms | ligand atoms (heavy) | charge | ns/day | wall s | RMS step Å | "
+            "autocorr. 1 / 2 / 5 snapshots |", "|---|---|---|---|---|---|---|---|---|"]
+    with h5py.File(path, "r") as f:
+        by_complex: dict[str, list] = {}
+        for name in sorted(f):
+            by_complex.setdefault(name.rsplit("-", 1)[0], []).append(f[name])
+        for prefix, groups in by_complex.items():
+            s = json.loads(groups[0].attrs["settings"])
+            begin = int(groups[0]["molecules_begin_atom_index"][-1])
+            heavy = groups[0]["atoms_number"][begin:] > 1
+            traj = np.stack([g["trajectory_coordinates"][:, begin:][:, heavy] for g in groups])
+            dt = float(groups[0].attrs["dt_ps"])
+            m = motion_vs_lag(traj, dt, lags=(1, 2, 5))
+            acf = " / ".join(f"{v:.2f}" for v in m["autocorrelation"].values())
+            speed = np.mean([float(g.attrs["ns_per_day"]) for g in groups])
+            wall = sum(float(g.attrs["wall_s"]) for g in groups)
+            rows.append(f"| {prefix} | {len(groups)} | {s['atoms']} | {s['ligand_atoms']} ({int(heavy.sum())}) | "
+                        f"{s['ligand_charge']:+d} | {speed:.0f} | {wall:.0f} | "
+                        f"{m['rms_displacement_A'][round(dt, 4)]:.2f} | {acf} |")
+    return "\n".join(rows)
+
+
 def _claim(path: Path) -> bool:
     """Claim a complex for this process (a file holding our pid); a dead owner's claim is taken over."""
     try:
@@ -139,7 +179,7 @@ def write_status(done: Path, status: Path, dt_ps: float, note: str) -> None:
             wall = sum(float(g.attrs["wall_s"]) for g in groups)
             speed = np.mean([float(g.attrs["ns_per_day"]) for g in groups])
             lines.append(f"| {part.stem}- | {len(groups)} | {s['atoms']} | {s['ligand_atoms']} | {wall:.0f} | {speed:.1f} |")
-    tmp = status.with_suffix(".tmp")
+    tmp = status.with_name(f".{status.name}.{os.getpid()}.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(status)
 
@@ -161,7 +201,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cutoff", type=float, default=1.0, help="nonbonded and GB cutoff, nm")
     p.add_argument("--solvent", default="OBC2")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--summary", action="store_true", help="only print a Markdown table of --out's complexes")
     args = p.parse_args(argv)
+    if args.summary:
+        print(summary(args.out))
+        return
 
     from neuralmd.data.openmm import simulate_structures
 
