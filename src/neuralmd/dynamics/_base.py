@@ -185,6 +185,16 @@ class DynamicsModel(nn.Module):
     #: True when ``predict`` also takes ``start=`` (N,) and may read ``data``'s snapshots up to
     #: it (the baselines fitted to what a model may see); other models only get x0 and v0.
     observes_history: bool = False
+    #: The protein is rigid: encode it once per ``rollout``/``loss`` call (True), or leave it to
+    #: the force field at every evaluation (False: only to measure what the cache saves; set it on
+    #: an instance, ``model.cache_protein = False``). Decided here, for every model.
+    cache_protein: bool = True
+
+    def protein_encoding(self, data):
+        """The force field's encoding of ``data``'s rigid protein, computed once for a whole
+        rollout, or None when :attr:`cache_protein` is off (a force field given ``protein=None``
+        encodes it itself, as BindingNet does)."""
+        return self.force_field.encode_protein(data) if self.cache_protein else None
 
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None) -> Tensor:

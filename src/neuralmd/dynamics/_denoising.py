@@ -40,7 +40,6 @@ class DenoisingLD(DynamicsModel):
         sigma_max, sigma_min: noise ladder in Å. sigma_data: typical displacement per snapshot, Å.
         step_lr: Langevin step factor (fraction of the way to D per step).
         ligand_factory: builds the BindingNet-Ligand used for conditioning on x_t.
-        cache_protein: encode the rigid protein once per rollout (True) or at every score call.
     """
 
     integer_times = True
@@ -49,7 +48,7 @@ class DenoisingLD(DynamicsModel):
 
     def __init__(self, force_field: nn.Module, steps: int = 10, sigma_max: float = 1.0,
                  sigma_min: float = 0.01, sigma_data: float = 0.5, step_lr: float = 0.5,
-                 ligand_factory: LigandFactory | None = None, cache_protein: bool = True) -> None:
+                 ligand_factory: LigandFactory | None = None) -> None:
         super().__init__()
         if steps < 1 or not 0 < sigma_min <= sigma_max or sigma_data <= 0:
             raise ValueError("need steps >= 1, 0 < sigma_min <= sigma_max and sigma_data > 0")
@@ -59,15 +58,12 @@ class DenoisingLD(DynamicsModel):
         sigmas = [sigma_max * ratio ** (i / max(steps - 1, 1)) for i in range(steps)]
         self.register_buffer("sigmas", torch.tensor(sigmas), persistent=False)
         self.sigma_data, self.step_lr = float(sigma_data), float(step_lr)
-        self.cache_protein = cache_protein
 
     def _c_out(self, sigma: Tensor | float) -> Tensor | float:
         return sigma * self.sigma_data / (sigma**2 + self.sigma_data**2) ** 0.5
 
     def denoise(self, data, protein, y: Tensor, x_prev: Tensor, sigma: Tensor | float) -> Tensor:
         """(N, 3) estimate of ``x_{t+1}`` from the noisy pose y; sigma a float or (N, 1) per atom."""
-        if protein is None:
-            protein = self.force_field.encode_protein(data)
         batch, _ = ligand_batch(data)
         var = sigma**2 + self.sigma_data**2
         u = y - x_prev
@@ -86,7 +82,7 @@ class DenoisingLD(DynamicsModel):
         batch, num = ligand_batch(data)
         noise = ComplexNoise(complex_seeds(draw_seed(generator), complex_ids(data, num)),
                              torch.bincount(batch, minlength=num).tolist(), x0.dtype, x0.device)
-        protein = self.force_field.encode_protein(data) if self.cache_protein else None
+        protein = self.protein_encoding(data)
         sigmas = self.sigmas.tolist()
         out, x = [x0], x0
         for _ in range(int(steps[-1])):
@@ -112,7 +108,7 @@ class DenoisingLD(DynamicsModel):
                              "loss='energy' with samples is for models trained through their rollouts")
         _, _, targets, w, _ = sample_windows(data, window, generator)
         batch, num = ligand_batch(data)
-        protein = self.force_field.encode_protein(data) if self.cache_protein else None
+        protein = self.protein_encoding(data)
         where = generator_device(generator)
         terms = []
         for k in range(w):
