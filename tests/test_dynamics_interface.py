@@ -10,7 +10,8 @@ from _dynamics_toys import one_thread  # noqa: F401  (autouse fixture)
 
 from neuralmd.dynamics import (GNNMD, DenoisingLD, LinearBaseline, NeuralMD, SecondOrderDynamics,
                                StaticBaseline, VerletMD)
-from neuralmd.dynamics._base import initial_state, sample_windows, trajectory_loss
+from neuralmd.dynamics._base import initial_state, trajectory_loss
+from neuralmd.dynamics._windows import sample_windows
 
 
 def all_models(ff):

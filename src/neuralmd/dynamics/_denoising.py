@@ -7,9 +7,10 @@ import torch
 from torch import Tensor, nn
 
 from .._format import ligand_batch
-from ._base import DynamicsModel, complex_ids, generator_device, sample_windows, trajectory_loss
-from ._noise import ComplexNoise, complex_seeds, draw_seed, equivariant_noise
+from ._base import DynamicsModel, trajectory_loss
+from ._noise import complex_noise, equivariant_noise
 from ._second_order import LigandFactory, default_ligand_factory
+from ._windows import sample_windows
 
 
 class DenoisingLD(DynamicsModel):
@@ -80,8 +81,7 @@ class DenoisingLD(DynamicsModel):
         """(T, N, 3) sampled positions at integer relative times (T,)."""
         steps = times.round().long()
         batch, num = ligand_batch(data)
-        noise = ComplexNoise(complex_seeds(draw_seed(generator), complex_ids(data, num)),
-                             torch.bincount(batch, minlength=num).tolist(), x0.dtype, x0.device)
+        noise = complex_noise(data, generator, x0)
         protein = self.protein_encoding(data)
         sigmas = self.sigmas.tolist()
         out, x = [x0], x0
@@ -100,22 +100,23 @@ class DenoisingLD(DynamicsModel):
         """Denoising score matching on the ``window`` consecutive pairs of one random window per complex.
 
         Mean over pairs, atoms and coordinates of ``|D - x_{t+1}| / c_out`` ("mae") or its square
-        ("mse"), with one noise level per complex and pair drawn uniformly from the ladder. A score
-        model is not trained through its sampler, so ``loss="energy"`` (and ``samples``) is refused.
+        ("mse"), with one noise level per complex and pair drawn uniformly from the ladder. Window,
+        levels and noise come from per-complex streams (``_noise.call_seeds``), so the loss of a
+        complex does not depend on its batch. A score model is not trained through its sampler, so
+        ``loss="energy"`` (and ``samples``) is refused.
         """
         if loss == "energy" or samples is not None:
             raise ValueError("DenoisingLD is trained by denoising score matching (loss='mae' or 'mse'); "
                              "loss='energy' with samples is for models trained through their rollouts")
         _, _, targets, w, _ = sample_windows(data, window, generator)
-        batch, num = ligand_batch(data)
+        batch, _ = ligand_batch(data)
         protein = self.protein_encoding(data)
-        where = generator_device(generator)
+        noise = complex_noise(data, generator, targets)
         terms = []
         for k in range(w):
-            level = torch.randint(0, self.sigmas.numel(), (num,), generator=generator, device=where)
-            sigma = self.sigmas.to(targets.dtype)[level.to(targets.device)][batch].unsqueeze(-1)
-            eps = torch.randn(targets[k].shape, generator=generator, dtype=targets.dtype, device=where)
-            eps = eps.to(targets.device)
+            level = noise.integers(self.sigmas.numel())
+            sigma = self.sigmas.to(targets.dtype)[level][batch].unsqueeze(-1)
+            eps = noise.sample(3)
             denoised = self.denoise(data, protein, targets[k + 1] + sigma * eps, targets[k], sigma)
             residual = (denoised - targets[k + 1]) / self._c_out(sigma)
             terms.append(trajectory_loss(residual, torch.zeros_like(residual), loss))

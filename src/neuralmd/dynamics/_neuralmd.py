@@ -10,9 +10,9 @@ import torchsde
 from torch import Tensor, nn
 
 from .._format import ligand_batch
-from ._base import DynamicsModel, complex_ids
+from ._base import DynamicsModel
 from ._langevin import COEFFICIENT_SOURCES, NOISE_FORMS, LangevinCoefficients, baoab
-from ._noise import ComplexBrownian, ComplexNoise, atom_frames, complex_seeds, draw_seed
+from ._noise import ComplexBrownian, atom_frames, call_seeds, complex_noise
 from ._second_order import (LigandFactory, SecondOrderDynamics, default_ligand_factory,
                             map_initial_velocity)
 
@@ -230,7 +230,7 @@ class NeuralMD(DynamicsModel):
     def _integrate_sde(self, func: SecondOrderDynamics, data, x0: Tensor, v0: Tensor, times: Tensor,
                        generator: torch.Generator | None) -> Tensor:
         batch, num = ligand_batch(data)
-        seeds = complex_seeds(draw_seed(generator), complex_ids(data, num))
+        seeds = call_seeds(data, generator)
         counts = torch.bincount(batch, minlength=num).tolist()
         levy = "space-time" if self.method == "srk" else "none"
         channels = self._noise_channels()
@@ -243,9 +243,7 @@ class NeuralMD(DynamicsModel):
 
     def _integrate_baoab(self, func: SecondOrderDynamics, data, x0: Tensor, v0: Tensor, times: Tensor,
                          generator: torch.Generator | None) -> Tensor:
-        batch, num = ligand_batch(data)
-        seeds = complex_seeds(draw_seed(generator), complex_ids(data, num))
-        noise = ComplexNoise(seeds, torch.bincount(batch, minlength=num).tolist(), x0.dtype, x0.device)
+        noise = complex_noise(data, generator, x0)
         channels = self._noise_channels()
 
         def friction_and_kick(x: Tensor) -> tuple[Tensor | None, Tensor]:
