@@ -5,9 +5,9 @@ the same weights as an uninterrupted run with the same seed. Three things make t
 
 * the data order of epoch e is a pure function of ``(seed, e)`` (``DistributedSampler``), and a
   resumed epoch skips the batches its checkpoint had already done;
-* every complex's random training window comes from its own generator seeded by
-  ``(seed, epoch, dataset index)``, and the model's noise from one seeded by ``(seed, epoch,
-  step)``: no global RNG is drawn, so nothing depends on history, batch composition or ranks;
+* every complex's random training window and the model's noise come from the library's
+  per-complex streams, seeded by ``(seed, epoch)`` and the complex's id (``_windows``): no global
+  RNG is drawn, so nothing depends on history, batch composition, steps or ranks;
 * checkpoints hold model, optimiser, EMA, counters, the schedule's and the model selection's
   state and all global RNG states, and are atomic.
 
@@ -145,9 +145,8 @@ class Trainer:
         """The batch loss; non-finite positions inside the model after a step mean divergence (the
         training records were checked when loaded), not bad input."""
         try:
-            return self.wrapped(self.task.train, indices, self.seed, self.epoch, self.global_step,
-                                int(self.cfg.window), str(self.cfg.loss), self.ctx.device,
-                                bool(self.cfg.per_complex_loss), self.samples)
+            return self.wrapped(self.task.train, indices, self.seed, self.epoch,
+                                int(self.cfg.window), str(self.cfg.loss), self.ctx.device, self.samples)
         except ValueError as err:
             if self.global_step > 0 and ("NaN" in str(err) or "infinite" in str(err)):
                 self._diverged(f"the model produced non-finite positions ({err})")
