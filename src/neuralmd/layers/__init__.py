@@ -8,7 +8,7 @@ Each module is usable on its own in a new model (see ``docs/layers.md``).
 """
 from .._format import complex_name, node_batch
 from ._bindingnet import BindingNet
-from ._blocks import MLP, FrameInteraction, NeighborEmbedding
+from ._blocks import MLP, EdgeGeometry, FrameInteraction, NeighborEmbedding
 from ._complex import BindingNetComplex
 from ._e3nn_ligand import E3nnLigand
 from ._ligand import BindingNetLigand
@@ -32,6 +32,7 @@ __all__ = [
     "MLP",
     "NeighborEmbedding",
     "FrameInteraction",
+    "EdgeGeometry",
     "node_batch",
     "complex_name",
 ]

@@ -6,7 +6,7 @@ summed, or produced by ``vectorize(invariants, frame)``; MLPs only ever see inva
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
@@ -87,6 +87,21 @@ class NeighborEmbedding(nn.Module):
         return z + smooth / self.norm, vectors / self.norm
 
 
+class EdgeGeometry(NamedTuple):
+    """The geometry of one edge set ``j -> i``, computed once per force evaluation and shared by every
+    layer that runs on those edges (a tuple, so it passes through ``torch.compile`` unchanged).
+
+    Attributes:
+        rel: (E, 3) Å, ``x_i - x_j`` (equivariant).
+        frames: (E, 3, 3) one frame per edge, rows ``e1, e2, e3`` (equivariant rows).
+        envelope: (E,) smooth cutoff weight in [0, 1], zero at the cutoff (invariant).
+    """
+
+    rel: Tensor
+    frames: Tensor
+    envelope: Tensor
+
+
 class FrameInteraction(nn.Module):
     """One equivariant message-passing layer on edges that carry a vector frame (Eqs. 6, 8, 32, 33).
 
@@ -107,6 +122,16 @@ class FrameInteraction(nn.Module):
         hidden: width d of ``h``, ``e`` and ``g``.
         num_extra: width of the extra invariant edge input (e.g. scalarized neighbour vectors).
         norm: the fixed divisor of the sums (a typical neighbour count).
+
+    Example (three atoms, the edges 0 -> 1 and 2 -> 1):
+        >>> from neuralmd.frames import gram_schmidt
+        >>> pos, edge_index = torch.randn(3, 3), torch.tensor([[0, 2], [1, 1]])
+        >>> rel = pos[edge_index[1]] - pos[edge_index[0]]
+        >>> geometry = EdgeGeometry(rel, gram_schmidt(rel, pos[edge_index[1]]), torch.ones(2))
+        >>> layer = FrameInteraction(hidden=8)
+        >>> h, vec = layer(torch.randn(3, 8), torch.zeros(3, 3), edge_index, torch.randn(2, 8), geometry)
+        >>> h.shape, vec.shape
+        (torch.Size([3, 8]), torch.Size([3, 3]))
     """
 
     def __init__(self, hidden: int, num_extra: int = 0, norm: float = 10.0) -> None:
@@ -126,20 +151,23 @@ class FrameInteraction(nn.Module):
 
     def forward(
         self,
-        h: Tensor,
-        vec: Tensor,
-        edge_attr: Tensor,
-        g: Tensor,
-        src: Tensor,
-        rel: Tensor,
-        frames: Tensor,
-        envelope: Tensor,
-        dst: Tensor,
-        extra: Optional[Tensor] = None,
+        h: Tensor,  # (N, d) invariant features of the receiving nodes i
+        vec: Tensor,  # (N, 3) equivariant vector of each receiving node
+        edge_index: Tensor,  # (2, E) long: row 0 the sending node j (a row of ``source``), row 1 i
+        edge_attr: Tensor,  # (E, d) invariant edge features
+        geometry: EdgeGeometry,  # rel (E, 3), frames (E, 3, 3), envelope (E,) of the same edges
+        *,
+        source: Optional[Tensor] = None,  # (M, d) sending-node features of another node set; default h
+        extra: Optional[Tensor] = None,  # (E, num_extra) further invariant edge inputs
     ) -> tuple[Tensor, Tensor]:
-        """h (N, d), vec (N, 3), edge_attr (E, d), g (M, d) source-node features indexed by src (E,)
-        long, rel (E, 3) Å, frames (E, 3, 3), envelope (E,), dst (E,) long, extra (E, num_extra)
-        -> new (h, vec)."""
+        """One message-passing step over ``edge_index``; returns the new ``h`` (N, d) and ``vec`` (N, 3).
+
+        ``source`` makes the layer bipartite (ligand atoms receiving from residues); without it the
+        sending nodes are the receiving ones (``h`` indexed by ``edge_index[0]``).
+        """
+        src, dst = edge_index
+        g = h if source is None else source
+        rel, frames, envelope = geometry
         edge_inputs = [edge_attr, scalarize(vec[dst], frames)] + ([] if extra is None else [extra])
         pre = self.edge_in(torch.cat(edge_inputs, dim=-1))
         pre = pre + self._gathered(self.dst_in, h, dst) + self._gathered(self.src_in, g, src)

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from ..frames import scalarize
-from ._blocks import MLP, FrameInteraction
+from ._blocks import MLP, EdgeGeometry, FrameInteraction
 from ._neighbors import radius
 from ._protein import ProteinEncoding
 from ._radial import RadialBasis, cosine_cutoff, safe_norm
@@ -65,10 +65,11 @@ class BindingNetComplex(nn.Module):
         # (h_i + h_j) (x_i - x_j) scalarized on F_j is the outer product of the two invariants below.
         pair = scalarize(rel, frames).unsqueeze(-1) * (h_lig[atom] + h_res).unsqueeze(-2)
         edge_attr = self.edge_mlp(torch.cat((pair.flatten(1), self.rbf(r)), dim=-1))
-        envelope = cosine_cutoff(r, self.cutoff)
+        geometry = EdgeGeometry(rel, frames, cosine_cutoff(r, self.cutoff))
+        edge_index = torch.stack((res, atom))  # residue j -> ligand atom i
         h, vec = h_lig, vec_lig
         for layer in self.layers:
-            h, vec = layer(h, vec, edge_attr, protein.h, res, rel, frames, envelope, atom)
+            h, vec = layer(h, vec, edge_index, edge_attr, geometry, source=protein.h)
         return h, vec
 
     def forward(

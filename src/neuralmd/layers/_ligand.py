@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from .._format import ATOM_VOCABULARY, check_atoms
 from ..frames import edge_frames, scalarize
-from ._blocks import MLP, FrameInteraction, NeighborEmbedding
+from ._blocks import MLP, EdgeGeometry, FrameInteraction, NeighborEmbedding
 from ._neighbors import radius_graph
 from ._radial import cosine_cutoff, safe_norm
 
@@ -74,8 +74,7 @@ class BindingNetLigand(nn.Module):
         h, vectors = self.neighbors(self.embedding(z), pos, edge_index)
         pair = scalarize(torch.cat((vectors[dst], vectors[src]), dim=-1), frames)
         edge_attr = self.edge_mlp(torch.cat((pair.flatten(1), self.neighbors.rbf(r)), dim=-1))
-        envelope = cosine_cutoff(r, self.cutoff)
+        geometry = EdgeGeometry(rel, frames, cosine_cutoff(r, self.cutoff))
         for layer in self.layers:
-            extra = scalarize(vec[src], frames)
-            h, vec = layer(h, vec, edge_attr, h, src, rel, frames, envelope, dst, extra)
+            h, vec = layer(h, vec, edge_index, edge_attr, geometry, extra=scalarize(vec[src], frames))
         return h, vec
