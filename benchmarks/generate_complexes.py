@@ -135,10 +135,11 @@ def motion_vs_lag(traj: np.ndarray, sample_ps: float, lags=LAGS) -> dict[str, di
 
 
 def summary(path: Path) -> str:
-    """A Markdown table of the complexes in ``path``: sizes, speed, wall time, and the ligand's
-    heavy-atom motion at lags of 1, 2 and 5 snapshots (``motion_vs_lag`` over its trajectories)."""
+    """A Markdown table of the complexes in ``path``: sizes, speed, wall time, the ligand's
+    heavy-atom motion at lags of 1, 2 and 5 snapshots (``motion_vs_lag`` over its trajectories)
+    and its largest heavy-atom RMSD from a trajectory's first snapshot."""
     rows = ["| complex | traj. | atoms | ligand atoms (heavy) | charge | ns/day | wall s | RMS step Å | "
-            "autocorr. 1 / 2 / 5 snapshots |", "|---|---|---|---|---|---|---|---|---|"]
+            "autocorr. 1 / 2 / 5 snapshots | max RMSD Å |", "|---|---|---|---|---|---|---|---|---|---|"]
     with h5py.File(path, "r") as f:
         by_complex: dict[str, list] = {}
         for name in sorted(f):
@@ -155,7 +156,8 @@ def summary(path: Path) -> str:
             wall = sum(float(g.attrs["wall_s"]) for g in groups)
             rows.append(f"| {prefix} | {len(groups)} | {s['atoms']} | {s['ligand_atoms']} ({int(heavy.sum())}) | "
                         f"{s['ligand_charge']:+d} | {speed:.0f} | {wall:.0f} | "
-                        f"{m['rms_displacement_A'][round(dt, 4)]:.2f} | {acf} |")
+                        f"{m['rms_displacement_A'][round(dt, 4)]:.2f} | {acf} | "
+                        f"{max(float(g['frames_rmsd_ligand'][()].max()) for g in groups):.2f} |")
     return "\n".join(rows)
 
 
