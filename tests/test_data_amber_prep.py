@@ -211,6 +211,8 @@ def test_from_structures_end_to_end(tmp_path, peptide_and_ethanol):
         assert g["atoms_number"][ligand_start:].tolist() == [6, 6, 8] + [1] * 6   # ligand last, with H
     back = read_misato(out, "pep-eth_anol-00")
     assert np.array_equal(back["ligand"].pos.numpy(), records[0]["ligand"].pos.numpy())
+    with pytest.raises(ValueError, match="does not exist"):
+        from_structures(pdb, sdf, target="Pep", path=tmp_path / "nowhere" / "md.hdf5")
     # a second call with the same ids is refused before anything runs
     with pytest.raises(ValueError, match="already holds pep-eth_anol-00"):
         from_structures(pdb, sdf, target="Pep", path=out)

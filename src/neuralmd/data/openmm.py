@@ -1,14 +1,19 @@
-"""Simulate a protein-ligand complex with OpenMM and keep it as a trajectory record (extra ``openmm``).
+"""Simulate a protein-ligand complex with OpenMM and keep it as trajectory records (extra ``openmm``).
 
-OpenMM is imported only when a function here runs, so ``neuralmd`` works without it::
+``simulate``/``from_amber`` run an OpenMM ``System`` or Amber files; ``from_structures`` starts
+from a protein PDB and a posed ligand SDF (parameters by AmberTools, see ``_amber_prep``) and
+simulates the ligand in a fixed, truncated pocket (``PocketMD``). OpenMM is imported only when a
+function here runs, so ``neuralmd`` works without it::
 
     pip install "neuralmd[openmm]"
 
-The example is skipped by the test suite: it needs the optional extra and your own Amber files.
+The examples are skipped by the test suite: they need the optional extra and your own files (a
+runnable example is in docs/data.md, and tests/test_data_amber_prep.py runs one end to end).
 
->>> from neuralmd.data.openmm import from_amber           # doctest: +SKIP
+>>> from neuralmd.data.openmm import from_amber, from_structures        # doctest: +SKIP
 >>> data = from_amber("complex.prmtop", "complex.inpcrd", ligand="LIG", n_snapshots=100)  # doctest: +SKIP
->>> write_misato(data, "my_md.hdf5")                       # doctest: +SKIP
+>>> write_misato(data, "my_md.hdf5")                                    # doctest: +SKIP
+>>> records = from_structures("protein.pdb", "ligand.sdf", trajectories=4, path="md.hdf5")  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -591,6 +596,8 @@ def from_structures(protein_pdb: str | os.PathLike, ligand_sdf: str | os.PathLik
     from . import _amber_prep as prep
     from ._misato_read import read_misato
 
+    if path is not None and not Path(path).resolve().parent.is_dir():
+        raise ValueError(f"cannot write {path}: folder {Path(path).resolve().parent} does not exist")
     if path is not None and Path(path).exists():
         with h5py.File(path, "r") as f:
             existing = set(f.keys())
