@@ -500,13 +500,15 @@ def simulate_structures(
         t0 = time.perf_counter()
         mol2, frcmod = prep.parameterize_ligand(lig, root / "ligands")
         t_param = time.perf_counter() - t0
-        digest = hashlib.sha1((protein.text + mol2.read_text() + frcmod.read_text()).encode()).hexdigest()[:12]
-        build = root / f"complex_{target}_{lig.name}_{digest}"
+        radii = prep.GB_RADII[implicit_solvent]
+        # (mbondi2, the default's radii, is left out of the key so that existing caches stay valid)
+        key_text = protein.text + mol2.read_text() + frcmod.read_text() + ("" if radii == "mbondi2" else radii)
+        build = root / f"complex_{target}_{lig.name}_{hashlib.sha1(key_text.encode()).hexdigest()[:12]}"
         prmtop, inpcrd = build / "complex.prmtop", build / "complex.inpcrd"
         if not (prmtop.exists() and inpcrd.exists()):
-            prep.build_complex(protein, mol2, frcmod, build)
+            prep.build_complex(protein, mol2, frcmod, build, radii=radii)
         settings = {
-            "protein": f"Amber ff14SB (tleap){' + phosaa14SB' if protein.phospho else ''}, mbondi2 radii",
+            "protein": f"Amber ff14SB (tleap){' + phosaa14SB' if protein.phospho else ''}, {radii} radii",
             "ligand_ff": "GAFF2, AM1-BCC charges on the posed geometry (antechamber/sqm, no AM1 optimisation), parmchk2", "ligand_charge": lig.charge,
             "ligand_hydrogens_added": lig.added_hydrogens, "solvent": f"{implicit_solvent} implicit",
             "cutoff_nm": cutoff_nm, "pocket_A": pocket,
@@ -563,7 +565,8 @@ def from_structures(protein_pdb: str | os.PathLike, ligand_sdf: str | os.PathLik
     SDF has none); the protein gets Amber ff14SB (ACE/NME caps renamed to Amber's atoms, CYS pairs
     within 2.5 Å bonded as CYX, phosphorylated residues from phosaa14SB, water dropped; any other
     residue is refused by name). The complex is built with tleap, solvated implicitly
-    (``implicit_solvent``: OBC2 default, or HCT/OBC1/GBn/GBn2, mbondi2 radii, ``cutoff_nm``),
+    (``implicit_solvent``: OBC2 default, or HCT/OBC1/GBn/GBn2, with Amber's radii for the model,
+    e.g. mbondi2 for OBC2 and mbondi3 for GBn2; ``cutoff_nm``),
     truncated to the residues within ``pocket`` Å of the ligand and held fixed (``fix_protein``),
     minimised, then each trajectory ``k`` runs Langevin dynamics (LangevinMiddle, ``temperature``
     K, ``friction_per_ps``, ``timestep_fs``; ``hydrogen_mass`` repartitions hydrogen mass for 4 fs
