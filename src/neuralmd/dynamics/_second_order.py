@@ -22,8 +22,8 @@ class SecondOrderDynamics:
     Args:
         force_field: a BindingNet-like module, ``force_field(data, x, protein=enc) -> (N, 3)``.
         data: the record (or batch) the ligand belongs to.
-        protein: the ``ProteinEncoding`` of ``data``; ``None`` re-encodes the protein at every
-            evaluation (only useful to measure what caching saves).
+        protein: the ``ProteinEncoding`` of ``data``; ``None`` lets the force field encode the
+            protein at every evaluation (only useful to measure what caching saves).
         mass: (N,) masses in amu.
         velocity_refinement: alpha in ``v + alpha * refiner(z, x)`` (paper: 0, 0.01 or 0.001).
         refiner: a BindingNet-Ligand-like module ``refiner(z, x, batch=...) -> (h, vec)``;
@@ -61,10 +61,7 @@ class SecondOrderDynamics:
 
     def forces(self, x: Tensor) -> Tensor:
         """(N, 3) forces on the ligand atoms at positions x (N, 3)."""
-        protein = self.protein
-        if protein is None:
-            protein = self.force_field.encode_protein(self.data)
-        return self.force_field(self.data, x, protein=protein)
+        return self.force_field(self.data, x, protein=self.protein)
 
     def acceleration(self, x: Tensor) -> Tensor:
         """(N, 3) ``F / m``."""
