@@ -259,7 +259,7 @@ def summarize(path: Path, plot: Path | None, methods: list[str] | None = None) -
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     if methods:
         rows = [r for r in rows if r["method"] in methods]
-    order = list(METHODS) + list(HISTORY_BASELINES) + list(ABLATION)
+    order = list(dict.fromkeys(["NeuralMD Langevin", *METHODS, *HISTORY_BASELINES, *ABLATION]))
     order += sorted({r["method"] for r in rows} - set(order))
     for task in sorted({r["task"] for r in rows}):
         tests = sorted({r["test"] for r in rows if r["task"] == task})
@@ -302,13 +302,14 @@ def print_tables(sel: list[dict], order: list[str]) -> None:
 
 def pool_folds(rows: list[dict]) -> tuple[list[dict], list[str]]:
     """Per method and seed, every metric averaged over the folds (tests) that every method has run
-    for that seed, each fold weighted equally; returns the pooled rows and those folds."""
+    with every seed, each fold weighted equally; returns the pooled rows and those folds."""
     methods = {r["method"] for r in rows}
+    seeds = sorted({r["seed"] for r in rows})
     by_key = {(r["test"], r["method"], r["seed"]): r for r in rows}
-    pooled, used = [], set()
-    for seed in sorted({r["seed"] for r in rows}):
-        folds = sorted(t for t in {r["test"] for r in rows} if all((t, m, seed) in by_key for m in methods))
-        used.update(folds)
+    # the same folds for every seed, so that the spread over seeds is not one of fold sets
+    folds = sorted(t for t in {r["test"] for r in rows} if all((t, m, s) in by_key for m in methods for s in seeds))
+    pooled = []
+    for seed in seeds:
         for m in methods:
             mine = [by_key[(t, m, seed)] for t in folds]
             if not mine:
@@ -316,7 +317,11 @@ def pool_folds(rows: list[dict]) -> tuple[list[dict], list[str]]:
             keys = [k for k in METRICS if all(isinstance(r.get(k), (int, float)) for r in mine)]
             pooled.append(dict(method=m, seed=seed, folds=len(folds),
                                **{k: statistics.mean(r[k] for r in mine) for k in keys}))
-    return pooled, sorted(used)
+    return pooled, folds
+
+
+def _listed(names: list[str], most: int = 8) -> str:
+    return ", ".join(names) if len(names) <= most else f"{', '.join(names[:most])} and {len(names) - most} more"
 
 
 def summarize_folds(rows: list[dict], task: str, order: list[str]) -> None:
@@ -324,11 +329,12 @@ def summarize_folds(rows: list[dict], task: str, order: list[str]) -> None:
     pooled, folds = pool_folds(rows)
     missing = sorted({r["test"] for r in rows} - set(folds))
     print(f"\n{task} task, pooled over {len(folds)} folds (each fold weighted equally)"
-          + (f"; left out, not run by every method: {', '.join(missing)}" if missing else "") + "\n")
+          + (f"; left out, not run by every method: {_listed(missing)}" if missing else "") + "\n")
     print_tables(pooled, order)
     present = [m for m in order if any(r["method"] == m for r in rows)]
+    seeds = {r["seed"] for r in rows}
     for key, label in (("energy_score", "energy score"), ("mae", "MAE of the ensemble mean")):
-        print(f"{task}: {label} (Å) per fold, mean over seeds; * marks the best of the row\n")
+        print(f"{task}: {label} (Å) per fold, mean over seeds; * marks the best of the row; - not run\n")
         print("| fold | " + " | ".join(present) + " |")
         print("|---|" + "---|" * len(present))
         wins = dict.fromkeys(present, 0)
@@ -339,7 +345,10 @@ def summarize_folds(rows: list[dict], task: str, order: list[str]) -> None:
             best = min((m for m in present if math.isfinite(means[m])), key=means.get, default=None)
             if best is not None:
                 wins[best] += 1
-            print(f"| {fold} | " + " | ".join(f"{means[m]:.3f}{'*' if m == best else ''}" for m in present) + " |")
+            counts = {m: len({r["seed"] for r in rows if r["test"] == fold and r["method"] == m}) for m in present}
+            cells = [f"{means[m]:.3f}{'*' if m == best else ''}" + (f" ({counts[m]} seed{'s' * (counts[m] > 1)})"
+                     if counts[m] < len(seeds) else "") if math.isfinite(means[m]) else "-" for m in present]
+            print(f"| {fold} | " + " | ".join(cells) + " |")
         print("| folds won | " + " | ".join(str(wins[m]) for m in present) + " |\n")
 
 
