@@ -196,7 +196,7 @@ def run(args) -> None:
                     continue
                 torch.manual_seed(seed)
                 args.seed_now = seed
-                model = build(method, args.hidden, args.layers, velocity_mapping=args.velocity_mapping,
+                model = build(method, hidden=args.hidden, layers=args.layers, velocity_mapping=args.velocity_mapping,
                               kT=apparent_kT(train_set), friction=args.friction)
                 cpu = train(model, train_set, args, training_loss(method))
                 torch.manual_seed(seed)
