@@ -46,7 +46,7 @@ from torch_geometric.data import Batch
 from neuralmd import metrics
 from neuralmd.data import group_complexes, ligand_folds, read_misato, target_folds
 
-from neuralmd.cli._windows import crop_window
+from neuralmd.dynamics._windows import crop_windows
 
 from neuralmd.cli._build import Task
 from neuralmd.cli._evaluate import evaluate_methods
@@ -86,7 +86,7 @@ def train(model: torch.nn.Module, records: list, args, loss: str = "mae") -> flo
         opt.zero_grad()
         chosen = [records[i] for i in pick]
         if len({int(r["ligand"].pos.shape[1]) for r in chosen}) > 1:   # complexes of unequal length
-            chosen = [crop_window(r, args.window, gen) for r in chosen]
+            chosen = crop_windows(chosen, args.window, gen)
         batch = Batch.from_data_list(chosen)
         value = model.loss(batch, window=args.window, loss=loss, generator=gen,
                            **({"samples": args.train_samples} if loss == "energy" else {}))

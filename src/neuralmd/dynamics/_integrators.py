@@ -12,7 +12,7 @@ it reads (with their defaults), and what it cannot do. Adding an integrator is a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import torchdiffeq
@@ -23,13 +23,10 @@ from .._format import ligand_batch
 from ._langevin import baoab
 from ._noise import ComplexBrownian, call_seeds, complex_noise
 
-if TYPE_CHECKING:     # only for annotations: _neuralmd imports this module
-    from ._neuralmd import NeuralMD
-    from ._second_order import SecondOrderDynamics
-
-#: ``integrate(model, func, data, x0, v0, times, generator) -> (T, N, 3)`` positions at ``times``.
-Integrate = Callable[["NeuralMD", "SecondOrderDynamics", object, Tensor, Tensor, Tensor, "torch.Generator | None"],
-                     Tensor]
+#: ``integrate(model, func, data, x0, v0, times, generator) -> (T, N, 3)`` positions at ``times``:
+#: ``model`` the NeuralMD (its step size, method, noise and options), ``func`` its Eq. 14
+#: ``SecondOrderDynamics`` for ``data``. (Not imported here: ``_neuralmd`` imports this module.)
+Integrate = Callable[[Any, Any, Any, Tensor, Tensor, Tensor, "torch.Generator | None"], Tensor]
 
 
 @dataclass(frozen=True)
@@ -50,7 +47,7 @@ class Integrator:
     rank1_noise_only: bool = False
 
 
-def _odeint(model: "NeuralMD", func: "SecondOrderDynamics", x0: Tensor, v0: Tensor, times: Tensor,
+def _odeint(model: Any, func: Any, x0: Tensor, v0: Tensor, times: Tensor,
             **kwargs) -> Tensor:
     if model.adjoint:
         params = tuple(p for p in model.parameters() if p.requires_grad)
@@ -90,7 +87,7 @@ class _LangevinSDE:
 
     sde_type = "ito"
 
-    def __init__(self, func: "SecondOrderDynamics", velocity_noise: Callable[[Tensor], Tensor],
+    def __init__(self, func: Any, velocity_noise: Callable[[Tensor], Tensor],
                  channels: int) -> None:
         self.func = func
         self.velocity_noise = velocity_noise
