@@ -108,8 +108,8 @@ def _torchsde(model, func, data, x0, v0, times, generator) -> Tensor:
     counts = torch.bincount(batch, minlength=num).tolist()
     levy = "space-time" if model.method == "srk" else "none"
     channels = model.noise_channels
-    bm = ComplexBrownian(float(times[0]), float(times[-1]), call_seeds(data, generator), counts, x0.dtype,
-                         x0.device, levy, channels=channels)
+    bm = ComplexBrownian(float(times[0]), float(times[-1]), call_seeds(data, generator), counts, dtype=x0.dtype,
+                         device=x0.device, levy_area_approximation=levy, channels=channels)
     sde = _LangevinSDE(func, lambda x: model.velocity_noise(data, x), channels)
     ys = torchsde.sdeint(sde, torch.cat((x0, v0), dim=-1), times, bm=bm, method=model.method, dt=model.step_size)
     return ys[..., :3]
@@ -125,7 +125,7 @@ def _baoab(model, func, data, x0, v0, times, generator) -> Tensor:
         kick = (model.velocity_noise(data, x, sigma) @ noise.sample(channels).unsqueeze(-1)).squeeze(-1)
         return gamma, kick
 
-    xs, _ = baoab(func.velocity, func.acceleration, friction_and_kick, x0, v0, times, model.step_size)
+    xs, _ = baoab(func.velocity, func.acceleration, friction_and_kick, x0, v0, times, step_size=model.step_size)
     return xs
 
 

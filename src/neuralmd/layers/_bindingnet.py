@@ -48,6 +48,7 @@ class BindingNet(nn.Module):
         hidden: int = 128,
         num_layers: int = 5,
         cutoff: float = 5.0,
+        *,
         interaction_cutoff: Optional[float] = None,
         num_rbf: int = 32,
         max_z: int = ATOM_VOCABULARY,
@@ -57,7 +58,7 @@ class BindingNet(nn.Module):
         interaction_cutoff = cutoff if interaction_cutoff is None else interaction_cutoff
         self.hidden, self.num_layers = hidden, num_layers
         self.cutoff, self.interaction_cutoff = float(cutoff), float(interaction_cutoff)
-        self.ligand = BindingNetLigand(hidden, num_layers, cutoff, num_rbf, max_z)
+        self.ligand = BindingNetLigand(hidden, num_layers, cutoff, num_rbf=num_rbf, max_z=max_z)
         self.protein = BindingNetProtein(hidden, cutoff, num_rbf, num_residue_types)
         self.complex = BindingNetComplex(hidden, num_layers, interaction_cutoff, num_rbf)
         self.energy_head = MLP(hidden, hidden, 1)

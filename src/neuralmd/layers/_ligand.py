@@ -43,6 +43,7 @@ class BindingNetLigand(nn.Module):
         hidden: int = 128,
         num_layers: int = 5,
         cutoff: float = 5.0,
+        *,
         num_rbf: int = 32,
         max_z: int = ATOM_VOCABULARY,
         avg_neighbors: float = 10.0,
