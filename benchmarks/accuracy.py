@@ -45,9 +45,7 @@ from torch_geometric.data import Batch
 
 from neuralmd import metrics
 from neuralmd.data import group_complexes, ligand_folds, read_misato, target_folds
-
 from neuralmd.dynamics._windows import crop_windows
-
 from neuralmd.cli._build import Task
 from neuralmd.cli._evaluate import evaluate_methods
 
@@ -196,8 +194,9 @@ def run(args) -> None:
                     continue
                 torch.manual_seed(seed)
                 args.seed_now = seed
-                model = build(method, hidden=args.hidden, layers=args.layers, velocity_mapping=args.velocity_mapping,
-                              kT=apparent_kT(train_set), friction=args.friction)
+                model = build(method, hidden=args.hidden, layers=args.layers,
+                              velocity_mapping=args.velocity_mapping, kT=apparent_kT(train_set),
+                              friction=args.friction)
                 cpu = train(model, train_set, args, training_loss(method))
                 torch.manual_seed(seed)
                 row = dict(task=args.task, test=test_name, **details, method=label, seed=seed, steps=args.steps,

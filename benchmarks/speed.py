@@ -4,6 +4,9 @@ and the speed-up over numerical MD (OpenMM) on the same complex, measured in the
     python -m benchmarks.speed                       # CPU, one thread (docs/results.md)
     python -m benchmarks.speed --device cuda         # the same tables on a GPU
     python -m benchmarks.speed --quick               # a smoke test of every section
+    python -m benchmarks.speed --floor --baseline /work/speed-base/src
+                                                     # force evaluations against the matmul floor,
+                                                     # this tree vs another checkout (benchmarks/floor.py)
 
 Complexes: ``T4L`` is the real-MD benchmark (``benchmarks/data/t4l.hdf5``: p-xylene, 8 heavy
 atoms, in the 8 Å pocket of T4 lysozyme L99A); ``SYN`` is a synthetic complex of MISATO-like size
@@ -30,8 +33,10 @@ from neuralmd.data import read_misato, synthetic_trajectories
 from neuralmd.layers import radius
 
 try:
+    from benchmarks import floor
     from benchmarks.methods import METHODS, build
 except ImportError:  # run as a script: benchmarks/ is on sys.path
+    import floor
     from methods import METHODS, build
 
 ROOT = Path(__file__).resolve().parent
@@ -108,6 +113,42 @@ def synthetic_complex(residues: int) -> object:
     data["residue"].num_nodes = residues
     data.id = f"SYN-{residues}"
     return data
+
+
+def ligand_complex(atoms: int) -> object:
+    """A synthetic complex with a ligand of ``atoms`` heavy atoms in a 100-residue pocket."""
+    data = synthetic_trajectories(1, seed=7, n_snapshots=2, ligand_atoms=(atoms, atoms), residues=(100, 100))[0]
+    data.id = f"LIG-{atoms}"
+    return data
+
+
+def floor_tables(args: argparse.Namespace) -> dict:
+    """Force evaluations against the matmul floor (batch 1 and 32, protein and ligand sizes),
+    rollout and training throughput; this tree and, with ``--baseline``, another checkout."""
+    versions = [floor.Version("this tree", None)]
+    if args.baseline is not None:
+        versions.insert(0, floor.Version("baseline", args.baseline))
+    quick = args.quick
+    syn = synthetic_complex(300)
+    syn["ligand"].pos = syn["ligand"].pos[:, 80:]
+    cases = {"SYN-300, batch 1": [syn], "SYN-300, batch 32": [syn] * (4 if quick else 32)}
+    for n in [100, 300] if quick else [100, 1000, 3000, 5000]:
+        data = synthetic_complex(n)
+        data["ligand"].pos = data["ligand"].pos[:, 80:]
+        cases.setdefault(f"{n} residues, 30 atoms", [data])
+    for n in [10, 30] if quick else [10, 30, 60, 100]:
+        cases[f"{n} atoms, 100 residues"] = [ligand_complex(n)]
+    rounds, calls = (2, 2) if quick else (args.rounds, 5)
+    print("force evaluations (protein encoded once), CPU time of this thread", flush=True)
+    results = {"versions": [v.label for v in versions], "baseline": str(args.baseline),
+               "force": floor.force_rows(versions, cases, rounds, calls)}
+    print("rollouts", flush=True)
+    results["rollout"] = floor.rollout_rows(versions, [syn] * 32, [1, 4] if quick else [1, 32],
+                                            snapshots=2 if quick else 10, rounds=rounds)
+    print("training", flush=True)
+    results["training"] = floor.training_rows(versions, [syn] * 8, batch_size=2 if quick else 8, window=5,
+                                              rounds=rounds)
+    return results
 
 
 def complexes(t4l: Path) -> dict[str, list]:
@@ -278,6 +319,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
     p.add_argument("--t4l", type=Path, default=T4L, help="the T4L benchmark file (generate_t4l.py)")
     p.add_argument("--json", type=Path, default=None, help="write the raw results here")
+    p.add_argument("--floor", action="store_true",
+                   help="only the floor-relative force, rollout and training comparison (benchmarks/floor.py)")
+    p.add_argument("--baseline", type=Path, default=None,
+                   help="with --floor: the src/ folder of another neuralmd checkout to time alongside")
+    p.add_argument("--rounds", type=int, default=7, help="with --floor: alternating timing rounds")
     args = p.parse_args(argv)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
@@ -287,6 +333,16 @@ def main(argv: list[str] | None = None) -> None:
     t_start = time.perf_counter()
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {args.threads} thread(s)"
     print(f"device {device} ({hardware}), torch {torch.__version__}", flush=True)
+
+    if args.floor:
+        if device.type != "cpu":
+            raise SystemExit("--floor measures CPU time of one thread: use --device cpu")
+        results = floor_tables(args)
+        print(floor.markdown(results))
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(results, indent=1))
+        return
 
     torch.manual_seed(0)
     models = {name: build(name).to(device).eval() for name in METHODS}

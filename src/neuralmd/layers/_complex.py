@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from ..frames import scalarize
-from ._blocks import MLP, EdgeGeometry, FrameInteraction
+from ._blocks import MLP, EdgeGeometry, FrameInteraction, weighted_row_sum
 from ._neighbors import radius
 from ._protein import ProteinEncoding
 from ._radial import RadialBasis, cosine_cutoff, safe_norm
@@ -45,6 +45,23 @@ class BindingNetComplex(nn.Module):
             FrameInteraction(hidden, num_extra=0, norm=avg_neighbors) for _ in range(num_layers)
         )
 
+    def _edge_mlp_input_layer(
+        self, h_lig: Tensor, h_res: Tensor, rel: Tensor, frames: Tensor, r: Tensor, atom: Tensor, res: Tensor
+    ) -> Tensor:
+        """``edge_mlp[0](cat(((h_i + h_j) scalarize(r_ij, F_j)).flatten(), rbf_ij))`` (E, d) without the
+        (E, 3 d) outer product: with the weight split by column blocks ``W_a`` (one per frame axis a),
+        it is ``sum_a s_a (W_a h_i + W_a h_j)``, where ``W_a h`` runs once per atom and per pocket
+        residue and ``s = scalarize(r_ij, F_j)``."""
+        first = self.edge_mlp[0]
+        hidden = h_lig.shape[1]
+        blocks = first.weight[:, : 3 * hidden].view(-1, 3, hidden).permute(2, 1, 0).reshape(hidden, -1)
+        node = torch.cat((h_lig, h_res)) @ blocks  # (N_l + N_pocket, 3 d): W_a h for a = 0, 1, 2
+        three = torch.arange(3, device=atom.device)
+        index = torch.cat((3 * atom.unsqueeze(-1) + three, 3 * (h_lig.shape[0] + res.unsqueeze(-1)) + three), dim=-1)
+        s = scalarize(rel, frames)
+        pair = weighted_row_sum(node.view(-1, first.weight.shape[0]), index, torch.cat((s, s), dim=-1))
+        return torch.addmm(first.bias, self.rbf(r), first.weight[:, 3 * hidden :].t()) + pair
+
     def interact(
         self,
         h_lig: Tensor,
@@ -58,18 +75,19 @@ class BindingNetComplex(nn.Module):
         if lig_batch is None:
             lig_batch = torch.zeros(pos_lig.shape[0], dtype=torch.long, device=pos_lig.device)
         atom, res = radius(protein.ca, pos_lig, self.cutoff, protein.batch, lig_batch)
-        rel = pos_lig[atom] - protein.ca[res]
+        # Only pocket residues (those with a pair) are read: every per-residue projection below runs
+        # on them, not on all N_r residues of a protein encoded once.
+        pocket, res = torch.unique(res, return_inverse=True)
+        h_res = protein.h[pocket]
+        rel = pos_lig[atom] - protein.ca[pocket][res]
         r = safe_norm(rel)
-        frames = protein.frames[res]
-        h_res = protein.h[res]
-        # (h_i + h_j) (x_i - x_j) scalarized on F_j is the outer product of the two invariants below.
-        pair = scalarize(rel, frames).unsqueeze(-1) * (h_lig[atom] + h_res).unsqueeze(-2)
-        edge_attr = self.edge_mlp(torch.cat((pair.flatten(1), self.rbf(r)), dim=-1))
+        frames = protein.frames[pocket][res]
+        edge_attr = self.edge_mlp[2](self.edge_mlp[1](self._edge_mlp_input_layer(h_lig, h_res, rel, frames, r, atom, res)))
         geometry = EdgeGeometry(rel, frames, cosine_cutoff(r, self.cutoff))
-        edge_index = torch.stack((res, atom))  # residue j -> ligand atom i
+        edge_index = torch.stack((res, atom))  # pocket residue j -> ligand atom i
         h, vec = h_lig, vec_lig
         for layer in self.layers:
-            h, vec = layer(h, vec, edge_index, edge_attr, geometry, source=protein.h)
+            h, vec = layer(h, vec, edge_index, edge_attr, geometry, source=h_res)
         return h, vec
 
     def forward(

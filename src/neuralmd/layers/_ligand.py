@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from .._format import ATOM_VOCABULARY, check_atoms
 from ..frames import edge_frames, scalarize
-from ._blocks import MLP, EdgeGeometry, FrameInteraction, NeighborEmbedding
+from ._blocks import MLP, EdgeGeometry, FrameInteraction, NeighborEmbedding, weighted_row_sum
 from ._neighbors import radius_graph
 from ._radial import cosine_cutoff, safe_norm
 
@@ -58,6 +58,28 @@ class BindingNetLigand(nn.Module):
             FrameInteraction(hidden, num_extra=3, norm=avg_neighbors) for _ in range(num_layers)
         )
 
+    def _edge_mlp_input_layer(self, vectors: Tensor, frames: Tensor, rbf: Tensor, edge_index: Tensor) -> Tensor:
+        """``edge_mlp[0](cat(scalarize(cat(V_i, V_j), F_ij).flatten(), rbf_ij))`` (E, d) without the
+        (E, 6C) input: its weight is split by column blocks, the V_i and V_j blocks are applied per
+        node (``P[n, x, a] = W_a V_n[x]``, (N, 3, 3, d)), and each edge contracts the two gathered
+        blocks with its frame, ``sum_{a, x} F[a, x] (P_i + P_j)[x, a]``: 9 d multiply-adds per edge
+        instead of 6 C d."""
+        src, dst = edge_index
+        first = self.edge_mlp[0]
+        num, _, channels = vectors.shape
+        hidden = first.weight.shape[0]
+        # input column a * 2C + side * C + c (side 0: centre i, 1: neighbour j), then the radial basis
+        blocks = first.weight[:, : 6 * channels].view(hidden, 3, 2, channels)
+        rows = vectors.reshape(num * 3, channels)
+        centre = rows @ blocks[:, :, 0].permute(2, 1, 0).reshape(channels, 3 * hidden)  # (3 N, 3 d)
+        neighbour = rows @ blocks[:, :, 1].permute(2, 1, 0).reshape(channels, 3 * hidden)
+        table = torch.cat((centre, neighbour)).view(2 * num * 9, hidden)  # row (side, n, x, a)
+        nine = torch.arange(9, device=dst.device)
+        index = torch.cat((9 * dst.unsqueeze(-1) + nine, 9 * (num + src.unsqueeze(-1)) + nine), dim=-1)
+        frames_xa = frames.transpose(1, 2).reshape(-1, 9)  # F[a, x] at position 3 x + a
+        pair = weighted_row_sum(table, index, torch.cat((frames_xa, frames_xa), dim=-1))
+        return torch.addmm(first.bias, rbf, first.weight[:, 6 * channels :].t()) + pair
+
     def forward(
         self, z: Tensor, pos: Tensor, batch: Optional[Tensor] = None, vec: Optional[Tensor] = None
     ) -> tuple[Tensor, Tensor]:
@@ -72,9 +94,9 @@ class BindingNetLigand(nn.Module):
         rel = pos[dst] - pos[src]
         r = safe_norm(rel)
         frames = edge_frames(pos, edge_index, batch)
-        h, vectors = self.neighbors(self.embedding(z), pos, edge_index)
-        pair = scalarize(torch.cat((vectors[dst], vectors[src]), dim=-1), frames)
-        edge_attr = self.edge_mlp(torch.cat((pair.flatten(1), self.neighbors.rbf(r)), dim=-1))
+        rbf = self.neighbors.rbf(r)  # once for the neighbour filter and the edge MLP
+        h, vectors = self.neighbors(self.embedding(z), pos, edge_index, rel=rel, rbf=rbf)
+        edge_attr = self.edge_mlp[2](self.edge_mlp[1](self._edge_mlp_input_layer(vectors, frames, rbf, edge_index)))
         geometry = EdgeGeometry(rel, frames, cosine_cutoff(r, self.cutoff))
         for layer in self.layers:
             h, vec = layer(h, vec, edge_index, edge_attr, geometry, extra=scalarize(vec[src], frames))

@@ -1,0 +1,214 @@
+"""Floor-relative speed of the force field, and this tree against another version of neuralmd.
+
+A force evaluation's achieved matrix-multiply rate (FLOPs counted by
+``torch.utils.flop_counter.FlopCounterMode``, divided by its CPU time) is reported as a fraction of
+the rate of one large float32 matmul measured in the same process, so the figure means the same on
+an idle and on a busy machine. With ``baseline`` (the ``src`` folder of another checkout, e.g. a
+``git worktree`` of an older commit) both versions are imported side by side in this process, get
+the same weights (same parameter names and shapes) and the same inputs, and are timed alternately,
+so machine noise hits both alike; their forces are compared too.
+
+Run through ``python -m benchmarks.speed --floor [--baseline PATH]`` (docs/results.md).
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+#: The force-field size of the floor measurements (issue 14): hidden 128, 4 layers, 96 radial functions.
+FORCE_FIELD = dict(hidden=128, num_layers=4, num_rbf=96)
+
+
+class Version:
+    """One imported copy of the ``neuralmd`` package (its ``sys.modules`` entries), usable while
+    another copy is imported: :meth:`active` puts its modules back for code that imports late."""
+
+    def __init__(self, label: str, src: Path | None):
+        self.label = label
+        for name in [n for n in sys.modules if n == "neuralmd" or n.startswith("neuralmd.")]:
+            del sys.modules[name]
+        if src is not None:
+            sys.path.insert(0, str(src))
+        try:
+            import neuralmd.data
+            import neuralmd.dynamics
+            import neuralmd.layers  # noqa: F401
+        finally:
+            if src is not None:
+                sys.path.remove(str(src))
+        self.modules = {n: m for n, m in sys.modules.items() if n == "neuralmd" or n.startswith("neuralmd.")}
+        self.layers, self.dynamics = self.modules["neuralmd.layers"], self.modules["neuralmd.dynamics"]
+        self.data = self.modules["neuralmd.data"]
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        sys.modules.update(self.modules)
+        yield
+
+
+def matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
+    """Best GFLOP/s of a float32 ``size`` x ``size`` matmul on this thread (the floor's rate)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.thread_time()
+        a @ b
+        best = min(best, time.thread_time() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """Matrix-multiply FLOPs of one call of ``fn`` (mm, addmm, bmm, ...; elementwise work not counted)."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def alternate(fns: dict[str, Callable[[], object]], rounds: int, calls: int) -> dict[str, float]:
+    """Best CPU seconds per call of each function, timed in turn ``rounds`` times (``calls`` calls
+    per turn) so that every function sees the same machine load; one warm-up turn first."""
+    best = {k: float("inf") for k in fns}
+    for r in range(rounds + 1):
+        for k, fn in fns.items():
+            start = time.thread_time()
+            for _ in range(calls):
+                fn()
+            if r:
+                best[k] = min(best[k], (time.thread_time() - start) / calls)
+    return best
+
+
+def same_weights(models: dict[str, torch.nn.Module]) -> None:
+    """Copy the first model's state dict into the others (fails if names or shapes differ)."""
+    first, *rest = models.values()
+    for m in rest:
+        m.load_state_dict(first.state_dict())
+
+
+def _force_field(version: Version, reference: torch.nn.Module | None) -> torch.nn.Module:
+    torch.manual_seed(0)
+    net = version.layers.BindingNet(**FORCE_FIELD).eval()
+    if reference is not None:
+        net.load_state_dict(reference.state_dict())
+    return net
+
+
+def _neuralmd_models(versions: list[Version]) -> dict[str, torch.nn.Module]:
+    """One NeuralMD ODE (Euler, step 0.5) per version, all with the same force-field weights."""
+    models, ref = {}, None
+    for v in versions:
+        with v.active():
+            net = _force_field(v, ref)
+            ref = net if ref is None else ref
+            models[v.label] = v.dynamics.NeuralMD(net, solver="ode", method="euler", step_size=0.5)
+    return models
+
+
+def force_rows(versions: list[Version], cases: dict[str, list], rounds: int, calls: int) -> list[dict]:
+    """Per case (name -> records batched together) and version: FLOPs and best CPU ms of a force
+    evaluation with the protein encoded once, achieved GFLOP/s and its fraction of the same-process
+    matmul rate, speed-up over the first version and the largest force difference from it."""
+    from torch_geometric.data import Batch
+
+    rows = []
+    for name, records in cases.items():
+        data = Batch.from_data_list(records)
+        pos = data["ligand"].pos[:, 0]
+        fns, flops, forces, nets = {}, {}, {}, {}
+        for v in versions:
+            with v.active(), torch.no_grad():
+                nets[v.label] = net = _force_field(v, next(iter(nets.values()), None))
+                enc = net.encode_protein(data)
+                fns[v.label] = fn = (lambda net=net, enc=enc: net(data, pos, protein=enc))
+                forces[v.label], flops[v.label] = fn(), count_flops(fn)
+        floor = matmul_gflops()
+        with torch.no_grad():
+            best = alternate(fns, rounds, calls)
+        floor = max(floor, matmul_gflops())
+        first = versions[0].label
+        for v in versions:
+            rate = flops[v.label] / best[v.label] / 1e9
+            rows.append(dict(case=name, version=v.label, mflop=flops[v.label] / 1e6, ms=best[v.label] * 1e3,
+                             gflops=rate, floor_gflops=floor, floor_fraction=rate / floor,
+                             speedup=best[first] / best[v.label],
+                             max_force_diff=float((forces[v.label] - forces[first]).abs().max()),
+                             max_force=float(forces[first].abs().max())))
+            print(f"  {name:24s} {v.label:10s} {rows[-1]['mflop']:8.1f} MFLOP {rows[-1]['ms']:8.2f} ms "
+                  f"{rate:6.1f} GFLOP/s = {100 * rate / floor:5.1f} % of {floor:.0f}  x{rows[-1]['speedup']:.2f}",
+                  flush=True)
+    return rows
+
+
+def rollout_rows(versions: list[Version], records: list, batch_sizes: list[int], snapshots: int,
+                 rounds: int) -> list[dict]:
+    """Snapshots per CPU second of a NeuralMD ODE rollout (Euler, step 0.5: 2 force calls per
+    snapshot, protein encoded once per rollout) per batch size and version, timed alternately."""
+    from torch_geometric.data import Batch
+
+    rows = []
+    times = torch.arange(0, snapshots + 1)
+    for size in batch_sizes:
+        data = Batch.from_data_list(records[:size])
+        fns = {label: (lambda model=model.eval(): model.rollout(data, times))
+               for label, model in _neuralmd_models(versions).items()}
+        with torch.no_grad():
+            best = alternate(fns, rounds, 1)
+        for v in versions:
+            rows.append(dict(batch=size, version=v.label, snapshots=snapshots, cpu_s=best[v.label],
+                             fps_cpu=snapshots * size / best[v.label],
+                             speedup=best[versions[0].label] / best[v.label]))
+            print(f"  rollout B={size:2d} {v.label:10s} {rows[-1]['fps_cpu']:9.2f} snapshots per CPU s "
+                  f"x{rows[-1]['speedup']:.2f}", flush=True)
+    return rows
+
+
+def training_rows(versions: list[Version], records: list, batch_size: int, window: int, rounds: int) -> list[dict]:
+    """Adam steps per CPU second on the Eq. 13 loss (NeuralMD ODE, Euler 0.5, MAE over a window of
+    ``window`` snapshots), every version from the same weights and the same window draws."""
+    from torch_geometric.data import Batch
+
+    data = Batch.from_data_list(records[:batch_size])
+    fns = {}
+    for label, model in _neuralmd_models(versions).items():
+        opt = torch.optim.Adam(model.train().parameters(), lr=1e-4)
+
+        def step(model=model, opt=opt):
+            torch.manual_seed(0)
+            opt.zero_grad()
+            model.loss(data, window=window).backward()
+            opt.step()
+
+        fns[label] = step
+    best = alternate(fns, rounds, 1)
+    rows = []
+    for v in versions:
+        rows.append(dict(batch=batch_size, window=window, version=v.label, cpu_s=best[v.label],
+                         steps_per_cpu_s=1 / best[v.label], speedup=best[versions[0].label] / best[v.label]))
+        print(f"  train B={batch_size} {v.label:10s} {rows[-1]['steps_per_cpu_s']:7.3f} Adam steps per CPU s "
+              f"x{rows[-1]['speedup']:.2f}", flush=True)
+    return rows
+
+
+def markdown(results: dict) -> str:
+    lines = ["| case | version | MFLOP | CPU ms | GFLOP/s | % of matmul floor | speed-up | max force diff |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in results["force"]:
+        lines.append(f"| {r['case']} | {r['version']} | {r['mflop']:.1f} | {r['ms']:.2f} | {r['gflops']:.1f} | "
+                     f"{100 * r['floor_fraction']:.0f} % of {r['floor_gflops']:.0f} | {r['speedup']:.2f}x | "
+                     f"{r['max_force_diff']:.1e} (of {r['max_force']:.2f}) |")
+    lines += ["", "| rollout batch | version | snapshots per CPU s | speed-up |", "|---|---|---:|---:|"]
+    for r in results["rollout"]:
+        lines.append(f"| {r['batch']} | {r['version']} | {r['fps_cpu']:.2f} | {r['speedup']:.2f}x |")
+    lines += ["", "| training batch | window | version | Adam steps per CPU s | speed-up |", "|---|---|---|---:|---:|"]
+    for r in results["training"]:
+        lines.append(f"| {r['batch']} | {r['window']} | {r['version']} | {r['steps_per_cpu_s']:.3f} | "
+                     f"{r['speedup']:.2f}x |")
+    return "\n".join(lines)

@@ -1,0 +1,155 @@
+"""The factored layers compute the same function as the concatenation formulas they replace.
+
+BindingNet's first linear maps act on concatenations of node, edge and radial features. The layers
+split those weight matrices by column blocks, run node blocks per node and gather the results onto
+edges (issue 14). The reference functions here are the plain formulas on the same parameters:
+forces, invariant features and gradients (first and second order) must agree in float64.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.autograd import gradcheck, gradgradcheck
+
+from _layers_records import one_thread, random_record  # noqa: F401 (autouse fixture)
+from neuralmd.frames import edge_frames, scalarize, vectorize
+from neuralmd.layers import BindingNet, EdgeGeometry, FrameInteraction, radius, radius_graph
+from neuralmd.layers._blocks import aggregate, weighted_row_sum
+from neuralmd.layers._radial import cosine_cutoff, safe_norm
+
+
+def reference_interaction(layer: FrameInteraction, h, vec, edge_index, edge_attr, geometry, source=None, extra=None):
+    """FrameInteraction as written before the factoring: one MLP on the concatenated inputs."""
+    src, dst = edge_index
+    g = h if source is None else source
+    rel, frames, envelope = geometry
+    inputs = [edge_attr, scalarize(vec[dst], frames)] + ([] if extra is None else [extra])
+    pre = layer.edge_in(torch.cat(inputs, dim=-1)) + layer.dst_in(h[dst]) + layer.src_in(g[src])
+    m = layer.message(pre)
+    w = envelope.unsqueeze(-1)
+    h_new = h + layer.update(aggregate(w * m, dst, h.shape[0], layer.norm))
+    coeff = w * layer.vector(m)
+    dvec = coeff[:, :1] * vec[dst] + coeff[:, 1:2] * rel + vectorize(coeff[:, 2:], frames)
+    return h_new, vec + aggregate(dvec, dst, h.shape[0], layer.norm)
+
+
+def reference_ligand(net, z, pos, batch):
+    edge_index = radius_graph(pos, net.cutoff, batch)
+    src, dst = edge_index
+    rel = pos[dst] - pos[src]
+    r = safe_norm(rel)
+    frames = edge_frames(pos, edge_index, batch)
+    nb = net.neighbors
+    weights = nb.filter(nb.rbf(r))
+    emb = net.embedding(z)
+    h = emb + torch.zeros_like(emb).index_add(0, dst, weights[:, : net.hidden] * emb[src]) / nb.norm
+    message = weights[:, -nb.channels :] * emb[src]
+    vectors = emb.new_zeros(z.shape[0], 3, nb.channels).index_add(0, dst, rel.unsqueeze(-1) * message.unsqueeze(-2))
+    vectors = vectors / nb.norm
+    pair = scalarize(torch.cat((vectors[dst], vectors[src]), dim=-1), frames)
+    edge_attr = net.edge_mlp(torch.cat((pair.flatten(1), nb.rbf(r)), dim=-1))
+    geometry = EdgeGeometry(rel, frames, cosine_cutoff(r, net.cutoff))
+    vec = torch.zeros_like(pos)
+    for layer in net.layers:
+        h, vec = reference_interaction(layer, h, vec, edge_index, edge_attr, geometry, extra=scalarize(vec[src], frames))
+    return h, vec
+
+
+def reference_complex(net, h_lig, vec_lig, pos_lig, lig_batch, protein):
+    atom, res = radius(protein.ca, pos_lig, net.cutoff, protein.batch, lig_batch)
+    rel = pos_lig[atom] - protein.ca[res]
+    r = safe_norm(rel)
+    frames = protein.frames[res]
+    pair = scalarize(rel, frames).unsqueeze(-1) * (h_lig[atom] + protein.h[res]).unsqueeze(-2)
+    edge_attr = net.edge_mlp(torch.cat((pair.flatten(1), net.rbf(r)), dim=-1))
+    geometry = EdgeGeometry(rel, frames, cosine_cutoff(r, net.cutoff))
+    h, vec = h_lig, vec_lig
+    for layer in net.layers:
+        h, vec = reference_interaction(layer, h, vec, torch.stack((res, atom)), edge_attr, geometry, source=protein.h)
+    return h, vec
+
+
+def _batch(records):
+    from torch_geometric.data import Batch
+
+    return Batch.from_data_list(records)
+
+
+def _net(seed: int, vector_channels=None) -> BindingNet:
+    torch.manual_seed(seed)
+    net = BindingNet(hidden=16, num_layers=3, num_rbf=12).double()
+    with torch.no_grad():  # default biases are small; make every term count
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return net
+
+
+def _both(net, data, pos):
+    lig = data["ligand"]
+    batch = lig.batch if "batch" in lig else None
+    protein = net.encode_protein(data)
+    h, vec = net.ligand(lig.z, pos, batch)
+    new = net.complex.interact(h, vec, pos, batch, protein)
+    h_ref, vec_ref = reference_ligand(net.ligand, lig.z, pos, batch)
+    torch.testing.assert_close(h, h_ref, atol=1e-11, rtol=1e-11)
+    torch.testing.assert_close(vec, vec_ref, atol=1e-11, rtol=1e-11)
+    ref = reference_complex(net.complex, h_ref, vec_ref, pos, batch, protein)
+    return new, ref
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bindingnet_equals_the_concatenation_formulas(seed):
+    net = _net(seed)
+    data = _batch([random_record(seed, 12, spread=1.5), random_record(seed + 7, 6, num_residues=10)])
+    pos = data["ligand"].pos[:, 0]
+    (h, forces), (h_ref, forces_ref) = _both(net, data, pos)
+    assert forces.abs().max() > 1e-2  # a real signal, with pocket pairs
+    torch.testing.assert_close(forces, forces_ref, atol=1e-11, rtol=1e-11)
+    torch.testing.assert_close(h, h_ref, atol=1e-11, rtol=1e-11)
+
+
+def test_gradients_equal_the_reference_to_second_order():
+    """Parameter and position gradients, and the double backward that trains energy forces."""
+    net = _net(3)
+    data = random_record(3, 10, spread=1.5)
+    pos = data["ligand"].pos[:, 0].clone().requires_grad_()
+    (h, forces), (h_ref, forces_ref) = _both(net, data, pos)
+    params = [p for p in net.parameters()]
+    for out, ref in ((h, h_ref), (forces, forces_ref)):
+        weight = torch.randn_like(out)
+        grads = torch.autograd.grad((weight * out).sum(), [pos] + params, create_graph=True, allow_unused=True)
+        grads_ref = torch.autograd.grad((weight * ref).sum(), [pos] + params, create_graph=True, allow_unused=True)
+        for g, g_ref in zip(grads, grads_ref):
+            if g_ref is None:
+                assert g is None or g.abs().max() == 0
+                continue
+            torch.testing.assert_close(g, g_ref, atol=1e-10, rtol=1e-10)
+        second = torch.autograd.grad(grads[0].square().sum(), params, retain_graph=True, allow_unused=True)
+        second_ref = torch.autograd.grad(grads_ref[0].square().sum(), params, retain_graph=True, allow_unused=True)
+        for g, g_ref in zip(second, second_ref):
+            if g_ref is not None:
+                torch.testing.assert_close(g, g_ref, atol=1e-10, rtol=1e-10)
+
+
+def test_float32_matches_the_float64_reference_to_round_off():
+    net = _net(4)
+    data = random_record(4, 12, spread=1.5)
+    pos = data["ligand"].pos[:, 0]
+    _, forces_ref = _both(net, data, pos)[1]
+    net32 = net.float()
+    data32 = data.clone()
+    data32["residue"].backbone = data32["residue"].backbone.float()
+    forces32 = net32(data32, pos.float())
+    scale = forces_ref.abs().max()
+    assert (forces32.double() - forces_ref).abs().max() < 1e-5 * scale
+
+
+def test_weighted_row_sum_and_its_gradients():
+    g = torch.Generator().manual_seed(0)
+    table = torch.randn(7, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    index = torch.randint(0, 7, (5, 3), generator=g)
+    weights = torch.randn(5, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    expected = (weights.unsqueeze(-1) * table[index]).sum(1)
+    torch.testing.assert_close(weighted_row_sum(table, index, weights), expected)
+    assert gradcheck(lambda t, w: weighted_row_sum(t, index, w), (table, weights))
+    assert gradgradcheck(lambda t, w: weighted_row_sum(t, index, w), (table, weights))
