@@ -227,18 +227,20 @@ class FrameInteraction(nn.Module):
             small = torch.cat((small, extra), dim=-1)
         pre = torch.addmm(self.edge_in.bias, edge_attr, weight[:, :hidden].t())
         pre = torch.addmm(pre, small, weight[:, hidden:].t()) + self._node_terms(h, source, src, dst)
-        act = self.message[0](pre)  # (E, d)
+        act = F.silu(pre)  # (E, d); self.message is SiLU -> Linear
         # m = W_m act + b_m enters only linear maps (the h update after a sum, and the vector
         # coefficients), so they take act directly: sum_j w m = W_m sum_j w act + b_m sum_j w, and
         # (a, b, c) = (W_v W_m) act + W_v b_m + b_v. No (E, d) x (d, d) product for m.
         w = envelope.unsqueeze(-1)
         out = self.message[1]
-        summed = scatter(torch.cat((w * act, w), dim=-1), dst, dim=0, dim_size=num, reduce="sum")
-        m_sum = torch.addmm(summed[:, hidden:] * out.bias, summed[:, :hidden], out.weight.t())
-        h = h + self.update(m_sum / self.norm)
         coeff = w * torch.addmm(self.vector.bias + self.vector.weight @ out.bias, act,
                                 (self.vector.weight @ out.weight).t())
-        # sum_j w a_ij vec_i = vec_i sum_j w a_ij: the gate needs no gathered vec.
-        dvec = coeff[:, 1:2] * rel + vectorize(coeff[:, 2:], frames)
-        summed = scatter(torch.cat((dvec, coeff[:, :1]), dim=-1), dst, dim=0, dim_size=num, reduce="sum")
-        return h, vec + (summed[:, :3] + summed[:, 3:] * vec) / self.norm
+        # sum_j w a_ij vec_i = vec_i sum_j w a_ij, so the gate needs no gathered vec; b r + F^T c is
+        # one batched (1, 4) x (4, 3) product per edge.
+        basis = torch.cat((rel.unsqueeze(1), frames), dim=1)  # (E, 4, 3): r_ij, e1, e2, e3
+        small = torch.cat((w, coeff[:, :1], torch.bmm(coeff[:, 1:].unsqueeze(1), basis).squeeze(1)), dim=-1)
+        summed = act.new_zeros(num, hidden).index_add_(0, dst, w * act)
+        summed_small = small.new_zeros(num, 5).index_add_(0, dst, small)  # sum w, sum w a, sum dvec
+        m_sum = torch.addmm(summed_small[:, :1] * out.bias, summed, out.weight.t())
+        h = h + self.update(m_sum / self.norm)
+        return h, vec + (summed_small[:, 2:] + summed_small[:, 1:2] * vec) / self.norm
