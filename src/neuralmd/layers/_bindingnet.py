@@ -55,6 +55,9 @@ class BindingNet(nn.Module):
         interaction_cutoff: ligand-atom to C-alpha radius, Å (default: ``cutoff``).
         num_rbf: radial basis size. max_z: atom-type vocabulary. num_residue_types: residue-type
             vocabulary (codes 0..num_residue_types-1).
+        compile: run the ligand's and the complex's message passing (everything after the neighbour
+            searches) through ``torch.compile(dynamic=True)``. Off by default: on one CPU thread
+            the first call compiles for tens of seconds (docs/results.md, section 2.4).
 
     ``data`` is a ``HeteroData`` record or a ``Batch`` of them with ``ligand.z``,
     ``residue.type``, ``residue.backbone`` (N_r, 3, 3) and ``residue.chain``.
@@ -78,6 +81,8 @@ class BindingNet(nn.Module):
         num_rbf: int = 32,
         max_z: int = 119,
         num_residue_types: int = 32,
+        *,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         interaction_cutoff = cutoff if interaction_cutoff is None else interaction_cutoff
@@ -87,6 +92,9 @@ class BindingNet(nn.Module):
         self.protein = BindingNetProtein(hidden, cutoff, num_rbf, num_residue_types)
         self.complex = BindingNetComplex(hidden, num_layers, interaction_cutoff, num_rbf)
         self.energy_head = MLP(hidden, hidden, 1)
+        if compile:  # instance attributes: the parameters and the state dict stay those of the modules
+            self.ligand.message_passing = torch.compile(self.ligand.message_passing, dynamic=True)
+            self.complex.message_passing = torch.compile(self.complex.message_passing, dynamic=True)
 
     def encode_protein(self, data: Any) -> ProteinEncoding:
         """Residue features, C-alphas and residue frames of every protein in ``data``."""
