@@ -1,16 +1,24 @@
-"""Accuracy benchmark on the real-MD T4L data: every method, both tasks of the paper, several seeds.
+"""Accuracy benchmark on real MD: every method, the paper's tasks and the cross-complex ones, several seeds.
 
     python -m benchmarks.accuracy --task single --trajectories T4L_00 T4L_01 --out runs.jsonl
     python -m benchmarks.accuracy --task multi --out runs.jsonl
+    python -m benchmarks.accuracy --task leave_target_out --out runs.jsonl    # benchmarks/data/complexes.hdf5
     python -m benchmarks.accuracy --summarize runs.jsonl --plot docs/figures/results_rmsf_t4l.png
     python -m benchmarks.accuracy --summarize runs/             # a folder of `neuralmd train` runs
 
 Tasks (paper sections 2.4, 2.5):
-- ``single``: one trajectory; train on snapshots 0-79, then roll out from snapshot 79 (initial
-  velocity x79 - x78) and score the 20 predicted snapshots 80-99.
+- ``single``: one trajectory; train on its first 80 % of snapshots (0-79 of 100), then roll out
+  from the last of them (initial velocity x79 - x78) and score the rest (80-99).
 - ``multi``: train on trajectories ``--train`` (default T4L_00-11), test on ``--test`` (T4L_12-15):
   roll out each test trajectory from snapshot ``--multi-start`` (initial velocity from the snapshot
   before) and score the rest.
+- ``leave_target_out`` / ``leave_ligand_out`` (a file of ``target-ligand-kk`` records, default
+  ``benchmarks/data/complexes.hdf5``; ``neuralmd.data.target_folds`` / ``ligand_folds``): one fold
+  per target (``--folds``, default all) or per ligand of each target with 2+ ligands (``--targets``);
+  train on the other targets or ligands, test every trajectory of the held-out one from
+  ``--multi-start`` as in ``multi``. Nothing is tuned here (fixed settings, the last step is
+  scored), so the folds keep no validation set.
+- ``single`` on such a file: by default the first trajectory of every complex (``--targets`` filters).
 
 Every method is scored as ``neuralmd evaluate`` scores it (``neuralmd.cli._evaluate``): stochastic
 methods draw ``--samples`` rollouts; point metrics of the ensemble mean, energy score, CRPS, per-atom
@@ -36,8 +44,8 @@ import torch
 from torch_geometric.data import Batch
 
 from neuralmd import metrics
-from neuralmd.data import read_misato
-
+from neuralmd.data import group_complexes, ligand_folds, read_misato, target_folds
+from neuralmd.dynamics._windows import crop_windows
 from neuralmd.cli._build import Task
 from neuralmd.cli._evaluate import evaluate_methods
 
@@ -47,6 +55,7 @@ except ImportError:  # run as a script: benchmarks/ is on sys.path
     from methods import ABLATION, HISTORY_BASELINES, METHODS, build, training_loss
 
 ROOT = Path(__file__).resolve().parent
+CROSS_COMPLEX = ("leave_target_out", "leave_ligand_out")
 #: Point metrics of the ensemble mean, then ensemble and distribution metrics, in table order.
 POINT = ("mae", "mean_l2", "matching", "stability")
 ENSEMBLE = ("energy_score", "crps", "rmsf_ratio", "jsd_centroid", "jsd_rmsd", "jsd_contact", "decorrelation")
@@ -73,7 +82,10 @@ def train(model: torch.nn.Module, records: list, args, loss: str = "mae") -> flo
     for _ in range(args.steps):
         pick = torch.randint(len(records), (args.batch,), generator=gen).tolist()
         opt.zero_grad()
-        batch = Batch.from_data_list([records[i] for i in pick])
+        chosen = [records[i] for i in pick]
+        if len({int(r["ligand"].pos.shape[1]) for r in chosen}) > 1:   # complexes of unequal length
+            chosen = crop_windows(chosen, args.window, gen)
+        batch = Batch.from_data_list(chosen)
         value = model.loss(batch, window=args.window, loss=loss, generator=gen,
                            **({"samples": args.train_samples} if loss == "energy" else {}))
         value.backward()
@@ -85,7 +97,7 @@ def train(model: torch.nn.Module, records: list, args, loss: str = "mae") -> flo
 
 def score(model, records: list, start: int, seed: int, samples: int) -> dict:
     """Every metric of ``neuralmd evaluate`` for ``model`` rolled out on ``records`` from ``start``."""
-    task = Task("single" if len(records) == 1 else "multi", "T4L", [], [], records, start=start)
+    task = Task("single" if len(records) == 1 else "multi", "benchmark", [], [], records, start=start)
     (result,) = evaluate_methods({"model": model}, task, batch_size=16, device=torch.device("cpu"),
                                  seed=seed, samples=samples)
     out = {k: v for k, v in result.overall.items() if not k.startswith("skill")}
@@ -114,21 +126,66 @@ def done_keys(path: Path) -> set:
     return {(r["task"], r["test"], r["method"], r["seed"]) for r in rows}
 
 
+def setups(args, names: list[str]) -> list[dict]:
+    """The folds of ``args.task``: test label, train and test ids, start snapshot, fold details."""
+    if args.task in CROSS_COMPLEX:
+        if args.task == "leave_target_out":
+            folds = [f for f in target_folds(names, validation=None) if not args.folds or f.target in args.folds]
+            unknown = set(args.folds or ()) - {f.target for f in folds}
+        else:
+            folds = ligand_folds(names, args.targets, validation=None)
+            folds = [f for f in folds if not args.folds or f.fold in args.folds]
+            unknown = set(args.folds or ()) - {f.fold for f in folds}
+        if unknown:
+            raise SystemExit(f"--folds {sorted(unknown)} are not folds of {args.task} on {args.data}")
+        return [dict(test=f.fold, train=f.train, test_ids=f.test, start=args.multi_start, fold=f.fold,
+                     target=f.target, ligand="+".join(f.test_ligands)) for f in folds]
+    if args.task == "single":
+        trajectories = args.trajectories or _first_trajectories(names, args.targets)
+        return [dict(test=n, train=[n], test_ids=[n], start=None, **_fold_of(n)) for n in trajectories]
+    train_ids = args.train or names[:12]
+    test_ids = args.test or names[12:]
+    return [dict(test="+".join(test_ids), train=train_ids, test_ids=test_ids, start=args.multi_start)]
+
+
+def _first_trajectories(names: list[str], targets: list[str] | None) -> list[str]:
+    """Single task's default: T4L_00 and T4L_01 of t4l.hdf5, or trajectory 0 of every complex of a
+    ``target-ligand-kk`` file (of ``targets`` only, when given)."""
+    if all(not _fold_of(n) for n in names):
+        return ["T4L_00", "T4L_01"]
+    groups = group_complexes(names)
+    return [ligands[lig][0] for t, ligands in groups.items() if not targets or t in targets for lig in ligands]
+
+
+def _fold_of(name: str) -> dict:
+    """``fold``, ``target``, ``ligand`` of a ``target-ligand-kk`` record id; {} for other ids."""
+    from neuralmd.data import parse_complex_id
+    try:
+        key = parse_complex_id(name)
+    except ValueError:
+        return {}
+    return dict(fold=name, target=key.target, ligand=key.ligand)
+
+
 def run(args) -> None:
     with h5py.File(args.data, "r") as f:
         names = sorted(f)
-        records = {n: read_misato(f, n) for n in names}
-    if args.task == "single":
-        setups = [(n, [cut(records[n], 0, 80)], [records[n]], 79) for n in args.trajectories]
-    else:
-        train_ids = args.train or names[:12]
-        test_ids = args.test or names[12:]
-        setups = [("+".join(test_ids), [records[n] for n in train_ids], [records[n] for n in test_ids],
-                   args.multi_start)]
+        folds = setups(args, names)
+        needed = sorted({n for s in folds for n in s["train"] + s["test_ids"]})
+        records = {n: read_misato(f, n) for n in needed}
     done = done_keys(args.out) if args.resume else set()
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
-    for test_name, train_set, test_set, start in setups:
+    for setup in folds:
+        test_name, start = setup["test"], setup["start"]
+        test_set = [records[n] for n in setup["test_ids"]]
+        if start is None:          # single task: train on the first 80 % of the trajectory
+            length = int(test_set[0]["ligand"].pos.shape[1])
+            seen = round(0.8 * length)
+            train_set, start = [cut(test_set[0], 0, seen)], seen - 1
+        else:
+            train_set = [records[n] for n in setup["train"]]
+        details = {k: setup[k] for k in ("fold", "target", "ligand") if k in setup}
         for seed in args.seeds:
             for method in args.methods:
                 label = f"{method} + velocity mapping" if args.velocity_mapping else method
@@ -141,10 +198,11 @@ def run(args) -> None:
                               kT=apparent_kT(train_set), friction=args.friction)
                 cpu = train(model, train_set, args, training_loss(method))
                 torch.manual_seed(seed)
-                row = dict(task=args.task, test=test_name, method=label, seed=seed, steps=args.steps,
+                row = dict(task=args.task, test=test_name, **details, method=label, seed=seed, steps=args.steps,
                            loss=training_loss(method), friction=args.friction,
                            batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
                            layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
+                           train_trajectories=len(train_set), test_trajectories=len(test_set),
                            **score(model, test_set, start, seed, args.samples))
                 with open(args.out, "a") as f:
                     f.write(json.dumps(row) + "\n")
@@ -181,34 +239,85 @@ def summarize(path: Path, plot: Path | None) -> None:
     order = list(METHODS) + list(HISTORY_BASELINES) + list(ABLATION)
     order += sorted({r["method"] for r in rows} - set(order))
     for task in sorted({r["task"] for r in rows}):
-        for test in sorted({r["test"] for r in rows if r["task"] == task}):
+        tests = sorted({r["test"] for r in rows if r["task"] == task})
+        for test in tests:
             sel = [r for r in rows if r["task"] == task and r["test"] == test]
             print(f"\n{task} task, test {test}\n")
-            reference = {m: [r["energy_score"] for r in sel if r["method"] == m and "energy_score" in r]
-                         for m in ("Static", "MeanPose")}
             md_tau = [r["decorrelation_md"] for r in sel if "decorrelation_md" in r]
             if md_tau:
                 print(f"MD's centroid decorrelation time: {md_tau[0]:.3f} snapshots\n")
-            present = [m for m in order if any(r["method"] == m for r in sel)]
-            for title, columns in (("Point metrics of the ensemble mean", POINT),
-                                   ("Ensembles and distributions", ENSEMBLE)):
-                keys = [k for k in columns if all(k in r for r in sel)]
-                skills = columns is ENSEMBLE
-                print(f"{title}:\n")
-                print("| method | seeds | " + " | ".join(keys)
-                      + (" | skill vs Static | skill vs MeanPose |" if skills else " |"))
-                print("|---|---|" + "---|" * (len(keys) + 2 * skills))
-                for m in present:
-                    mine = [r for r in sel if r["method"] == m]
-                    cells = [_mean_sd([r[k] for r in mine]) for k in keys]
-                    for ref in reference.values() if skills else ():
-                        ok = ref and "energy_score" in mine[0]
-                        mean_es = statistics.mean(r["energy_score"] for r in mine) if ok else 0.0
-                        cells.append(f"{metrics.skill(mean_es, statistics.mean(ref)):+.3f}" if ok else "-")
-                    print(f"| {m} | {','.join(str(r['seed']) for r in mine)} | " + " | ".join(cells) + " |")
-                print()
+            print_tables(sel, order)
+        if len(tests) > 1:
+            summarize_folds([r for r in rows if r["task"] == task], task, order)
     if plot:
         plot_rmsf(rows, plot, order)
+
+
+def print_tables(sel: list[dict], order: list[str]) -> None:
+    """The point and the ensemble table of ``sel`` (rows of one test or pooled), mean ± sd over seeds."""
+    reference = {m: [r["energy_score"] for r in sel if r["method"] == m and "energy_score" in r]
+                 for m in ("Static", "MeanPose")}
+    present = [m for m in order if any(r["method"] == m for r in sel)]
+    for title, columns in (("Point metrics of the ensemble mean", POINT),
+                           ("Ensembles and distributions", ENSEMBLE)):
+        keys = [k for k in columns if all(k in r for r in sel)]
+        skills = columns is ENSEMBLE
+        print(f"{title}:\n")
+        print("| method | seeds | " + " | ".join(keys)
+              + (" | skill vs Static | skill vs MeanPose |" if skills else " |"))
+        print("|---|---|" + "---|" * (len(keys) + 2 * skills))
+        for m in present:
+            mine = [r for r in sel if r["method"] == m]
+            cells = [_mean_sd([r[k] for r in mine]) for k in keys]
+            for ref in reference.values() if skills else ():
+                ok = ref and "energy_score" in mine[0]
+                mean_es = statistics.mean(r["energy_score"] for r in mine) if ok else 0.0
+                cells.append(f"{metrics.skill(mean_es, statistics.mean(ref)):+.3f}" if ok else "-")
+            print(f"| {m} | {','.join(str(r['seed']) for r in mine)} | " + " | ".join(cells) + " |")
+        print()
+
+
+def pool_folds(rows: list[dict]) -> tuple[list[dict], list[str]]:
+    """Per method and seed, every metric averaged over the folds (tests) that every method has run
+    for that seed, each fold weighted equally; returns the pooled rows and those folds."""
+    methods = {r["method"] for r in rows}
+    by_key = {(r["test"], r["method"], r["seed"]): r for r in rows}
+    pooled, used = [], set()
+    for seed in sorted({r["seed"] for r in rows}):
+        folds = sorted(t for t in {r["test"] for r in rows} if all((t, m, seed) in by_key for m in methods))
+        used.update(folds)
+        for m in methods:
+            mine = [by_key[(t, m, seed)] for t in folds]
+            if not mine:
+                continue
+            keys = [k for k in METRICS if all(isinstance(r.get(k), (int, float)) for r in mine)]
+            pooled.append(dict(method=m, seed=seed, folds=len(folds),
+                               **{k: statistics.mean(r[k] for r in mine) for k in keys}))
+    return pooled, sorted(used)
+
+
+def summarize_folds(rows: list[dict], task: str, order: list[str]) -> None:
+    """Pooled tables over the folds of ``task`` and a fold x method table of energy score and MAE."""
+    pooled, folds = pool_folds(rows)
+    missing = sorted({r["test"] for r in rows} - set(folds))
+    print(f"\n{task} task, pooled over {len(folds)} folds (each fold weighted equally)"
+          + (f"; left out, not run by every method: {', '.join(missing)}" if missing else "") + "\n")
+    print_tables(pooled, order)
+    present = [m for m in order if any(r["method"] == m for r in rows)]
+    for key, label in (("energy_score", "energy score"), ("mae", "MAE of the ensemble mean")):
+        print(f"{task}: {label} (Å) per fold, mean over seeds; * marks the best of the row\n")
+        print("| fold | " + " | ".join(present) + " |")
+        print("|---|" + "---|" * len(present))
+        wins = dict.fromkeys(present, 0)
+        for fold in sorted({r["test"] for r in rows}):
+            means = {m: statistics.mean(vals) if (vals := [r[key] for r in rows if r["test"] == fold
+                                                          and r["method"] == m and key in r]) else math.nan
+                     for m in present}
+            best = min((m for m in present if math.isfinite(means[m])), key=means.get, default=None)
+            if best is not None:
+                wins[best] += 1
+            print(f"| {fold} | " + " | ".join(f"{means[m]:.3f}{'*' if m == best else ''}" for m in present) + " |")
+        print("| folds won | " + " | ".join(str(wins[m]) for m in present) + " |\n")
 
 
 def _mean_sd(values: list) -> str:
@@ -249,9 +358,15 @@ def plot_rmsf(rows: list, path: Path, order: list) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=ROOT / "data" / "t4l.hdf5")
-    p.add_argument("--task", choices=("single", "multi"), default="single")
-    p.add_argument("--trajectories", nargs="+", default=["T4L_00", "T4L_01"], help="single task")
+    p.add_argument("--data", type=Path, default=None,
+                   help="MISATO-layout file (default: data/t4l.hdf5; data/complexes.hdf5 for the cross-complex tasks)")
+    p.add_argument("--task", choices=("single", "multi", *CROSS_COMPLEX), default="single")
+    p.add_argument("--trajectories", nargs="+", default=None,
+                   help="single task (default: T4L_00 T4L_01, or trajectory 0 of every complex of a target-ligand-kk file)")
+    p.add_argument("--folds", nargs="+", default=None,
+                   help="cross-complex tasks: only these folds (targets, or target:ligand for leave_ligand_out)")
+    p.add_argument("--targets", nargs="+", default=None,
+                   help="leave_ligand_out and single on a complexes file: only these targets")
     p.add_argument("--train", nargs="+", default=None, help="multi task (default: first 12)")
     p.add_argument("--test", nargs="+", default=None, help="multi task (default: the rest)")
     p.add_argument("--methods", nargs="+", default=list(METHODS) + list(HISTORY_BASELINES))
@@ -280,6 +395,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="print tables from this JSON-lines file, or from a folder of `neuralmd train` runs")
     p.add_argument("--plot", type=Path, default=None, help="with --summarize: write the RMSF figure here")
     args = p.parse_args(argv)
+    if args.data is None:
+        args.data = ROOT / "data" / ("complexes.hdf5" if args.task in CROSS_COMPLEX else "t4l.hdf5")
     if args.ablation:
         args.methods = list(ABLATION)
     torch.set_num_threads(args.threads)

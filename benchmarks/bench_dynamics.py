@@ -46,19 +46,18 @@ def misato_sized_record(seed: int, n_lig: int = 30, n_res: int = 300, snapshots:
     return data
 
 
-def methods(ff: BindingNet, cache: bool) -> dict[str, Callable[[], torch.nn.Module]]:
+def methods(ff: BindingNet) -> dict[str, Callable[[], torch.nn.Module]]:
     return {
-        "NeuralMD ODE (rk4, h=0.5)": lambda: NeuralMD(ff, method="rk4", step_size=0.5, cache_protein=cache),
-        "NeuralMD ODE (euler, h=0.5)": lambda: NeuralMD(ff, method="euler", step_size=0.5, cache_protein=cache),
-        "NeuralMD SDE (euler, h=0.5)": lambda: NeuralMD(ff, solver="sde", method="euler", step_size=0.5,
-                                                        cache_protein=cache),
+        "NeuralMD ODE (rk4, h=0.5)": lambda: NeuralMD(ff, method="rk4", step_size=0.5),
+        "NeuralMD ODE (euler, h=0.5)": lambda: NeuralMD(ff, method="euler", step_size=0.5),
+        "NeuralMD SDE (euler, h=0.5)": lambda: NeuralMD(ff, solver="sde", method="euler", step_size=0.5),
         # the default `neuralmd train` model (conf/model/neuralmd_langevin.yaml), paper-sized here
         "NeuralMD Langevin (baoab, h=0.5)": lambda: NeuralMD(ff, solver="sde", method="baoab", step_size=0.5,
-                                                             cache_protein=cache, friction=0.5, noise="fdt",
+                                                             friction=0.5, noise="fdt",
                                                              coefficients="ligand", kT=0.4),
-        "VerletMD (h=0.5)": lambda: VerletMD(ff, step_size=0.5, cache_protein=cache),
-        "GNN-MD": lambda: GNNMD(ff, cache_protein=cache),
-        "DenoisingLD (10 steps)": lambda: DenoisingLD(ff, steps=10, cache_protein=cache),
+        "VerletMD (h=0.5)": lambda: VerletMD(ff, step_size=0.5),
+        "GNN-MD": lambda: GNNMD(ff),
+        "DenoisingLD (10 steps)": lambda: DenoisingLD(ff, steps=10),
     }
 
 
@@ -104,7 +103,7 @@ def main() -> None:
     rows = []
     jobs = [(b, cache) for b in args.batch for cache in (True, False)]
     base = [("Static", StaticBaseline), ("Linear", LinearBaseline)]
-    total = len(args.batch) * len(base) + len(jobs) * len(methods(ff, True))
+    total = len(args.batch) * len(base) + len(jobs) * len(methods(ff))
     with tqdm(total=total, desc="bench_dynamics") as bar:
         for b in args.batch:
             data = Batch.from_data_list([misato_sized_record(i) for i in range(b)])
@@ -112,9 +111,10 @@ def main() -> None:
                 rows.append((name, b, "-", speed(cls(), data, args.snapshots, b, args.repeats)))
                 bar.update()
             for cache in (True, False):
-                for name, build in methods(ff, cache).items():
-                    rows.append((name, b, "yes" if cache else "no",
-                                 speed(build().eval(), data, args.snapshots, b, args.repeats)))
+                for name, build in methods(ff).items():
+                    model = build().eval()
+                    model.cache_protein = cache
+                    rows.append((name, b, "yes" if cache else "no", speed(model, data, args.snapshots, b, args.repeats)))
                     bar.update()
     header = (f"Rollout speed, snapshots/s (higher is better); {args.snapshots} predicted snapshots, "
               f"default BindingNet, 30-atom ligand + 300 residues per complex, float32, CPU "

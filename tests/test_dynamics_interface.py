@@ -10,7 +10,8 @@ from _dynamics_toys import one_thread  # noqa: F401  (autouse fixture)
 
 from neuralmd.dynamics import (GNNMD, DenoisingLD, LinearBaseline, NeuralMD, SecondOrderDynamics,
                                StaticBaseline, VerletMD)
-from neuralmd.dynamics._base import initial_state, sample_windows, trajectory_loss
+from neuralmd.dynamics._base import initial_state, trajectory_loss
+from neuralmd.dynamics._windows import sample_windows
 
 
 def all_models(ff):
@@ -126,12 +127,25 @@ def test_protein_encoded_once_per_rollout_and_loss(name):
     assert ff.encode_calls == 2
 
 
+@pytest.mark.parametrize("name", ["ode", "sde", "gnnmd", "verlet", "denoising"])
+def test_cache_off_is_decided_by_the_base_and_changes_only_the_cost(name):
+    ff = ToyForceField().double()
+    model = all_models(ff)[name].double()
+    data = make_batch([make_record(0), make_record(1)])
+    cached = model.rollout(data, [1, 2, 3], generator=torch.Generator().manual_seed(3))
+    model.cache_protein = False
+    ff.encode_calls = 0
+    uncached = model.rollout(data, [1, 2, 3], generator=torch.Generator().manual_seed(3))
+    assert ff.encode_calls > 1           # the force field encodes at every evaluation
+    torch.testing.assert_close(cached, uncached, rtol=0, atol=1e-12)
+
+
 def test_uncached_protein_is_encoded_per_evaluation_with_same_result():
     ff = ToyForceField().double()
     data = make_record(0)
     cached = NeuralMD(ff, method="euler", step_size=0.5, ligand_factory=toy_factory).double()
-    uncached = NeuralMD(ff, method="euler", step_size=0.5, ligand_factory=toy_factory,
-                        cache_protein=False).double()
+    uncached = NeuralMD(ff, method="euler", step_size=0.5, ligand_factory=toy_factory).double()
+    uncached.cache_protein = False
     a = cached.rollout(data, [1, 2, 3])
     ff.encode_calls = 0
     b = uncached.rollout(data, [1, 2, 3])

@@ -30,6 +30,7 @@ from ase.data import chemical_symbols
 from torch import Tensor
 
 from neuralmd._elements import COVALENT_RADII
+from neuralmd._format import POCKET_CUTOFF
 from neuralmd.data._tables import RESIDUE_NAMES
 
 __all__ = ["LIGAND_TAG", "PROTEIN_TAG", "POCKET_CUTOFF", "BOND_TOLERANCE", "FORMATS", "to_ase", "to_universe",
@@ -38,8 +39,6 @@ __all__ = ["LIGAND_TAG", "PROTEIN_TAG", "POCKET_CUTOFF", "BOND_TOLERANCE", "FORM
 #: ``Atoms.get_tags()`` value of ligand atoms and of protein backbone atoms.
 LIGAND_TAG = 1
 PROTEIN_TAG = 2
-#: Default pocket radius (Å): residues whose C-alpha lies this close to a ligand atom.
-POCKET_CUTOFF = 10.0
 #: Two ligand atoms are bonded when closer than this times the sum of their covalent radii.
 BOND_TOLERANCE = 1.2
 #: File extension -> writer: an ``ase.io`` format name, or ``mdanalysis``.

@@ -203,6 +203,8 @@ def build_task(cfg: DictConfig, window: int | None = None) -> Task:
         return Task("multi", "synthetic", train, val, test, start=start, val_start=start)
     if kind == "misato":
         return _misato_task(cfg)
+    if kind == "complexes":
+        return _complexes_task(cfg, window)
     if kind == "single":
         if not cfg.get("h5") and Path(str(cfg.complex).partition(":")[0]).suffix.lower() not in (".h5", ".hdf5"):
             raise UsageError(f"data=single reads MISATO-layout HDF5 (data.complex=ID data.h5=MD.hdf5, or "
@@ -213,7 +215,7 @@ def build_task(cfg: DictConfig, window: int | None = None) -> Task:
         record = load_complex(str(cfg.topology), trajectory=cfg.get("trajectory"),
                               ligand=cfg.ligand, protein=cfg.protein, dt_ps=cfg.get("dt_ps"))
         return _time_split(record, cfg, window)
-    raise UsageError(f"unknown data kind {kind!r}; use data=synthetic, misato, single or mdanalysis")
+    raise UsageError(f"unknown data kind {kind!r}; use data=synthetic, misato, complexes, single or mdanalysis")
 
 
 def _misato_task(cfg: DictConfig) -> Task:
@@ -227,6 +229,42 @@ def _misato_task(cfg: DictConfig) -> Task:
     label = "MISATO" if cfg.get("subset") is None else f"MISATO-{cfg.subset}"
     start = multi_start(cfg)
     return Task("multi", label, *sets, start=start, val_start=start)
+
+
+def _complexes_task(cfg: DictConfig, window: int | None) -> Task:
+    """A cross-complex task (or one trajectory of it) on a file of ``target-ligand-kk`` records."""
+    from neuralmd.data import MisatoDataset, leave_ligand_out, leave_target_out
+    path = Path(str(cfg.path))
+    if not path.is_file():
+        raise FileNotFoundError(2, "complexes file not found", str(path))
+    task = cfg.get("task")
+    if task == "single":
+        if not cfg.get("complex"):
+            raise UsageError("data.task=single needs data.complex=ID (a record id such as tyk2-ejm_31-00)")
+        return _time_split(load_complex(str(cfg.complex), h5=str(path)), cfg, window)
+    validation = cfg.get("validation", "group")
+    validation = None if validation in (None, "none") else str(validation)
+    ids = _h5_ids(path)
+    options = {"validation": validation, "seed": int(cfg.get("seed", 0))}
+    if task == "leave_target_out":
+        if not cfg.get("test_target"):
+            raise UsageError("data.task=leave_target_out needs data.test_target=TARGET (e.g. tyk2)")
+        split = leave_target_out(ids, str(cfg.test_target), **options)
+    elif task == "leave_ligand_out":
+        if not cfg.get("target") or not cfg.get("test_ligands"):
+            raise UsageError("data.task=leave_ligand_out needs data.target=TARGET and data.test_ligands=[LIGAND,...]")
+        ligands = cfg.test_ligands
+        split = leave_ligand_out(ids, str(cfg.target), [ligands] if isinstance(ligands, str) else list(ligands),
+                                 **options)
+    else:
+        raise UsageError(f"data.task must be leave_target_out, leave_ligand_out or single, got {task!r}")
+    progress = bool(cfg.get("progress", False))
+    sets = [MisatoDataset(str(path), split=ids, progress=progress) if ids else []
+            for ids in (split.train, split.val, split.test)]
+    start = multi_start(cfg)
+    return Task("multi", f"{task} {split.fold}", *sets, start=start, val_start=start,
+                info={"task": task, "fold": split.fold, "target": split.target,
+                      "test_ligands": list(split.test_ligands), "validation": validation})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -108,7 +108,7 @@ def write_tables(results: Sequence[MethodResult], task: Task, out: Path) -> str:
             for cid, m in r.per_complex.items():
                 w.writerow([r.name, cid, *(m.get(k, "") for k in keys)])
     payload = {"data": {"name": task.name, "task": task.kind, "start": task.start,
-                        "test_complexes": list(results[0].per_complex)},
+                        "test_complexes": list(results[0].per_complex), "info": dict(task.info)},
                "units": {k: COLUMNS[k][1] for k in keys} | {"decorrelation_md": "snapshots", "decorrelation_ps": "ps",
                                                              "decorrelation_md_ps": "ps"},
                "better": {k: COLUMNS[k][2] for k in keys},

@@ -5,9 +5,9 @@ the same weights as an uninterrupted run with the same seed. Three things make t
 
 * the data order of epoch e is a pure function of ``(seed, e)`` (``DistributedSampler``), and a
   resumed epoch skips the batches its checkpoint had already done;
-* every complex's random training window comes from its own generator seeded by
-  ``(seed, epoch, dataset index)``, and the model's noise from one seeded by ``(seed, epoch,
-  step)``: no global RNG is drawn, so nothing depends on history, batch composition or ranks;
+* every complex's random training window and the model's noise come from the library's
+  per-complex streams, seeded by ``(seed, epoch)`` and the complex's id (``_windows``): no global
+  RNG is drawn, so nothing depends on history, batch composition, steps or ranks;
 * checkpoints hold model, optimiser, EMA, counters, the schedule's and the model selection's
   state and all global RNG states, and are atomic.
 
@@ -44,7 +44,7 @@ from . import _checkpoint as ckpt_io
 from . import _distributed as ddp
 from ._build import Task, build_model, build_task, has_parameters, resolve_device
 from ._trainer_config import check_trainer_config
-from ._windows import window_loss
+from ._windows import LossOptions, window_loss
 
 
 class TrainingDiverged(ValueError):
@@ -67,9 +67,7 @@ class Trainer:
                                              weight_decay=tcfg.weight_decay)
         else:
             raise UsageError(f"trainer.optimizer must be adam or sgd, got {tcfg.optimizer!r}")
-        if tcfg.loss not in ("mae", "mse", "energy"):
-            raise UsageError(f"trainer.loss must be mae, mse or energy, got {tcfg.loss!r}")
-        self.samples = _energy_samples(tcfg) if tcfg.loss == "energy" else None
+        self.options = LossOptions.from_config(tcfg, ctx.device)
         if tcfg.ema is not None and not 0.0 < float(tcfg.ema) < 1.0:
             raise UsageError(f"trainer.ema must be a decay in (0, 1) or null, got {tcfg.ema}")
         self.ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if tcfg.ema else None
@@ -145,9 +143,7 @@ class Trainer:
         """The batch loss; non-finite positions inside the model after a step mean divergence (the
         training records were checked when loaded), not bad input."""
         try:
-            return self.wrapped(self.task.train, indices, self.seed, self.epoch, self.global_step,
-                                int(self.cfg.window), str(self.cfg.loss), self.ctx.device,
-                                bool(self.cfg.per_complex_loss), self.samples)
+            return self.wrapped([self.task.train[i] for i in indices], epoch=self.epoch, options=self.options)
         except ValueError as err:
             if self.global_step > 0 and ("NaN" in str(err) or "infinite" in str(err)):
                 self._diverged(f"the model produced non-finite positions ({err})")
@@ -268,15 +264,6 @@ def _resolve_training_loss(cfg: DictConfig) -> None:
         cfg.trainer.loss = str(cfg.model.get("training_loss") or "mae")
 
 
-def _energy_samples(tcfg: DictConfig) -> int:
-    """``trainer.samples`` for loss=energy: rollouts per window, an integer >= 2 (the energy score's
-    spread term needs two samples; with one the noise would be trained towards zero)."""
-    samples = tcfg.get("samples")
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
-        raise UsageError(f"trainer.samples must be an integer >= 2 for trainer.loss=energy, got {samples!r}")
-    return samples
-
-
 def _write_history(history: list[dict[str, float]], path: Path) -> None:
     keys = list(dict.fromkeys(k for row in history for k in row))
     with open(path, "w", newline="") as f:
@@ -388,8 +375,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     _resolve_training_loss(cfg)
     check_trainer_config(cfg.trainer)
     _check_export_formats(cfg.export_formats)
-    if cfg.trainer.loss == "energy":
-        _energy_samples(cfg.trainer)      # before any data is built or folder written
+    LossOptions.from_config(cfg.trainer, torch.device("cpu"))   # loss and samples checked before any data or folder
     ctx = ddp.setup(resolve_device(str(cfg.trainer.device), cfg.trainer.get("threads")))
     run_dir, created = None, False
     try:

@@ -1,66 +1,84 @@
-"""Training windows that do not depend on how complexes are grouped into batches or processes.
+"""The loss of one training step: the library's windows and noise, keyed by (seed, epoch, complex).
 
-``DynamicsModel.loss`` samples one random window per complex from a single generator for the
-whole batch, so the same complex would train on a different window in a batch of 4 than in a batch
-of 2 (one DDP rank's half). Cutting each record to its window first, with a generator of its own,
-leaves the model exactly one window to choose and makes the loss terms of a complex independent
-of its batch-mates, its rank and everything drawn before.
+Every random choice of a training step is made by the library per complex
+(``neuralmd.dynamics._windows``, ``_noise``): the window a complex trains on and the noise its
+rollouts draw depend on one seed per call and on the complex's id. The trainer passes a generator
+that depends only on ``(seed, epoch)``, so a complex's loss terms in an epoch are the same in any
+batch, at any step, on any DDP rank, and a resumed run draws what the uninterrupted run drew.
 """
 from __future__ import annotations
 
-import copy
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
+from omegaconf import DictConfig
 from torch import nn
+
+from . import UsageError
+
+from neuralmd.dynamics._base import LOSSES
+from neuralmd.dynamics._windows import crop_windows
 
 _SEED_MIX = 1_000_003  # odd multipliers keep (seed, a, b) -> generator seed one-to-one
 
 
-def seeded_generator(seed: int, a: int, b: int) -> torch.Generator:
-    """A CPU generator for ``(seed, a, b)``, e.g. (seed, epoch, complex); works for GPU data."""
+def seeded_generator(seed: int, a: int, b: int = 0) -> torch.Generator:
+    """A CPU generator for ``(seed, a, b)``, e.g. (seed, epoch); works for GPU data."""
     return torch.Generator().manual_seed(((seed * _SEED_MIX + a) * _SEED_MIX + b) % 2**63)
 
 
-def crop_window(record: Any, window: int, generator: torch.Generator) -> Any:
-    """The record cut to one random training window: snapshots ``s - 1 .. s + window``.
+@dataclass(frozen=True)
+class LossOptions:
+    """Everything a training step's loss needs besides the model, the records and the epoch.
 
-    ``s`` is uniform in ``[1, T - 1 - window]`` as in Algorithm 1 (``s - 1`` supplies the initial
-    finite-difference velocity). Given this crop, ``DynamicsModel.loss`` has exactly one window to
-    choose, so which window a complex trains on no longer depends on its batch-mates.
+    Attributes:
+        seed: ``trainer.seed``; with the epoch it seeds every window and noise draw.
+        window: future snapshots per training window (Algorithm 1), ``trainer.window``.
+        loss: ``mae`` / ``mse`` (Eq. 13) or ``energy`` (energy score of ``samples`` rollouts).
+        device: where the batch goes.
+        samples: rollouts per window for ``loss="energy"``, else None: an integer >= 2, since the
+            energy score's spread term needs two samples (with one the noise would be trained
+            towards zero).
     """
-    pos = record["ligand"].pos
-    start = int(torch.randint(1, pos.shape[1] - window, (1,), generator=generator))
-    out = copy.copy(record)          # new stores, shared tensors: the record itself is untouched
-    out["ligand"].pos = pos[:, start - 1:start + window + 1]
-    return out
+
+    seed: int
+    window: int
+    loss: str
+    device: torch.device
+    samples: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise UsageError(f"trainer.loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.loss == "energy" and (isinstance(self.samples, bool) or not isinstance(self.samples, int)
+                                      or self.samples < 2):
+            raise UsageError(f"trainer.samples must be an integer >= 2 for trainer.loss=energy, got {self.samples!r}")
+
+    @classmethod
+    def from_config(cls, tcfg: DictConfig, device: torch.device) -> "LossOptions":
+        """The options of a ``trainer`` config (``trainer.samples`` only counts for ``energy``)."""
+        loss = str(tcfg.loss)
+        return cls(seed=int(tcfg.seed), window=int(tcfg.window), loss=loss, device=device,
+                   samples=tcfg.get("samples") if loss == "energy" else None)
+
+    def model_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``model.loss`` besides the batch and the generator."""
+        extra = {"samples": self.samples} if self.loss == "energy" else {}
+        return {"window": self.window, "loss": self.loss, **extra}
 
 
-def window_loss(model: nn.Module, records: Sequence[Any], indices: Sequence[int], seed: int,
-                epoch: int, step: int, window: int, kind: str, device: torch.device,
-                per_complex: bool, samples: int | None = None) -> tuple[torch.Tensor, float]:
-    """Training loss of one local batch and its weight (atoms, or complexes when ``per_complex``).
+def window_loss(model: nn.Module, records: Sequence[Any], *, epoch: int,
+                options: LossOptions) -> tuple[torch.Tensor, float]:
+    """Training loss of one local batch of ``records`` and its weight (its number of ligand atoms).
 
-    ``kind`` is Eq. 13's ``mae``/``mse`` or ``energy``, the energy score of ``samples`` rollouts
-    per window (``samples`` is passed to the model for ``energy`` only). Windows come from
-    per-complex generators ``(seed, epoch, index)``; the model's own randomness (SDE noise, keyed
-    per complex id) from one generator ``(seed, epoch, step)`` shared by all ranks.
-    ``per_complex=True`` calls the model once per complex and averages: slower, but exact for
-    models whose loss draws batch-shaped noise (DenoisingLD).
+    The records are cut to their windows first (:func:`crop_windows`), so trajectories of
+    different lengths share a batch and only the windows travel to the device; the model's loss
+    then has exactly those windows to choose.
     """
     from torch_geometric.data import Batch
 
-    shortest = min(int(records[i]["ligand"].pos.shape[1]) for i in indices)
-    if shortest < 3:
-        raise ValueError(f"training needs trajectories of at least 3 snapshots, got {shortest}")
-    window = max(1, min(window, shortest - 2))
-    crops = [crop_window(records[i], window, seeded_generator(seed, epoch, i)) for i in indices]
-    options = {"samples": samples} if kind == "energy" else {}
-    if per_complex:
-        losses = [model.loss(c.to(device), window=window, loss=kind, generator=seeded_generator(seed, epoch, i),
-                             **options) for c, i in zip(crops, indices)]
-        return torch.stack(losses).mean(), float(len(crops))
-    batch = Batch.from_data_list(crops).to(device)
-    loss = model.loss(batch, window=window, loss=kind, generator=seeded_generator(seed, -1 - epoch, step),
-                      **options)
+    crops = crop_windows(records, options.window, seeded_generator(options.seed, epoch))
+    batch = Batch.from_data_list(crops).to(options.device)
+    loss = model.loss(batch, generator=seeded_generator(options.seed, epoch), **options.model_options())
     return loss, float(batch["ligand"].z.shape[0])

@@ -11,13 +11,16 @@ Records with the same number of snapshots T batch with ``torch_geometric.data.Ba
 (``ligand.batch`` and ``residue.batch`` then say which complex each atom and residue belongs to).
 ``validate_record`` is the one check every entry point runs; bad input raises a single
 ``ValueError`` that names the complex. ``neuralmd.data.openmm`` (extra ``openmm``) simulates a
-complex with OpenMM and records it the same way.
+complex with OpenMM and records it the same way. Data sets of several complexes name their records
+``target-ligand-kk``; ``leave_target_out`` and ``leave_ligand_out`` split them across complexes.
 
 >>> from neuralmd.data import synthetic_trajectories, validate_record
 >>> data = validate_record(synthetic_trajectories(1, seed=0, n_snapshots=5)[0])
 >>> data["ligand"].pos.shape[1]
 5
 """
+from ._complexes import (ComplexId, ComplexSplit, group_complexes, leave_ligand_out, leave_target_out, ligand_folds,
+                         parse_complex_id, target_folds)
 from ._datasets import MisatoDataset, SingleTrajectoryDataset
 from ._mdanalysis import from_mdanalysis
 from ._misato_read import MISATO_DT_PS, read_misato
@@ -31,5 +34,6 @@ __all__ = [
     "read_misato", "write_misato", "MisatoDataset", "SingleTrajectoryDataset", "from_mdanalysis",
     "synthetic_trajectories", "simulate_binding", "validate_record", "make_record", "official_split",
     "subset_split", "atomic_masses", "residue_code", "RESIDUE_NAMES", "NUM_RESIDUE_TYPES", "MISATO_DT_PS",
-    "POCKET_CUTOFF", "record_to_plain", "record_from_plain",
+    "POCKET_CUTOFF", "record_to_plain", "record_from_plain", "ComplexId", "ComplexSplit", "parse_complex_id",
+    "group_complexes", "leave_target_out", "leave_ligand_out", "target_folds", "ligand_folds",
 ]

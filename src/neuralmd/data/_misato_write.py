@@ -116,3 +116,30 @@ def write_misato(records: HeteroData | Iterable[HeteroData], path: str | os.Path
         for data in records:
             _write_one(f, data)
     return path
+
+
+def write_atom_trajectory(f: h5py.Group, name: str, coords: np.ndarray, arrays: dict[str, np.ndarray],
+                          attrs: dict) -> None:
+    """One all-atom MD trajectory as a MISATO group: ``coords`` (T, N, 3) Å stored as float32.
+
+    ``arrays`` holds MISATO's per-atom keys (``atoms_type``, ``atoms_number``, ``atoms_element``,
+    ``atoms_residue``, ``molecules_begin_atom_index``), the ligand being the last molecule;
+    ``frames_rmsd_ligand`` is computed here from its heavy atoms (no fitting: the frame is the fixed
+    protein's). ``attrs`` become group attributes (``dt_ps`` is required). gzip-compressed.
+    """
+    if "dt_ps" not in attrs:
+        raise ValueError(f"complex {name}: attrs need dt_ps")
+    if name in f:
+        raise ValueError(f"complex {name}: written twice")
+    coords = np.asarray(coords, dtype=np.float32)
+    g = f.create_group(name)
+    g.create_dataset("trajectory_coordinates", data=coords, compression="gzip", compression_opts=9, shuffle=True,
+                     chunks=coords.shape, fletcher32=True)
+    for key, value in arrays.items():
+        g.create_dataset(key, data=np.asarray(value).astype(np.int64), compression="gzip", fletcher32=True)
+    begin = int(arrays["molecules_begin_atom_index"][-1])
+    heavy = np.asarray(arrays["atoms_number"])[begin:] > 1
+    lig = coords[:, begin:][:, heavy]
+    g.create_dataset("frames_rmsd_ligand", data=np.sqrt(((lig - lig[:1]) ** 2).sum(-1).mean(-1)), fletcher32=True)
+    for key, value in attrs.items():
+        g.attrs[key] = value

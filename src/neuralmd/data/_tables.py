@@ -12,6 +12,7 @@ from importlib import resources
 import torch
 
 from .._elements import COVALENT_RADII
+from .._format import NUM_RESIDUE_TYPES
 
 _RAW = json.loads(resources.files("neuralmd.data").joinpath("tables/misato.json").read_text())
 
@@ -22,7 +23,9 @@ ATOM_TYPE_CODES: dict[str, int] = {v: k for k, v in ATOM_TYPES.items()}
 #: ``residue.type`` vocabulary: index = MISATO ``atoms_residue`` code (0 is the ligand, 'MOL'),
 #: plus one project code, 23 = 'UNK', for amino acids MISATO has no code for.
 RESIDUE_NAMES: tuple[str, ...] = tuple(_RAW["residues"][str(i)] for i in range(len(_RAW["residues"]))) + ("UNK",)
-NUM_RESIDUE_TYPES: int = len(RESIDUE_NAMES)
+if len(RESIDUE_NAMES) != NUM_RESIDUE_TYPES:   # the format fixes the count; the table must fill it
+    raise ImportError(f"tables/misato.json gives {len(RESIDUE_NAMES)} residue names, the record format "
+                      f"(neuralmd._format.NUM_RESIDUE_TYPES) {NUM_RESIDUE_TYPES}")
 UNKNOWN_RESIDUE: int = NUM_RESIDUE_TYPES - 1
 LIGAND_RESIDUE: int = 0
 

@@ -6,51 +6,14 @@ converts predicted times back to picoseconds).
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from ..layers import complex_name, node_batch
-
-
-def ligand_batch(data) -> tuple[Tensor, int]:
-    """(N_l,) complex index of every ligand atom and the number of complexes B.
-
-    A single ``HeteroData`` is one complex (all zeros); a PyG ``Batch`` carries ``ligand.batch``.
-    """
-    batch = node_batch(data, "ligand", "z")
-    num = getattr(data, "num_graphs", None)
-    if num is None:
-        num = int(batch.max()) + 1 if batch.numel() else 1
-    return batch, int(num)
-
-
-#: Graph attribute naming the ensemble member of a replicated complex (its noise stream's tag).
-ENSEMBLE_KEY = "ensemble_sample"
-
-
-def _graph_values(data, key: str, num_complexes: int) -> list[object] | None:
-    """Graph-level attribute ``key`` as a list of length B, or None when absent or mis-sized."""
-    values = getattr(data, key, None)
-    if values is None:
-        return None
-    if isinstance(values, (str, int)):
-        values = [values]
-    elif isinstance(values, Tensor):
-        values = values.reshape(-1).tolist()
-    values = list(values)
-    return values if len(values) == num_complexes else None
-
-
-def complex_ids(data, num_complexes: int) -> list[object]:
-    """The noise key of every complex (list of length B): its ``id`` (the batch index without
-    one), tagged ``"@k"`` for replica ``k`` of an ensemble rollout (see :func:`replicate`)."""
-    ids = _graph_values(data, "id", num_complexes) or list(range(num_complexes))
-    samples = _graph_values(data, ENSEMBLE_KEY, num_complexes)
-    if samples is None:
-        return ids
-    return [f"{i}@{int(k)}" for i, k in zip(ids, samples)]
+from .._format import check_trajectory
+from ._noise import ENSEMBLE_KEY
+from ._windows import initial_state, sample_windows
 
 
 def replicate(data, samples: int):
@@ -72,47 +35,6 @@ def replicate(data, samples: int):
     return Batch.from_data_list(copies)
 
 
-def check_trajectory(data) -> Tensor:
-    """Validate and return ``data["ligand"].pos`` (N_l, T, 3); one clear ValueError otherwise."""
-    lig = data["ligand"]
-    pos = getattr(lig, "pos", None)
-    if pos is None or pos.dim() != 3 or pos.shape[-1] != 3:
-        shape = None if pos is None else tuple(pos.shape)
-        raise ValueError(f"{complex_name(data)}: ligand.pos must have shape (N_l, T, 3), got {shape}")
-    if pos.shape[0] == 0:
-        raise ValueError(f"{complex_name(data)}: empty ligand")
-    if not torch.isfinite(pos).all():
-        raise ValueError(f"{complex_name(data)}: ligand.pos contains NaN or inf")
-    mass = getattr(lig, "mass", None)
-    if mass is None or mass.shape != pos.shape[:1] or not (mass > 0).all():
-        raise ValueError(f"{complex_name(data)}: ligand.mass must be (N_l,) positive amu")
-    intervals = getattr(data, "dt_ps", None)
-    if isinstance(intervals, Tensor) and intervals.numel() > 1 and not bool((intervals == intervals.flatten()[0]).all()):
-        # Time inside the models is counted in snapshot intervals: one step must mean one duration.
-        raise ValueError(f"{complex_name(data)}: complexes with different snapshot intervals in one batch "
-                         f"(dt_ps {sorted(set(intervals.flatten().tolist()))}); batch complexes of one dt_ps")
-    return pos
-
-
-def initial_state(pos: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
-    """Known pose and finite-difference velocity at snapshot ``start`` (paper section 4.3).
-
-    ``v_t = x_t - x_{t-1}`` in Å per snapshot interval. At ``t = 0`` there is no earlier snapshot
-    and a forward difference would peek at the future, so the velocity is zero there.
-
-    Args:
-        pos: (N, T, 3) trajectories.
-        start: (N,) long start snapshot of every atom (its complex's start).
-
-    Returns:
-        x0 (N, 3) and v0 (N, 3).
-    """
-    atoms = torch.arange(pos.shape[0], device=pos.device)
-    x0 = pos[atoms, start]
-    prev = pos[atoms, (start - 1).clamp_min(0)]
-    return x0, torch.where((start > 0).unsqueeze(-1), x0 - prev, torch.zeros_like(x0))
-
-
 def as_times(times: Tensor | Sequence[float], num_snapshots: int, integer: bool) -> Tensor:
     """Validate rollout times: 1-D, strictly increasing, ``times[0]`` an existing snapshot."""
     t = torch.as_tensor(times, dtype=torch.float64)
@@ -128,11 +50,6 @@ def as_times(times: Tensor | Sequence[float], num_snapshots: int, integer: bool)
     if integer and not torch.equal(t, t.round()):
         raise ValueError(f"this model steps whole snapshots; times must be integers, got {t.tolist()}")
     return t
-
-
-def generator_device(generator: torch.Generator | None) -> torch.device:
-    """Where random numbers from ``generator`` must be drawn (a CUDA generator draws on CUDA)."""
-    return torch.device("cpu") if generator is None else generator.device
 
 
 #: Training losses: Eq. 13 on one path ("mae", "mse") or the energy score of an ensemble.
@@ -168,42 +85,6 @@ def energy_score_loss(samples: Tensor, target: Tensor) -> Tensor:
     return (accuracy - 0.5 * spread).mean()
 
 
-class Windows(NamedTuple):
-    """Training windows of :func:`sample_windows`, one per complex."""
-
-    x0: Tensor          #: (N, 3) known pose at each atom's window start
-    v0: Tensor          #: (N, 3) finite-difference velocity there
-    targets: Tensor     #: (W+1, N, 3) snapshots start..start+W, targets[0] = x0
-    window: int         #: W, future snapshots per window
-    start: Tensor       #: (N,) long start snapshot of each atom's complex
-
-
-def sample_windows(data, window: int, generator: torch.Generator | None = None) -> Windows:
-    """Random training windows, one per complex (Algorithm 1 samples t in {1, ..., T-1}).
-
-    Each complex gets a start ``t`` uniform in ``[1, T - 1 - window]`` (``t >= 1`` so the
-    initial velocity is a true finite difference); the window is shortened when the trajectory is
-    too short for it.
-
-    Returns:
-        :class:`Windows`: x0, v0, targets, the window W and each atom's start snapshot.
-    """
-    pos = check_trajectory(data)
-    batch, num = ligand_batch(data)
-    num_snapshots = pos.shape[1]
-    if num_snapshots < 3:
-        raise ValueError(f"{complex_name(data)}: training needs at least 3 snapshots, got {num_snapshots}")
-    window = max(1, min(int(window), num_snapshots - 2))
-    starts = torch.randint(1, num_snapshots - window, (num,), generator=generator,
-                           device=generator_device(generator)).to(pos.device)
-    start = starts[batch]
-    x0, v0 = initial_state(pos, start)
-    atoms = torch.arange(pos.shape[0], device=pos.device)
-    steps = torch.arange(window + 1, device=pos.device)
-    targets = pos[atoms.unsqueeze(0), start.unsqueeze(0) + steps.unsqueeze(1)]
-    return Windows(x0, v0, targets, window, start)
-
-
 class DynamicsModel(nn.Module):
     """Base class: ``rollout`` and ``loss`` on top of one method, :meth:`predict`.
 
@@ -219,6 +100,16 @@ class DynamicsModel(nn.Module):
     #: True when ``predict`` also takes ``start=`` (N,) and may read ``data``'s snapshots up to
     #: it (the baselines fitted to what a model may see); other models only get x0 and v0.
     observes_history: bool = False
+    #: The protein is rigid: encode it once per ``rollout``/``loss`` call (True), or leave it to
+    #: the force field at every evaluation (False: only to measure what the cache saves; set it on
+    #: an instance, ``model.cache_protein = False``). Decided here, for every model.
+    cache_protein: bool = True
+
+    def protein_encoding(self, data):
+        """The force field's encoding of ``data``'s rigid protein, computed once for a whole
+        rollout, or None when :attr:`cache_protein` is off (a force field given ``protein=None``
+        encodes it itself, as BindingNet does)."""
+        return self.force_field.encode_protein(data) if self.cache_protein else None
 
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None) -> Tensor:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._base import DynamicsModel, complex_ids, ligand_batch
-from ._noise import ComplexNoise, complex_seeds, draw_seed, equivariant_noise
+from .._format import ligand_batch
+from ._base import DynamicsModel
+from ._noise import complex_noise, equivariant_noise
 
 
 class StaticBaseline(DynamicsModel):
@@ -117,9 +118,7 @@ class _EnsembleBaseline(DynamicsModel):
     def _noise(data, reference: Tensor, generator: torch.Generator | None):
         """A callable returning (N, 3) isotropic unit Gaussian vectors, equivariant in ``reference``."""
         batch, num = ligand_batch(data)
-        streams = ComplexNoise(complex_seeds(draw_seed(generator), complex_ids(data, num)),
-                               torch.bincount(batch, minlength=num).tolist(), reference.dtype,
-                               reference.device)
+        streams = complex_noise(data, generator, reference)
         return lambda: equivariant_noise(reference, batch, num, streams.sample(3))
 
 

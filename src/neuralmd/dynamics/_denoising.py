@@ -6,10 +6,11 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ._base import (DynamicsModel, complex_ids, generator_device, ligand_batch, sample_windows,
-                    trajectory_loss)
-from ._noise import ComplexNoise, complex_seeds, draw_seed, equivariant_noise
+from .._format import ligand_batch
+from ._base import DynamicsModel, trajectory_loss
+from ._noise import complex_noise, equivariant_noise
 from ._second_order import LigandFactory, default_ligand_factory
+from ._windows import sample_windows
 
 
 class DenoisingLD(DynamicsModel):
@@ -40,7 +41,6 @@ class DenoisingLD(DynamicsModel):
         sigma_max, sigma_min: noise ladder in Å. sigma_data: typical displacement per snapshot, Å.
         step_lr: Langevin step factor (fraction of the way to D per step).
         ligand_factory: builds the BindingNet-Ligand used for conditioning on x_t.
-        cache_protein: encode the rigid protein once per rollout (True) or at every score call.
     """
 
     integer_times = True
@@ -49,7 +49,7 @@ class DenoisingLD(DynamicsModel):
 
     def __init__(self, force_field: nn.Module, steps: int = 10, sigma_max: float = 1.0,
                  sigma_min: float = 0.01, sigma_data: float = 0.5, step_lr: float = 0.5,
-                 ligand_factory: LigandFactory | None = None, cache_protein: bool = True) -> None:
+                 ligand_factory: LigandFactory | None = None) -> None:
         super().__init__()
         if steps < 1 or not 0 < sigma_min <= sigma_max or sigma_data <= 0:
             raise ValueError("need steps >= 1, 0 < sigma_min <= sigma_max and sigma_data > 0")
@@ -59,15 +59,12 @@ class DenoisingLD(DynamicsModel):
         sigmas = [sigma_max * ratio ** (i / max(steps - 1, 1)) for i in range(steps)]
         self.register_buffer("sigmas", torch.tensor(sigmas), persistent=False)
         self.sigma_data, self.step_lr = float(sigma_data), float(step_lr)
-        self.cache_protein = cache_protein
 
     def _c_out(self, sigma: Tensor | float) -> Tensor | float:
         return sigma * self.sigma_data / (sigma**2 + self.sigma_data**2) ** 0.5
 
     def denoise(self, data, protein, y: Tensor, x_prev: Tensor, sigma: Tensor | float) -> Tensor:
         """(N, 3) estimate of ``x_{t+1}`` from the noisy pose y; sigma a float or (N, 1) per atom."""
-        if protein is None:
-            protein = self.force_field.encode_protein(data)
         batch, _ = ligand_batch(data)
         var = sigma**2 + self.sigma_data**2
         u = y - x_prev
@@ -84,9 +81,8 @@ class DenoisingLD(DynamicsModel):
         """(T, N, 3) sampled positions at integer relative times (T,)."""
         steps = times.round().long()
         batch, num = ligand_batch(data)
-        noise = ComplexNoise(complex_seeds(draw_seed(generator), complex_ids(data, num)),
-                             torch.bincount(batch, minlength=num).tolist(), x0.dtype, x0.device)
-        protein = self.force_field.encode_protein(data) if self.cache_protein else None
+        noise = complex_noise(data, generator, x0)
+        protein = self.protein_encoding(data)
         sigmas = self.sigmas.tolist()
         out, x = [x0], x0
         for _ in range(int(steps[-1])):
@@ -104,22 +100,23 @@ class DenoisingLD(DynamicsModel):
         """Denoising score matching on the ``window`` consecutive pairs of one random window per complex.
 
         Mean over pairs, atoms and coordinates of ``|D - x_{t+1}| / c_out`` ("mae") or its square
-        ("mse"), with one noise level per complex and pair drawn uniformly from the ladder. A score
-        model is not trained through its sampler, so ``loss="energy"`` (and ``samples``) is refused.
+        ("mse"), with one noise level per complex and pair drawn uniformly from the ladder. Window,
+        levels and noise come from per-complex streams (``_noise.call_seeds``), so the loss of a
+        complex does not depend on its batch. A score model is not trained through its sampler, so
+        ``loss="energy"`` (and ``samples``) is refused.
         """
         if loss == "energy" or samples is not None:
             raise ValueError("DenoisingLD is trained by denoising score matching (loss='mae' or 'mse'); "
                              "loss='energy' with samples is for models trained through their rollouts")
         _, _, targets, w, _ = sample_windows(data, window, generator)
-        batch, num = ligand_batch(data)
-        protein = self.force_field.encode_protein(data) if self.cache_protein else None
-        where = generator_device(generator)
+        batch, _ = ligand_batch(data)
+        protein = self.protein_encoding(data)
+        noise = complex_noise(data, generator, targets)
         terms = []
         for k in range(w):
-            level = torch.randint(0, self.sigmas.numel(), (num,), generator=generator, device=where)
-            sigma = self.sigmas.to(targets.dtype)[level.to(targets.device)][batch].unsqueeze(-1)
-            eps = torch.randn(targets[k].shape, generator=generator, dtype=targets.dtype, device=where)
-            eps = eps.to(targets.device)
+            level = noise.integers(self.sigmas.numel())
+            sigma = self.sigmas.to(targets.dtype)[level][batch].unsqueeze(-1)
+            eps = noise.sample(3)
             denoised = self.denoise(data, protein, targets[k + 1] + sigma * eps, targets[k], sigma)
             residual = (denoised - targets[k + 1]) / self._c_out(sigma)
             terms.append(trajectory_loss(residual, torch.zeros_like(residual), loss))

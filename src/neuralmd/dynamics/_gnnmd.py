@@ -16,24 +16,21 @@ class GNNMD(DynamicsModel):
 
     Args:
         force_field: a BindingNet (``encode_protein``, ``forward(data, x, protein=...)``).
-        cache_protein: encode the rigid protein once per rollout (True) or at every step.
     """
 
     integer_times = True
 
-    def __init__(self, force_field: nn.Module, cache_protein: bool = True) -> None:
+    def __init__(self, force_field: nn.Module) -> None:
         super().__init__()
         self.force_field = force_field
-        self.cache_protein = cache_protein
 
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None) -> Tensor:
         """(T, N, 3) positions at integer relative times (T,), stepping one snapshot at a time."""
         steps = times.round().long()
-        protein = self.force_field.encode_protein(data) if self.cache_protein else None
+        protein = self.protein_encoding(data)
         out, x = [x0], x0
-        for k in range(1, int(steps[-1]) + 1):
-            enc = protein if protein is not None else self.force_field.encode_protein(data)
-            x = x + self.force_field(data, x, protein=enc)
+        for _ in range(int(steps[-1])):
+            x = x + self.force_field(data, x, protein=protein)
             out.append(x)
         return torch.stack(out)[steps]

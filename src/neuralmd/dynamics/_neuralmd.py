@@ -9,9 +9,10 @@ import torchdiffeq
 import torchsde
 from torch import Tensor, nn
 
-from ._base import DynamicsModel, complex_ids, ligand_batch
+from .._format import ligand_batch
+from ._base import DynamicsModel
 from ._langevin import COEFFICIENT_SOURCES, NOISE_FORMS, LangevinCoefficients, baoab
-from ._noise import ComplexBrownian, ComplexNoise, atom_frames, complex_seeds, draw_seed
+from ._noise import ComplexBrownian, atom_frames, call_seeds, complex_noise
 from ._second_order import (LigandFactory, SecondOrderDynamics, default_ligand_factory,
                             map_initial_velocity)
 
@@ -79,7 +80,6 @@ class NeuralMD(DynamicsModel):
             dopri5 rollouts are batch-independent only up to the tolerance.
         ligand_factory: builds the extra BindingNet-Ligand modules (mapping, refinement, diffusion,
             Langevin coefficients); default: ``BindingNetLigand`` sized like the force field.
-        cache_protein: encode the rigid protein once per rollout (True) or at every evaluation.
 
     Langevin options (keyword-only; the defaults are the paper's model, unchanged):
         friction: initial learned friction gamma in 1 / snapshot interval, adding ``-gamma v`` to
@@ -112,7 +112,7 @@ class NeuralMD(DynamicsModel):
                  step_size: float = 0.5, adjoint: bool = False, velocity_mapping: bool = False,
                  velocity_refinement: float = 0.0, noise_scale: float = 0.1, rtol: float = 0.0,
                  atol: float = 1e-4, ligand_factory: LigandFactory | None = None,
-                 cache_protein: bool = True, *, friction: float | None = None, noise: str = "rank1",
+                 *, friction: float | None = None, noise: str = "rank1",
                  coefficients: str = "constant", kT: float = 1.0) -> None:
         super().__init__()
         if solver not in ("ode", "sde"):
@@ -132,7 +132,6 @@ class NeuralMD(DynamicsModel):
         self.solver, self.method, self.step_size, self.adjoint = solver, method, float(step_size), adjoint
         self.rtol, self.atol = rtol, atol
         self.velocity_refinement = float(velocity_refinement)
-        self.cache_protein = cache_protein
         self.noise = noise
         factory = ligand_factory or default_ligand_factory(force_field)
         self.velocity_mapper = factory() if velocity_mapping else None
@@ -175,7 +174,7 @@ class NeuralMD(DynamicsModel):
 
     def dynamics(self, data) -> SecondOrderDynamics:
         """The Eq. 14 function for ``data``, with the protein encoded here, once."""
-        protein = self.force_field.encode_protein(data) if self.cache_protein else None
+        protein = self.protein_encoding(data)
         friction = None
         if self.langevin is not None and self.langevin.has_friction:
             friction = lambda x: self.coefficients(data, x)[0]  # noqa: E731
@@ -231,7 +230,7 @@ class NeuralMD(DynamicsModel):
     def _integrate_sde(self, func: SecondOrderDynamics, data, x0: Tensor, v0: Tensor, times: Tensor,
                        generator: torch.Generator | None) -> Tensor:
         batch, num = ligand_batch(data)
-        seeds = complex_seeds(draw_seed(generator), complex_ids(data, num))
+        seeds = call_seeds(data, generator)
         counts = torch.bincount(batch, minlength=num).tolist()
         levy = "space-time" if self.method == "srk" else "none"
         channels = self._noise_channels()
@@ -244,9 +243,7 @@ class NeuralMD(DynamicsModel):
 
     def _integrate_baoab(self, func: SecondOrderDynamics, data, x0: Tensor, v0: Tensor, times: Tensor,
                          generator: torch.Generator | None) -> Tensor:
-        batch, num = ligand_batch(data)
-        seeds = complex_seeds(draw_seed(generator), complex_ids(data, num))
-        noise = ComplexNoise(seeds, torch.bincount(batch, minlength=num).tolist(), x0.dtype, x0.device)
+        noise = complex_noise(data, generator, x0)
         channels = self._noise_channels()
 
         def friction_and_kick(x: Tensor) -> tuple[Tensor | None, Tensor]:

@@ -11,6 +11,10 @@ Two properties are wanted from a stochastic rollout and both are delivered here:
   batch. One random seed is drawn per call from the caller's generator (or torch's global one) and
   each complex's stream is derived from ``(seed, complex key)``, where the key is the complex's
   ``id`` (plus its occurrence count among equal ids in the batch), never its position in the batch.
+
+Every per-complex random choice of the package goes through :func:`call_seeds`: the SDE and
+Langevin noise, DenoisingLD's sampling and training noise, the ensemble baselines and the training
+windows (``_windows``).
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import torchsde
 from torch import Tensor
 from torch_geometric.utils import to_dense_batch
 
+from neuralmd._format import ligand_batch
 from neuralmd.frames import gram_schmidt, vectorize
 
 #: Length scale (Å) of the soft neighbourhood used for the second frame axis.
@@ -58,6 +63,55 @@ def complex_seeds(seed: int, ids: Sequence[object]) -> list[int]:
     return out
 
 
+#: Graph attribute naming the ensemble member of a replicated complex (its noise stream's tag).
+ENSEMBLE_KEY = "ensemble_sample"
+#: Graph attribute of a window cut from a longer trajectory (``SingleTrajectoryDataset``): its
+#: first snapshot there. Windows of one trajectory share its id, so they are told apart by it.
+WINDOW_OFFSET_KEY = "t0"
+
+
+def _graph_values(data, key: str, num_complexes: int) -> list[object] | None:
+    """Graph-level attribute ``key`` as a list of length B, or None when absent or mis-sized."""
+    values = getattr(data, key, None)
+    if values is None:
+        return None
+    if isinstance(values, (str, int)):
+        values = [values]
+    elif isinstance(values, Tensor):
+        values = values.reshape(-1).tolist()
+    values = list(values)
+    return values if len(values) == num_complexes else None
+
+
+def complex_ids(data, num_complexes: int) -> list[object]:
+    """The random-stream key of every complex (list of length B): its ``id`` (the batch index
+    without one), tagged ``":t0"`` for a window starting at snapshot t0 of its trajectory and
+    ``"@k"`` for replica ``k`` of an ensemble rollout (see ``_base.replicate``)."""
+    ids = _graph_values(data, "id", num_complexes) or list(range(num_complexes))
+    offsets = _graph_values(data, WINDOW_OFFSET_KEY, num_complexes)
+    if offsets is not None:
+        ids = [f"{i}:{int(t0)}" for i, t0 in zip(ids, offsets)]
+    samples = _graph_values(data, ENSEMBLE_KEY, num_complexes)
+    if samples is None:
+        return ids
+    return [f"{i}@{int(k)}" for i, k in zip(ids, samples)]
+
+
+def call_seeds(data, generator: torch.Generator | None) -> list[int]:
+    """One seed per complex of ``data`` for one call: a seed drawn from ``generator`` (torch's
+    global one when None) mixed with each complex's key, so a complex's draws never depend on
+    its batch-mates."""
+    _, num = ligand_batch(data)
+    return complex_seeds(draw_seed(generator), complex_ids(data, num))
+
+
+def complex_noise(data, generator: torch.Generator | None, like: Tensor) -> "ComplexNoise":
+    """The per-complex streams of one call (:func:`call_seeds`), drawing ``like``'s dtype and device."""
+    batch, num = ligand_batch(data)
+    return ComplexNoise(call_seeds(data, generator), torch.bincount(batch, minlength=num).tolist(), like.dtype,
+                        like.device)
+
+
 class ComplexNoise:
     """Per-complex Gaussian streams: ``sample(n_per_complex, k)`` -> (N, k) standard normals.
 
@@ -75,6 +129,11 @@ class ComplexNoise:
         """(N, k) standard normal scalars, complexes concatenated in batch order."""
         parts = [torch.randn(n, k, generator=g, dtype=self.dtype)
                  for g, n in zip(self.generators, self.counts)]
+        return torch.cat(parts).to(self.device)
+
+    def integers(self, high: int) -> Tensor:
+        """(B,) long: one integer uniform in ``[0, high)`` per complex, from its own stream."""
+        parts = [torch.randint(high, (1,), generator=g) for g in self.generators]
         return torch.cat(parts).to(self.device)
 
 

@@ -5,7 +5,7 @@ from typing import Callable
 
 from torch import Tensor, nn
 
-from ._base import ligand_batch
+from .._format import ligand_batch
 
 
 class SecondOrderDynamics:
@@ -22,8 +22,8 @@ class SecondOrderDynamics:
     Args:
         force_field: a BindingNet-like module, ``force_field(data, x, protein=enc) -> (N, 3)``.
         data: the record (or batch) the ligand belongs to.
-        protein: the ``ProteinEncoding`` of ``data``; ``None`` re-encodes the protein at every
-            evaluation (only useful to measure what caching saves).
+        protein: the ``ProteinEncoding`` of ``data``; ``None`` lets the force field encode the
+            protein at every evaluation (only useful to measure what caching saves).
         mass: (N,) masses in amu.
         velocity_refinement: alpha in ``v + alpha * refiner(z, x)`` (paper: 0, 0.01 or 0.001).
         refiner: a BindingNet-Ligand-like module ``refiner(z, x, batch=...) -> (h, vec)``;
@@ -61,10 +61,7 @@ class SecondOrderDynamics:
 
     def forces(self, x: Tensor) -> Tensor:
         """(N, 3) forces on the ligand atoms at positions x (N, 3)."""
-        protein = self.protein
-        if protein is None:
-            protein = self.force_field.encode_protein(self.data)
-        return self.force_field(self.data, x, protein=protein)
+        return self.force_field(self.data, x, protein=self.protein)
 
     def acceleration(self, x: Tensor) -> Tensor:
         """(N, 3) ``F / m``."""
@@ -103,20 +100,24 @@ def map_initial_velocity(mapper: nn.Module, data, x: Tensor, v: Tensor) -> Tenso
 LigandFactory = Callable[[], nn.Module]
 
 
+#: What a force field must tell :func:`default_ligand_factory` (``BindingNet`` has all three).
+LIGAND_SIZES = ("hidden", "num_layers", "cutoff")
+
+
 def default_ligand_factory(force_field: nn.Module) -> LigandFactory:
-    """A factory of BindingNet-Ligand modules sized like ``force_field`` (hidden, layers, cutoff)."""
+    """A factory of BindingNet-Ligand modules sized like ``force_field``: its ``hidden``,
+    ``num_layers`` and ``cutoff``, on its dtype and device. A force field without those sizes
+    needs its own ``ligand_factory``; the error says so when a model first builds an extra module."""
 
     def build() -> nn.Module:
         from neuralmd.layers import BindingNetLigand  # imported late: layers is optional at import
 
-        # BindingNet keeps its sizes on its ligand module; read them there when not on the net.
-        ligand = getattr(force_field, "ligand", None)
-        hidden = getattr(force_field, "hidden", getattr(ligand, "hidden", 128))
-        layers = getattr(force_field, "num_layers", len(getattr(ligand, "layers", [None] * 5)))
-        cutoff = getattr(force_field, "cutoff", getattr(ligand, "cutoff", 5.0))
-        module = BindingNetLigand(hidden, layers, cutoff)
+        missing = [name for name in LIGAND_SIZES if not hasattr(force_field, name)]
+        if missing:
+            raise ValueError(f"{type(force_field).__name__} has no {', '.join(missing)} to size the extra "
+                             "BindingNet-Ligand modules by; pass ligand_factory=... to the model")
+        module = BindingNetLigand(force_field.hidden, force_field.num_layers, force_field.cutoff)
         ref = next(force_field.parameters(), None)
         return module if ref is None else module.to(dtype=ref.dtype, device=ref.device)
 
     return build
-

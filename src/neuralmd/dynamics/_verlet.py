@@ -19,24 +19,20 @@ class VerletMD(DynamicsModel):
     Args:
         force_field: a BindingNet with ``energy(data, x, protein=...) -> (B,)``.
         step_size: Verlet step in snapshot intervals; 1 / step_size must be an integer.
-        cache_protein: encode the rigid protein once per rollout (True) or at every force call.
     """
 
     integer_times = True
 
-    def __init__(self, force_field: nn.Module, step_size: float = 0.5, cache_protein: bool = True) -> None:
+    def __init__(self, force_field: nn.Module, step_size: float = 0.5) -> None:
         super().__init__()
         substeps = round(1.0 / step_size)
         if step_size <= 0 or abs(substeps * step_size - 1.0) > 1e-9:
             raise ValueError(f"1 / step_size must be a positive integer, got step_size={step_size}")
         self.force_field = force_field
         self.step_size, self.substeps = float(step_size), substeps
-        self.cache_protein = cache_protein
 
     def forces(self, data, x: Tensor, protein, create_graph: bool) -> Tensor:
         """(N, 3) ``-grad_x sum_b E_b`` at positions x (N, 3)."""
-        if protein is None:
-            protein = self.force_field.encode_protein(data)
         with torch.enable_grad():
             if not x.requires_grad:
                 x = x.detach().requires_grad_(True)
@@ -49,7 +45,7 @@ class VerletMD(DynamicsModel):
         """(T, N, 3) positions at integer relative times (T,)."""
         train = torch.is_grad_enabled()
         steps = times.round().long()
-        protein = self.force_field.encode_protein(data) if self.cache_protein else None
+        protein = self.protein_encoding(data)
         inv_mass = (1.0 / data["ligand"].mass).unsqueeze(-1)
         dt = self.step_size
         x, v = x0, v0

@@ -6,7 +6,8 @@ batch-aware neighbour search (``radius_graph``, ``radius``), the shared message-
 and ``E3nnLigand``, a spherical-harmonic alternative to ``BindingNetLigand`` with its interface.
 Each module is usable on its own in a new model (see ``docs/layers.md``).
 """
-from ._bindingnet import BindingNet, complex_name, node_batch
+from .._format import complex_name, node_batch
+from ._bindingnet import BindingNet
 from ._blocks import MLP, EdgeGeometry, FrameInteraction, NeighborEmbedding
 from ._complex import BindingNetComplex
 from ._e3nn_ligand import E3nnLigand

@@ -3,42 +3,15 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.utils import scatter
 
+from .._format import ATOM_VOCABULARY, RESIDUE_VOCABULARY, complex_name, node_batch
 from ._blocks import MLP
 from ._complex import BindingNetComplex
 from ._ligand import BindingNetLigand
 from ._protein import BindingNetProtein, ProteinEncoding
-
-
-def complex_name(data: Any) -> str:
-    """A short name of the complex(es) in ``data`` for error messages."""
-    ident = getattr(data, "id", None)
-    if ident is None:
-        return "complex"
-    if isinstance(ident, (list, tuple)):
-        shown = ", ".join(map(str, ident[:4])) + (", ..." if len(ident) > 4 else "")
-        return f"complexes [{shown}]"
-    return f"complex {ident}"
-
-
-def node_batch(data: Any, node_type: str, key: str) -> Tensor:
-    """(N,) long complex index of every ``node_type`` node: ``data[node_type].batch`` when PyG
-    made one, else rebuilt from the batch's slice offsets of attribute ``key`` (PyG skips the batch
-    vector of a node type whose ``num_nodes`` it cannot infer), else zeros (a single record)."""
-    store = data[node_type]
-    num = store[key].shape[0]
-    device = store[key].device
-    if "batch" in store:
-        return store.batch
-    slices = data._slice_dict if isinstance(data, Batch) else None
-    if slices and node_type in slices and key in slices[node_type]:
-        ptr = slices[node_type][key].to(device)
-        return torch.repeat_interleave(torch.arange(ptr.numel() - 1, device=device), ptr.diff())
-    return torch.zeros(num, dtype=torch.long, device=device)
 
 
 class BindingNet(nn.Module):
@@ -54,7 +27,8 @@ class BindingNet(nn.Module):
             (Table 5: 5). cutoff: intra-ligand and backbone radius, Å (Table 5: 5).
         interaction_cutoff: ligand-atom to C-alpha radius, Å (default: ``cutoff``).
         num_rbf: radial basis size. max_z: atom-type vocabulary. num_residue_types: residue-type
-            vocabulary (codes 0..num_residue_types-1).
+            vocabulary (codes 0..num_residue_types-1; 32 = the record format's 24 codes and
+            8 spare rows, see ``neuralmd._format``).
         compile: run the ligand's and the complex's message passing (everything after the neighbour
             searches) through ``torch.compile(dynamic=True)``. Off by default: on one CPU thread
             the first call compiles for tens of seconds (docs/results.md, section 2.4).
@@ -79,8 +53,8 @@ class BindingNet(nn.Module):
         cutoff: float = 5.0,
         interaction_cutoff: Optional[float] = None,
         num_rbf: int = 32,
-        max_z: int = 119,
-        num_residue_types: int = 32,
+        max_z: int = ATOM_VOCABULARY,
+        num_residue_types: int = RESIDUE_VOCABULARY,
         *,
         compile: bool = False,
     ) -> None:

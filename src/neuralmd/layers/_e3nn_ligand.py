@@ -14,8 +14,8 @@ import torch
 from e3nn import o3
 from torch import Tensor, nn
 
+from .._format import ATOM_VOCABULARY, check_atoms
 from ._blocks import MLP, aggregate
-from ._ligand import check_atoms
 from ._neighbors import radius_graph
 from ._radial import RadialBasis, cosine_cutoff, safe_norm
 
@@ -101,7 +101,7 @@ class E3nnLigand(nn.Module):
         num_layers: int = 5,
         cutoff: float = 5.0,
         num_rbf: int = 32,
-        max_z: int = 119,
+        max_z: int = ATOM_VOCABULARY,
         channels: Optional[int] = None,
         lmax: int = 2,
         avg_neighbors: float = 10.0,

@@ -6,34 +6,11 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from .._format import ATOM_VOCABULARY, check_atoms
 from ..frames import edge_frames, scalarize
 from ._blocks import MLP, EdgeGeometry, FrameInteraction, NeighborEmbedding, weighted_row_sum
 from ._neighbors import radius_graph
 from ._radial import cosine_cutoff, safe_norm
-
-
-def check_atoms(
-    z: Tensor, pos: Tensor, batch: Optional[Tensor], max_z: int, vec: Optional[Tensor] = None, what: str = "ligand"
-) -> Tensor:
-    """Raise one clear ``ValueError`` for wrong shapes, out-of-range types or non-finite positions;
-    return the initial per-atom vector (``vec``, or zeros as in the paper)."""
-    if z.dim() != 1 or z.dtype not in (torch.long, torch.int32, torch.int64):
-        raise ValueError(f"{what}: z must be a 1-D integer tensor, got {tuple(z.shape)} {z.dtype}")
-    if pos.shape != (z.shape[0], 3):
-        raise ValueError(f"{what}: pos must have shape ({z.shape[0]}, 3), got {tuple(pos.shape)}")
-    if z.numel() == 0:
-        raise ValueError(f"{what}: no atoms")
-    if int(z.min()) < 0 or int(z.max()) >= max_z:
-        raise ValueError(f"{what}: atom types must lie in [0, {max_z}), got {int(z.min())}..{int(z.max())}")
-    if not torch.isfinite(pos).all():
-        raise ValueError(f"{what}: positions contain NaN or infinite values")
-    if batch is not None and batch.shape != z.shape:
-        raise ValueError(f"{what}: batch must have shape {tuple(z.shape)}, got {tuple(batch.shape)}")
-    if vec is None:
-        return torch.zeros_like(pos)
-    if vec.shape != pos.shape:
-        raise ValueError(f"{what}: vec must have shape {tuple(pos.shape)}, got {tuple(vec.shape)}")
-    return vec
 
 
 class BindingNetLigand(nn.Module):
@@ -67,7 +44,7 @@ class BindingNetLigand(nn.Module):
         num_layers: int = 5,
         cutoff: float = 5.0,
         num_rbf: int = 32,
-        max_z: int = 119,
+        max_z: int = ATOM_VOCABULARY,
         avg_neighbors: float = 10.0,
         vector_channels: Optional[int] = None,
     ) -> None:

@@ -7,6 +7,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
+from .._format import RESIDUE_VOCABULARY, check_backbone
 from ..frames import backbone_frames, residue_frames, scalarize
 from ._blocks import MLP, NeighborEmbedding
 from ._neighbors import radius_graph
@@ -45,26 +46,6 @@ class ProteinEncoding:
         return ProteinEncoding(self.h.detach(), self.ca.detach(), self.frames.detach(), self.batch)
 
 
-def check_backbone(residue_type: Tensor, backbone: Tensor, chain: Tensor, batch: Optional[Tensor], num_types: int) -> None:
-    """Raise one clear ``ValueError`` for a malformed protein."""
-    n = residue_type.shape[0] if residue_type.dim() == 1 else -1
-    if n <= 0:
-        raise ValueError(f"protein: residue type must be a non-empty 1-D tensor, got {tuple(residue_type.shape)}")
-    if backbone.shape != (n, 3, 3):
-        raise ValueError(f"protein: backbone must have shape ({n}, 3, 3) (rows N, CA, C), got {tuple(backbone.shape)}")
-    if chain.shape != (n,):
-        raise ValueError(f"protein: chain must have shape ({n},), got {tuple(chain.shape)}")
-    if batch is not None and batch.shape != (n,):
-        raise ValueError(f"protein: batch must have shape ({n},), got {tuple(batch.shape)}")
-    if int(residue_type.min()) < 0 or int(residue_type.max()) >= num_types:
-        raise ValueError(
-            f"protein: residue type codes must lie in [0, {num_types}), "
-            f"got {int(residue_type.min())}..{int(residue_type.max())}"
-        )
-    if not torch.isfinite(backbone).all():
-        raise ValueError("protein: backbone coordinates contain NaN or infinite values")
-
-
 class BindingNetProtein(nn.Module):
     """Backbone-level protein module: one invariant feature vector per residue (Eq. 7).
 
@@ -89,7 +70,7 @@ class BindingNetProtein(nn.Module):
         hidden: int = 128,
         cutoff: float = 5.0,
         num_rbf: int = 32,
-        num_residue_types: int = 32,
+        num_residue_types: int = RESIDUE_VOCABULARY,
         avg_neighbors: float = 20.0,
         vector_channels: int = 32,
     ) -> None:

@@ -1,0 +1,76 @@
+"""benchmarks/accuracy.py on a tiny stand-in of the complexes file: every cross-complex fold, resume, summary."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from _complexes_standin import write_standin
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks import accuracy  # noqa: E402
+
+#: tyk2 with 3 ligands, p38 with 2, bace with 1; 2 trajectories each (12 records).
+PLAN = [("tyk2", "a"), ("tyk2", "b"), ("tyk2", "c"), ("p38", "x"), ("p38", "w"), ("bace", "y")]
+TINY = ["--steps", "2", "--hidden", "8", "--layers", "1", "--samples", "2", "--window", "3", "--batch", "2",
+        "--multi-start", "2"]
+
+
+@pytest.fixture(scope="module")
+def complexes_file(tmp_path_factory) -> Path:
+    return write_standin(tmp_path_factory.mktemp("complexes") / "complexes.hdf5", PLAN, n_snapshots=30, seed=5)
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_every_fold_of_each_task_is_run_and_summarized(complexes_file: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "runs.jsonl"
+    common = ["--data", str(complexes_file), "--out", str(out), *TINY]
+    accuracy.main(["--task", "leave_target_out", "--methods", "NeuralMD Langevin", "Static", "MeanPose",
+                   "--seeds", "0", "42", *common])
+    rows = _rows(out)
+    assert {(r["test"], r["target"], r["ligand"]) for r in rows} == {
+        ("bace", "bace", "y"), ("p38", "p38", "w+x"), ("tyk2", "tyk2", "a+b+c")}
+    assert len(rows) == 3 * 3 * 2
+    for r in rows:                      # no validation set: every other trajectory trains
+        n_test = {"bace": 2, "p38": 4, "tyk2": 6}[r["target"]]
+        assert (r["test_trajectories"], r["train_trajectories"]) == (n_test, 12 - n_test)
+        assert r["start"] == 2 and r["finite"]
+
+    accuracy.main(["--task", "leave_target_out", "--methods", "NeuralMD Langevin", "Static", "MeanPose",
+                   "--seeds", "0", "42", "123", "--resume", *common])      # only seed 123 is new
+    assert len(_rows(out)) == 3 * 3 * 3
+
+    accuracy.main(["--task", "leave_ligand_out", "--methods", "Static", "MeanPose", "--seeds", "0", *common])
+    accuracy.main(["--task", "single", "--targets", "p38", "bace", "--methods", "Static", "--seeds", "0", *common])
+    rows = _rows(out)
+    llo = {(r["test"], r["target"], r["ligand"]) for r in rows if r["task"] == "leave_ligand_out"}
+    assert llo == {(f"{t}:{lig}", t, lig) for t, lig in PLAN if t != "bace"}      # every ligand of tyk2 and p38
+    single = [r for r in rows if r["task"] == "single"]
+    assert {r["test"] for r in single} == {"p38-w-00", "p38-x-00", "bace-y-00"}   # trajectory 0 of each complex
+    assert all(r["start"] == round(0.8 * 30) - 1 for r in single)
+
+    capsys.readouterr()
+    accuracy.main(["--summarize", str(out)])
+    text = capsys.readouterr().out
+    assert "leave_target_out task, pooled over 3 folds" in text
+    assert "leave_ligand_out task, pooled over 5 folds" in text
+    assert "| tyk2:a | " in text and "| folds won | " in text
+    pooled = {r["method"]: r for r in accuracy.pool_folds(
+        [r for r in rows if r["task"] == "leave_target_out" and r["seed"] == 0])[0]}
+    static = [r["mae"] for r in rows if r["task"] == "leave_target_out" and r["method"] == "Static" and r["seed"] == 0]
+    assert pooled["Static"]["mae"] == pytest.approx(sum(static) / 3) and pooled["Static"]["folds"] == 3
+
+
+def test_unknown_folds_are_refused(complexes_file: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="are not folds of leave_target_out"):
+        accuracy.main(["--task", "leave_target_out", "--folds", "jnk1", "--data", str(complexes_file),
+                       "--out", str(tmp_path / "x.jsonl")])
+    with pytest.raises(ValueError, match="unknown target 'jnk1'"):
+        accuracy.main(["--task", "leave_ligand_out", "--targets", "jnk1", "--data", str(complexes_file),
+                       "--out", str(tmp_path / "x.jsonl")])
