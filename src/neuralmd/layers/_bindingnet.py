@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.utils import scatter

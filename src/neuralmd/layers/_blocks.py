@@ -69,7 +69,9 @@ def weighted_row_sum(table: Tensor, index: Tensor, weights: Tensor) -> Tensor:
 
     Shapes: ``table`` (R, d), ``index`` (E, Q) long rows of ``table``, ``weights`` (E, Q) -> (E, d).
     """
-    return _WeightedRowSum.apply(table, index, weights)
+    if torch.is_grad_enabled() and (table.requires_grad or weights.requires_grad):
+        return _WeightedRowSum.apply(table, index, weights)
+    return F.embedding_bag(index, table, mode="sum", per_sample_weights=weights)  # no autograd.Function overhead
 
 
 class NeighborEmbedding(nn.Module):
