@@ -162,8 +162,10 @@ class FrameInteraction(nn.Module):
     with ``(a, b, c) = Linear(m_ij)``: vectors are only scaled by invariants, summed, or rebuilt from
     invariants on an equivariant frame, so ``vec`` stays equivariant. ``a_ij vec_i`` is the gate of a
     gated equivariant output; ``c_ij`` lets the layer output directions other than ``vec_i`` and
-    ``r_ij``, including the pseudo-vector axis (chirality-aware). The first linear map of the MLP is
-    split by input so the node terms are computed per node (or per edge, whichever is fewer).
+    ``r_ij``, including the pseudo-vector axis (chirality-aware). The MLP's first linear map is split
+    by column blocks (node blocks run per node, summed onto edges by :func:`weighted_row_sum`), and
+    its last one is folded into the update and the coefficients, which are linear in ``m``: same
+    parameters and function as the plain formula, fewer multiply-adds (docs/design.md).
 
     Args:
         hidden: width d of ``h``, ``e`` and ``g``.
