@@ -13,8 +13,9 @@ and a 4 fs step. The structures ship inside PyPI packages (no download of data):
 * ``openmmtools`` 0.27.0 ``T4-lysozyme-L99A-implicit``: T4 lysozyme L99A (``receptor.pdb``) and
   p-xylene (``ligand.tripos.mol2``), re-parameterised here with the same protocol as the others.
 * ``posebusters`` ``datasets/pdb``: crystal complexes 1s3v (DHFR) and 1uou (thymidine
-  phosphorylase); their ligands have no hydrogens and get them from RDKit with the SDF's formal
-  charges (neutral); histidines become HIE (tleap's default).
+  phosphorylase); their ligands have no hydrogens: bond orders and protonation (+1 each) are set
+  from SMILES (``CRYSTAL_LIGANDS``), hydrogens added by RDKit; histidines become HIE (tleap's
+  default).
 
 The complexes are simulated in the order of ``complex_list()``: one ligand per protein first, then
 more ligands of some targets (for leave-ligand-out tasks). Every finished trajectory is cached in
@@ -53,7 +54,6 @@ PERSES = {"tyk2": ("Tyk2_protein.pdb", "Tyk2_ligands_shifted.sdf"), "mcl1": ("MC
           "ptp1b": ("PTP1B_protein.pdb", "PTP1B_ligands.sdf"), "bace": ("Bace_protein.pdb", "Bace_ligands_shifted.sdf"),
           "cdk2": ("CDK2_protein.pdb", "CDK2_ligands_shifted.sdf")}
 PERSES_FOLDER = {"p38": "p38a"}
-CRYSTAL = ("1s3v", "1uou")
 # targets that get extra ligands, in this order, after one ligand of every protein
 EXTRA_LIGANDS = ("tyk2", "mcl1", "jnk1", "p38", "thrombin", "ptp1b", "bace", "cdk2")
 
@@ -66,11 +66,34 @@ def perses_files(target: str) -> tuple[Path, Path]:
     return folder / pdb, folder / sdf
 
 
-def crystal_files(code: str) -> tuple[Path, Path]:
+# The crystal ligands' SDFs have no hydrogens and bond orders that are not the drug's (1s3v's
+# pyrimidine ring is written as a dihydro form with an sp3 C2): bond orders and protonation come
+# from these SMILES (matched to the SDF's heavy atoms), hydrogens then from RDKit.
+CRYSTAL_LIGANDS = {
+    # 2,4-diaminotetrahydroquinazoline antifolate: N1 protonated, as antifolates bind DHFR (+1)
+    "1s3v": ("TQD", "COc1cc(cc(OC)c1OC)N(C)CC1CCc2[nH+]c(N)nc(N)c2C1"),
+    # 5-chloro-6-(2-iminopyrrolidin-1-yl)methyluracil: the cyclic amidine protonated (+1)
+    "1uou": ("CMU", "[NH2+]=C1CCCN1Cc1[nH]c(=O)[nH]c(=O)c1Cl"),
+}
+
+
+def crystal_files(code: str, cache: Path) -> tuple[Path, Path]:
+    """Protein PDB and a protonated, hydrogen-complete ligand SDF (see ``CRYSTAL_LIGANDS``)."""
     import posebusters
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
 
     folder = Path(posebusters.__file__).parent / "datasets" / "pdb" / code
-    return folder / f"{code}_protein_one_lig_removed.pdb", folder / f"{code}_ligand.sdf"
+    sdf = cache / "crystal" / f"{code}_ligand_protonated.sdf"
+    if not sdf.exists():
+        name, smiles = CRYSTAL_LIGANDS[code]
+        posed = next(Chem.SDMolSupplier(str(folder / f"{code}_ligand.sdf")))
+        mol = Chem.AddHs(AllChem.AssignBondOrdersFromTemplate(Chem.MolFromSmiles(smiles), posed), addCoords=True)
+        mol.SetProp("_Name", name)
+        sdf.parent.mkdir(parents=True, exist_ok=True)
+        with Chem.SDWriter(str(sdf)) as w:
+            w.write(mol)
+    return folder / f"{code}_protein_one_lig_removed.pdb", sdf
 
 
 def t4l_files(cache: Path) -> tuple[Path, Path]:
@@ -91,7 +114,7 @@ def complex_list(cache: Path, ligands_per_target: int) -> list[tuple[str, Path, 
     """(target, protein, SDF, ligand index) in simulation order: one ligand per protein, then the
     next ligands of the ``EXTRA_LIGANDS`` targets, round by round, up to ``ligands_per_target``."""
     first = [(t, *perses_files(t), 0) for t in PERSES] + [("t4l", *t4l_files(cache), 0)]
-    first += [(c, *crystal_files(c), 0) for c in CRYSTAL]
+    first += [(c, *crystal_files(c, cache), 0) for c in CRYSTAL_LIGANDS]
     more = [(t, *perses_files(t), i) for i in range(1, ligands_per_target) for t in EXTRA_LIGANDS]
     return first + more
 
@@ -112,10 +135,11 @@ def motion_vs_lag(traj: np.ndarray, sample_ps: float, lags=LAGS) -> dict[str, di
 
 
 def summary(path: Path) -> str:
-    """A Markdown table of the complexes in ``path``: sizes, speed, wall time, and the ligand's
-    heavy-atom motion at lags of 1, 2 and 5 snapshots (``motion_vs_lag`` over its trajectories)."""
+    """A Markdown table of the complexes in ``path``: sizes, speed, wall time, the ligand's
+    heavy-atom motion at lags of 1, 2 and 5 snapshots (``motion_vs_lag`` over its trajectories)
+    and its largest heavy-atom RMSD from a trajectory's first snapshot."""
     rows = ["| complex | traj. | atoms | ligand atoms (heavy) | charge | ns/day | wall s | RMS step Å | "
-            "autocorr. 1 / 2 / 5 snapshots |", "|---|---|---|---|---|---|---|---|---|"]
+            "autocorr. 1 / 2 / 5 snapshots | max RMSD Å |", "|---|---|---|---|---|---|---|---|---|---|"]
     with h5py.File(path, "r") as f:
         by_complex: dict[str, list] = {}
         for name in sorted(f):
@@ -132,7 +156,8 @@ def summary(path: Path) -> str:
             wall = sum(float(g.attrs["wall_s"]) for g in groups)
             rows.append(f"| {prefix} | {len(groups)} | {s['atoms']} | {s['ligand_atoms']} ({int(heavy.sum())}) | "
                         f"{s['ligand_charge']:+d} | {speed:.0f} | {wall:.0f} | "
-                        f"{m['rms_displacement_A'][round(dt, 4)]:.2f} | {acf} |")
+                        f"{m['rms_displacement_A'][round(dt, 4)]:.2f} | {acf} | "
+                        f"{max(float(g['frames_rmsd_ligand'][()].max()) for g in groups):.2f} |")
     return "\n".join(rows)
 
 

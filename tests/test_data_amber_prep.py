@@ -211,6 +211,8 @@ def test_from_structures_end_to_end(tmp_path, peptide_and_ethanol):
         assert g["atoms_number"][ligand_start:].tolist() == [6, 6, 8] + [1] * 6   # ligand last, with H
     back = read_misato(out, "pep-eth_anol-00")
     assert np.array_equal(back["ligand"].pos.numpy(), records[0]["ligand"].pos.numpy())
+    with pytest.raises(ValueError, match="does not exist"):
+        from_structures(pdb, sdf, target="Pep", path=tmp_path / "nowhere" / "md.hdf5")
     # a second call with the same ids is refused before anything runs
     with pytest.raises(ValueError, match="already holds pep-eth_anol-00"):
         from_structures(pdb, sdf, target="Pep", path=out)
@@ -259,3 +261,23 @@ def test_pocket_md_repartitions_mass_and_subset_keeps_energy(peptide_and_ethanol
     bad.addForce(openmm.CustomExternalForce("x"))
     with pytest.raises(ValueError, match="cannot truncate a CustomExternalForce"):
         subset_system(bad, [0])
+
+
+def test_gbn2_gets_its_own_radii(peptide_and_ethanol, tmp_path):
+    import json
+    import warnings
+
+    import h5py
+
+    from neuralmd.data.openmm import from_structures
+
+    pdb, sdf = peptide_and_ethanol
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from_structures(pdb, sdf, implicit_solvent="GBn2", trajectories=1, snapshots=2, interval_steps=2,
+                        equilibration_steps=0, path=tmp_path / "md.hdf5", workdir=tmp_path / "work")
+    assert not [w for w in caught if "Non-optimal GB parameters" in str(w.message)]
+    assert "set default PBradii mbondi3" in next((tmp_path / "work").glob("complex_*/leap.in")).read_text()
+    with h5py.File(tmp_path / "md.hdf5", "r") as f:
+        settings = json.loads(f["peptide-eth_anol-00"].attrs["settings"])
+    assert settings["solvent"] == "GBn2 implicit" and "mbondi3 radii" in settings["protein"]

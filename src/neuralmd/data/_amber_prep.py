@@ -7,7 +7,7 @@ AmberTools programs ``antechamber``/``sqm``/``parmchk2``/``tleap`` (the PyPI pac
 
 Why tleap rather than OpenMM's ``ForceField`` with a GAFF template generator: the generator needs
 the OpenFF toolkit (not on PyPI), while tleap writes one prmtop holding ff14SB, GAFF2, the
-phosphorylated residues of ``phosaa14SB`` and the mbondi2 radii that OBC2/GBn2 read.
+phosphorylated residues of ``phosaa14SB`` and the GB radii the implicit-solvent model reads.
 """
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ STANDARD_RESIDUES = frozenset(
     "THR TRP TYR VAL ACE NME".split())
 # Phosphorylated residues of Amber's phosaa14SB (loaded only when one is present).
 PHOSPHO_RESIDUES = frozenset("PTR SEP TPO Y1P S1P T1P H1D H2D H1E H2E".split())
+# The intrinsic radii Amber pairs with each generalized-Born model (written into the prmtop).
+GB_RADII = {"HCT": "mbondi", "OBC1": "mbondi2", "OBC2": "mbondi2", "GBn": "bondi", "GBn2": "mbondi3"}
 WATER = frozenset(("HOH", "WAT", "H2O", "TIP3", "SOL"))
 DISULFIDE_MAX = 2.5  # Å between SG atoms
 PEPTIDE_MAX = 2.0   # Å between C(i) and N(i+1); longer is a chain break (missing residues)
@@ -283,8 +285,10 @@ def leap_script(protein: ProteinPDB, *, atom_types: str = "gaff2", radii: str = 
     return "\n".join(lines) + "\n"
 
 
-def build_complex(protein: ProteinPDB, mol2: Path, frcmod: Path, workdir: str | os.PathLike) -> tuple[Path, Path]:
+def build_complex(protein: ProteinPDB, mol2: Path, frcmod: Path, workdir: str | os.PathLike, *,
+                  radii: str = "mbondi2") -> tuple[Path, Path]:
     """Run tleap on the protein and the parameterised ligand; returns the prmtop and inpcrd paths.
+    ``radii``: the GB radius set (``GB_RADII`` gives Amber's choice per model).
 
     Raises RuntimeError with the end of tleap's log if it fails or leaves atoms untyped.
     """
@@ -294,7 +298,7 @@ def build_complex(protein: ProteinPDB, mol2: Path, frcmod: Path, workdir: str | 
     (folder / "protein.pdb").write_text(protein.text)
     shutil.copy(mol2, folder / "ligand.mol2")
     shutil.copy(frcmod, folder / "ligand.frcmod")
-    (folder / "leap.in").write_text(leap_script(protein))
+    (folder / "leap.in").write_text(leap_script(protein, radii=radii))
     prmtop, inpcrd = folder / "complex.prmtop", folder / "complex.inpcrd"
     log = _tleap(folder)
     untyped = _untyped_hydrogens(log)

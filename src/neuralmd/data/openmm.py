@@ -1,14 +1,19 @@
-"""Simulate a protein-ligand complex with OpenMM and keep it as a trajectory record (extra ``openmm``).
+"""Simulate a protein-ligand complex with OpenMM and keep it as trajectory records (extra ``openmm``).
 
-OpenMM is imported only when a function here runs, so ``neuralmd`` works without it::
+``simulate``/``from_amber`` run an OpenMM ``System`` or Amber files; ``from_structures`` starts
+from a protein PDB and a posed ligand SDF (parameters by AmberTools, see ``_amber_prep``) and
+simulates the ligand in a fixed, truncated pocket (``PocketMD``). OpenMM is imported only when a
+function here runs, so ``neuralmd`` works without it::
 
     pip install "neuralmd[openmm]"
 
-The example is skipped by the test suite: it needs the optional extra and your own Amber files.
+The examples are skipped by the test suite: they need the optional extra and your own files (a
+runnable example is in docs/data.md, and tests/test_data_amber_prep.py runs one end to end).
 
->>> from neuralmd.data.openmm import from_amber           # doctest: +SKIP
+>>> from neuralmd.data.openmm import from_amber, from_structures        # doctest: +SKIP
 >>> data = from_amber("complex.prmtop", "complex.inpcrd", ligand="LIG", n_snapshots=100)  # doctest: +SKIP
->>> write_misato(data, "my_md.hdf5")                       # doctest: +SKIP
+>>> write_misato(data, "my_md.hdf5")                                    # doctest: +SKIP
+>>> records = from_structures("protein.pdb", "ligand.sdf", trajectories=4, path="md.hdf5")  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -495,13 +500,15 @@ def simulate_structures(
         t0 = time.perf_counter()
         mol2, frcmod = prep.parameterize_ligand(lig, root / "ligands")
         t_param = time.perf_counter() - t0
-        digest = hashlib.sha1((protein.text + mol2.read_text() + frcmod.read_text()).encode()).hexdigest()[:12]
-        build = root / f"complex_{target}_{lig.name}_{digest}"
+        radii = prep.GB_RADII[implicit_solvent]
+        # (mbondi2, the default's radii, is left out of the key so that existing caches stay valid)
+        key_text = protein.text + mol2.read_text() + frcmod.read_text() + ("" if radii == "mbondi2" else radii)
+        build = root / f"complex_{target}_{lig.name}_{hashlib.sha1(key_text.encode()).hexdigest()[:12]}"
         prmtop, inpcrd = build / "complex.prmtop", build / "complex.inpcrd"
         if not (prmtop.exists() and inpcrd.exists()):
-            prep.build_complex(protein, mol2, frcmod, build)
+            prep.build_complex(protein, mol2, frcmod, build, radii=radii)
         settings = {
-            "protein": f"Amber ff14SB (tleap){' + phosaa14SB' if protein.phospho else ''}, mbondi2 radii",
+            "protein": f"Amber ff14SB (tleap){' + phosaa14SB' if protein.phospho else ''}, {radii} radii",
             "ligand_ff": "GAFF2, AM1-BCC charges on the posed geometry (antechamber/sqm, no AM1 optimisation), parmchk2", "ligand_charge": lig.charge,
             "ligand_hydrogens_added": lig.added_hydrogens, "solvent": f"{implicit_solvent} implicit",
             "cutoff_nm": cutoff_nm, "pocket_A": pocket,
@@ -558,7 +565,8 @@ def from_structures(protein_pdb: str | os.PathLike, ligand_sdf: str | os.PathLik
     SDF has none); the protein gets Amber ff14SB (ACE/NME caps renamed to Amber's atoms, CYS pairs
     within 2.5 Å bonded as CYX, phosphorylated residues from phosaa14SB, water dropped; any other
     residue is refused by name). The complex is built with tleap, solvated implicitly
-    (``implicit_solvent``: OBC2 default, or HCT/OBC1/GBn/GBn2, mbondi2 radii, ``cutoff_nm``),
+    (``implicit_solvent``: OBC2 default, or HCT/OBC1/GBn/GBn2, with Amber's radii for the model,
+    e.g. mbondi2 for OBC2 and mbondi3 for GBn2; ``cutoff_nm``),
     truncated to the residues within ``pocket`` Å of the ligand and held fixed (``fix_protein``),
     minimised, then each trajectory ``k`` runs Langevin dynamics (LangevinMiddle, ``temperature``
     K, ``friction_per_ps``, ``timestep_fs``; ``hydrogen_mass`` repartitions hydrogen mass for 4 fs
@@ -591,6 +599,8 @@ def from_structures(protein_pdb: str | os.PathLike, ligand_sdf: str | os.PathLik
     from . import _amber_prep as prep
     from ._misato_read import read_misato
 
+    if path is not None and not Path(path).resolve().parent.is_dir():
+        raise ValueError(f"cannot write {path}: folder {Path(path).resolve().parent} does not exist")
     if path is not None and Path(path).exists():
         with h5py.File(path, "r") as f:
             existing = set(f.keys())
