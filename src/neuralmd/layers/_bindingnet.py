@@ -32,7 +32,7 @@ class BindingNet(nn.Module):
             8 spare rows, see ``neuralmd._format``).
         compile: run the ligand's and the complex's message passing (everything after the neighbour
             searches) through ``torch.compile(dynamic=True)``. Off by default: on one CPU thread
-            the first call compiles for tens of seconds (docs/results.md, section 2.4).
+            compiling costs ~25 s CPU once and pays after ~10,000 evaluations (docs/results.md, 2.4).
 
     ``data`` is a ``HeteroData`` record or a ``Batch`` of them with ``ligand.z``,
     ``residue.type``, ``residue.backbone`` (N_r, 3, 3) and ``residue.chain``.

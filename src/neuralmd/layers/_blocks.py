@@ -122,8 +122,12 @@ class NeighborEmbedding(nn.Module):
         zv = z if self.project is None else self.project(z)
         smooth = z.new_zeros(num, hidden)
         vectors = z.new_zeros(num, 3, self.channels)
-        for a in range(0, edge_index.shape[1], EDGE_CHUNK):
-            chunk = slice(a, a + EDGE_CHUNK)
+        num_edges = edge_index.shape[1]
+        # One chunk needs no loop over range(num_edges): torch.compile(dynamic=True) would have to
+        # specialise on the edge count to unroll it, and recompile whenever it changes.
+        chunks = [slice(None)] if num_edges <= EDGE_CHUNK else [
+            slice(a, a + EDGE_CHUNK) for a in range(0, num_edges, EDGE_CHUNK)]
+        for chunk in chunks:
             src, dst = edge_index[:, chunk]
             r_ij = pos[dst] - pos[src] if rel is None else rel[chunk]
             weights = self.filter(self.rbf(safe_norm(r_ij)) if rbf is None else rbf[chunk])
