@@ -57,7 +57,6 @@ class BindingNet(nn.Module):
         num_rbf: int = 32,
         max_z: int = ATOM_VOCABULARY,
         num_residue_types: int = RESIDUE_VOCABULARY,
-        *,
         compile: bool = False,
     ) -> None:
         super().__init__()
