@@ -214,8 +214,9 @@ def run(args) -> None:
                     continue
                 torch.manual_seed(seed)
                 args.seed_now = seed
-                model = build(method, args.hidden, args.layers, velocity_mapping=args.velocity_mapping,
-                              kT=apparent_kT(train_set), friction=args.friction)
+                model = build(method, hidden=args.hidden, layers=args.layers,
+                              velocity_mapping=args.velocity_mapping, kT=apparent_kT(train_set),
+                              friction=args.friction)
                 cpu = train(model, train_set, args, training_loss(method))
                 torch.manual_seed(seed)
                 row = dict(task=args.task, test=test_name, **details, method=label, seed=seed, steps=args.steps,

@@ -19,8 +19,12 @@ import torch
 from torch_geometric.data import Batch, HeteroData
 from tqdm import tqdm
 
-from neuralmd.dynamics import GNNMD, DenoisingLD, LinearBaseline, NeuralMD, StaticBaseline, VerletMD
-from neuralmd.layers import BindingNet
+from neuralmd.dynamics import LinearBaseline, StaticBaseline
+
+try:
+    from benchmarks.methods import build
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    from methods import build
 
 
 def misato_sized_record(seed: int, n_lig: int = 30, n_res: int = 300, snapshots: int = 12) -> HeteroData:
@@ -46,19 +50,23 @@ def misato_sized_record(seed: int, n_lig: int = 30, n_res: int = 300, snapshots:
     return data
 
 
-def methods(ff: BindingNet) -> dict[str, Callable[[], torch.nn.Module]]:
-    return {
-        "NeuralMD ODE (rk4, h=0.5)": lambda: NeuralMD(ff, method="rk4", step_size=0.5),
-        "NeuralMD ODE (euler, h=0.5)": lambda: NeuralMD(ff, method="euler", step_size=0.5),
-        "NeuralMD SDE (euler, h=0.5)": lambda: NeuralMD(ff, solver="sde", method="euler", step_size=0.5),
-        # the default `neuralmd train` model (conf/model/neuralmd_langevin.yaml), paper-sized here
-        "NeuralMD Langevin (baoab, h=0.5)": lambda: NeuralMD(ff, solver="sde", method="baoab", step_size=0.5,
-                                                             friction=0.5, noise="fdt",
-                                                             coefficients="ligand", kT=0.4),
-        "VerletMD (h=0.5)": lambda: VerletMD(ff, step_size=0.5),
-        "GNN-MD": lambda: GNNMD(ff),
-        "DenoisingLD (10 steps)": lambda: DenoisingLD(ff, steps=10),
-    }
+#: Table row -> (benchmark method of ``benchmarks.methods``, overrides of its config).
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "NeuralMD ODE (rk4, h=0.5)": ("NeuralMD ODE", {}),
+    "NeuralMD ODE (euler, h=0.5)": ("NeuralMD ODE", {"method": "euler"}),
+    "NeuralMD SDE (euler, h=0.5)": ("NeuralMD SDE", {}),
+    # the default `neuralmd train` model (conf/model/neuralmd_langevin.yaml), paper-sized here
+    "NeuralMD Langevin (baoab, h=0.5)": ("NeuralMD Langevin", {}),
+    "VerletMD (h=0.5)": ("VerletMD", {}),
+    "GNN-MD": ("GNN-MD", {}),
+    "DenoisingLD (10 steps)": ("DenoisingLD", {}),
+}
+
+
+def methods() -> dict[str, Callable[[], torch.nn.Module]]:
+    """Builders of the compared models, from the CLI's configs at the paper's sizes (untrained)."""
+    return {name: (lambda method=method, extra=extra: build(method, overrides=extra))
+            for name, (method, extra) in VARIANTS.items()}
 
 
 def speed(model: torch.nn.Module, data, snapshots: int, complexes: int, repeats: int) -> tuple[float, float]:
@@ -98,12 +106,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    ff = BindingNet()  # default sizes: hidden 128, 5 layers, cutoff 5 Å
-    ff.eval()
     rows = []
     jobs = [(b, cache) for b in args.batch for cache in (True, False)]
     base = [("Static", StaticBaseline), ("Linear", LinearBaseline)]
-    total = len(args.batch) * len(base) + len(jobs) * len(methods(ff))
+    total = len(args.batch) * len(base) + len(jobs) * len(methods())
     with tqdm(total=total, desc="bench_dynamics") as bar:
         for b in args.batch:
             data = Batch.from_data_list([misato_sized_record(i) for i in range(b)])
@@ -111,7 +117,7 @@ def main() -> None:
                 rows.append((name, b, "-", speed(cls(), data, args.snapshots, b, args.repeats)))
                 bar.update()
             for cache in (True, False):
-                for name, build in methods(ff).items():
+                for name, build in methods().items():
                     model = build().eval()
                     model.cache_protein = cache
                     rows.append((name, b, "yes" if cache else "no", speed(model, data, args.snapshots, b, args.repeats)))

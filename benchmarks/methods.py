@@ -1,20 +1,44 @@
-"""The methods every benchmark compares, built the same way for speed and accuracy runs."""
+"""The methods every benchmark compares, built from the same hydra configs ``neuralmd train`` uses.
+
+Each method is a model config (``src/neuralmd/conf/model/<name>.yaml``) plus the overrides that
+make it the benchmarked variant: data, not a second registry of constructors. The benchmarks use
+the paper's sizes (Table 5: BindingNet 128 wide, 5 layers, 5 Å, 32 radial functions) where the
+configs are sized for a laptop, the paper's integrators (NeuralMD ODE: RK4 with step 0.5, the
+default of ``neuralmd.dynamics._integrators``; the CLI config picks midpoint for speed on a CPU),
+and no learned initial-velocity map unless asked for.
+"""
 from __future__ import annotations
 
+from omegaconf import OmegaConf
 from torch import nn
 
-from neuralmd.dynamics import (DenoisingLD, GNNMD, LinearBaseline, MeanPoseBaseline, NeuralMD, RandomWalkBaseline,
-                               StaticBaseline, StationaryBaseline, VerletMD)
-from neuralmd.layers import BindingNet
+from neuralmd.cli import compose
+from neuralmd.cli._build import build_model
 
+#: Methods of the default tables.
 METHODS = ("NeuralMD ODE", "NeuralMD SDE", "VerletMD", "GNN-MD", "DenoisingLD", "Static", "Linear")
 #: Baselines fitted on the snapshots a model may see; accuracy tables show them beside METHODS.
 HISTORY_BASELINES = ("MeanPose", "Stationary", "RandomWalk")
 
+#: method -> (model config, overrides of its keys). ``method: null`` takes the integrator's default.
+CONFIGS: dict[str, tuple[str, dict]] = {
+    "NeuralMD ODE": ("neuralmd_ode", {"method": None}),
+    "NeuralMD SDE": ("neuralmd_sde", {}),
+    # Not in METHODS (the default tables): model=neuralmd_langevin, meant for energy-score training.
+    "NeuralMD Langevin": ("neuralmd_langevin", {}),
+    "VerletMD": ("verletmd", {}),
+    "GNN-MD": ("gnnmd", {}),
+    "DenoisingLD": ("denoisingld", {}),
+    "Static": ("static", {}),
+    "Linear": ("linear", {}),
+    "MeanPose": ("meanpose", {}),
+    "Stationary": ("stationary", {}),
+    "RandomWalk": ("randomwalk", {}),
+}
+
 #: The Langevin ablation (issue 11): the paper's NeuralMD SDE (rank-1 noise, Euler-Maruyama, MAE
-#: training) with one component added at a time, and all of them. Each entry: NeuralMD keywords
-#: on top of the paper SDE, and the training loss.
-_PAPER_SDE = dict(solver="sde", method="euler", step_size=0.5)
+#: training, model=neuralmd_sde) with one component added at a time, and all of them. Each entry:
+#: overrides of neuralmd_sde's keys, and the training loss.
 ABLATION: dict[str, tuple[dict, str]] = {
     "SDE (paper)": ({}, "mae"),
     "SDE + friction": ({"friction": 0.5}, "mae"),
@@ -25,6 +49,7 @@ ABLATION: dict[str, tuple[dict, str]] = {
     "SDE + all (Langevin)": ({"friction": 0.5, "noise": "fdt", "method": "baoab", "coefficients": "ligand"},
                              "energy"),
 }
+CONFIGS.update({name: ("neuralmd_sde", options) for name, (options, _) in ABLATION.items()})
 
 
 def training_loss(method: str) -> str:
@@ -32,42 +57,43 @@ def training_loss(method: str) -> str:
     return ABLATION[method][1] if method in ABLATION else "mae"
 
 
-def build(method: str, hidden: int = 128, layers: int = 5, cutoff: float = 5.0,
-          velocity_mapping: bool = False, kT: float = 1.0, friction: float | None = None) -> nn.Module:
-    """One dynamics model on a fresh BindingNet (paper Table 5 defaults: 128 wide, 5 layers, 5 Å).
+def method_config(method: str, *, hidden: int = 128, layers: int = 5, cutoff: float = 5.0,
+                  velocity_mapping: bool = False, kT: float | None = None, friction: float | None = None,
+                  overrides: dict | None = None) -> dict:
+    """The model config of ``method``: ``neuralmd train model=...``'s composed ``model`` node, as a
+    dict, with the benchmark's overrides.
 
-    NeuralMD ODE: RK4, step 0.5 snapshot; SDE: Euler-Maruyama, step 0.5; Langevin: BAOAB, step 0.5,
-    learned friction and fluctuation-dissipation noise (docs/dynamics.md); VerletMD: step 0.5;
-    DenoisingLD: 10 Langevin steps per snapshot (paper section 2.7). ``velocity_mapping`` switches
-    on NeuralMD's learned initial-velocity map (section 4.3); other methods ignore it. ``kT`` is the
-    initial learned kT of the fluctuation-dissipation variants (amu Å² / interval²); ``friction``,
-    when given, replaces the initial friction of the ablation variants that have one.
+    ``hidden``, ``layers``, ``cutoff`` size the BindingNet (paper Table 5 by default; it gets the
+    default 32 radial functions); ``velocity_mapping`` switches NeuralMD's learned initial-velocity
+    map (section 4.3) on or off; ``kT`` replaces the initial learned kT of the ablation's
+    fluctuation-dissipation variants, ``friction`` the initial friction of its variants with one.
+    ``overrides`` (config key -> value, ``None`` drops the key) come last, e.g. ``{"method": "euler"}``.
     """
-    net = lambda: BindingNet(hidden=hidden, num_layers=layers, cutoff=cutoff)  # noqa: E731
-    makers = {
-        "NeuralMD ODE": lambda: NeuralMD(net(), solver="ode", method="rk4", step_size=0.5,
-                                         velocity_mapping=velocity_mapping),
-        "NeuralMD SDE": lambda: NeuralMD(net(), solver="sde", method="euler", step_size=0.5,
-                                         velocity_mapping=velocity_mapping),
-        # Not in METHODS (the default tables): as model=neuralmd_langevin, meant for energy-score training.
-        "NeuralMD Langevin": lambda: NeuralMD(net(), solver="sde", method="baoab", step_size=0.5,
-                                              velocity_mapping=velocity_mapping, friction=0.5, noise="fdt",
-                                              coefficients="ligand", kT=0.4),
-        "VerletMD": lambda: VerletMD(net(), step_size=0.5),
-        "GNN-MD": lambda: GNNMD(net()),
-        "DenoisingLD": lambda: DenoisingLD(net(), steps=10),
-        "Static": StaticBaseline,
-        "Linear": LinearBaseline,
-        "MeanPose": MeanPoseBaseline,
-        "Stationary": StationaryBaseline,
-        "RandomWalk": RandomWalkBaseline,
-    }
-    for name, (options, _) in ABLATION.items():
-        fdt = {"kT": kT} if options.get("noise") == "fdt" else {}
-        if friction is not None and "friction" in options:
-            fdt["friction"] = friction
-        makers[name] = lambda options=options, fdt=fdt: NeuralMD(net(), **{**_PAPER_SDE, **options, **fdt},
-                                                                 velocity_mapping=velocity_mapping)
-    if method not in makers:
-        raise ValueError(f"unknown method {method!r}; choose from {tuple(makers)}")
-    return makers[method]()
+    if method not in CONFIGS:
+        raise ValueError(f"unknown method {method!r}; choose from {tuple(CONFIGS)}")
+    name, options = CONFIGS[method]
+    model = OmegaConf.to_container(compose("train", [f"model={name}"]).model, resolve=True)
+    changes = dict(options)
+    if "force_field" in model:
+        changes.update({"force_field.hidden": hidden, "force_field.num_layers": layers,
+                        "force_field.cutoff": cutoff, "force_field.num_rbf": None})
+    if "velocity_mapping" in model:
+        changes["velocity_mapping"] = velocity_mapping
+    if method in ABLATION and kT is not None and changes.get("noise") == "fdt":
+        changes["kT"] = kT
+    if method in ABLATION and friction is not None and "friction" in changes:
+        changes["friction"] = friction
+    changes.update(overrides or {})
+    for key, value in changes.items():
+        parent, _, leaf = key.rpartition(".")
+        node = model[parent] if parent else model
+        if value is None:
+            node.pop(leaf, None)            # the constructor's default, defined in the library
+        else:
+            node[leaf] = value
+    return model
+
+
+def build(method: str, **sizes) -> nn.Module:
+    """One dynamics model of ``method`` on a fresh BindingNet (keywords: :func:`method_config`)."""
+    return build_model(method_config(method, **sizes))[0]

@@ -65,7 +65,7 @@ def langevin_path(n: int, k: float, gamma: float, kT: float, mass: Tensor, times
         x0 = torch.randn(n, 3, generator=g, dtype=F64) * math.sqrt(kT / k)
         v0 = torch.randn(n, 3, generator=g, dtype=F64) * (kT / m).sqrt()
     return baoab(lambda x, v: v, lambda x: -k * x / m,
-                 lambda x: (gammas, b * torch.randn(n, 3, generator=g, dtype=F64)), x0, v0, times, step)
+                 lambda x: (gammas, b * torch.randn(n, 3, generator=g, dtype=F64)), x0, v0, times, step_size=step)
 
 
 def test_baoab_samples_the_harmonic_well_exactly():

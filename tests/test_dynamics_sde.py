@@ -73,11 +73,12 @@ def test_complex_keys_and_seeds_depend_on_id_not_position():
 
 
 def test_brownian_of_a_complex_does_not_depend_on_the_batch():
-    bm_batch = ComplexBrownian(0.0, 2.0, [5, 9], [3, 4], torch.float64, torch.device("cpu"))
-    bm_alone = ComplexBrownian(0.0, 2.0, [9], [4], torch.float64, torch.device("cpu"))
+    cpu64 = dict(dtype=torch.float64, device=torch.device("cpu"))
+    bm_batch = ComplexBrownian(0.0, 2.0, [5, 9], [3, 4], **cpu64)
+    bm_alone = ComplexBrownian(0.0, 2.0, [9], [4], **cpu64)
     assert bm_batch.shape == (7, 1)
     assert torch.equal(bm_batch(0.5, 1.0)[3:], bm_alone(0.5, 1.0))
-    w, u = ComplexBrownian(0.0, 1.0, [1], [2], torch.float64, torch.device("cpu"), "space-time")(0.0, 0.5,
+    w, u = ComplexBrownian(0.0, 1.0, [1], [2], **cpu64, levy_area_approximation="space-time")(0.0, 0.5,
                                                                                                  return_U=True)
     assert w.shape == u.shape == (2, 1)
 

@@ -153,3 +153,12 @@ def test_weighted_row_sum_and_its_gradients():
     torch.testing.assert_close(weighted_row_sum(table, index, weights), expected)
     assert gradcheck(lambda t, w: weighted_row_sum(t, index, w), (table, weights))
     assert gradgradcheck(lambda t, w: weighted_row_sum(t, index, w), (table, weights))
+
+
+def test_compile_option_keeps_the_parameters_and_wraps_only_the_message_passing():
+    """Construction only: torch.compile is lazy, and compiling takes tens of seconds on one CPU
+    thread (benchmarks/compile_check.py measures it), too long for the suite."""
+    plain, compiled = BindingNet(hidden=8, num_layers=1), BindingNet(hidden=8, num_layers=1, compile=True)
+    assert {k: v.shape for k, v in plain.state_dict().items()} == {k: v.shape for k, v in compiled.state_dict().items()}
+    assert "message_passing" in vars(compiled.ligand) and "message_passing" in vars(compiled.complex)
+    assert "message_passing" not in vars(plain.ligand)

@@ -68,9 +68,12 @@ def transform_record(data: Any, rotation: Tensor, translation: Optional[Tensor] 
     return out
 
 
-def _worst(errors: Sequence[float]) -> int:
-    """Index of the largest error, NaN counting as the largest."""
-    return max(range(len(errors)), key=lambda k: (math.isnan(errors[k]), errors[k]))
+def _check_worst(errors: Sequence[float], limit: float, describe: Callable[[int, float], str]) -> None:
+    """Raise ``AssertionError(describe(index, error))`` for the largest error (NaN counting as the
+    largest) when it is not within ``limit``."""
+    worst = max(range(len(errors)), key=lambda k: (math.isnan(errors[k]), errors[k]))
+    if not errors[worst] <= limit:
+        raise AssertionError(describe(worst, errors[worst]))
 
 
 def _evaluate(fn: Callable[[Any], Tensor], data: Any) -> Tensor:
@@ -118,13 +121,9 @@ def assert_equivariant(
         if moved.shape != expected.shape:
             raise AssertionError(f"output shape changed under a rigid motion: {tuple(moved.shape)} vs {tuple(expected.shape)}")
         errors.append(float((moved - expected).abs().max()) / scale if moved.numel() else 0.0)
-    worst_trial = _worst(errors)
-    worst = errors[worst_trial]
-    if not worst <= rtol:
-        raise AssertionError(
-            f"not {output}-equivariant: worst relative error {worst:.3e} > rtol {rtol:.1e} "
-            f"(trial {worst_trial} of {trials}, output scale {scale:.3e})"
-        )
+    _check_worst(errors, rtol, lambda trial, worst: (
+        f"not {output}-equivariant: worst relative error {worst:.3e} > rtol {rtol:.1e} "
+        f"(trial {trial} of {trials}, output scale {scale:.3e})"))
 
 
 def assert_reflection_sensitive(
@@ -181,10 +180,6 @@ def assert_batch_independent(
         if alone.shape != part.shape:
             raise AssertionError(f"record {index}: shape {tuple(alone.shape)} alone vs {tuple(part.shape)} in the batch")
         errors.append(float((alone - part).abs().max()) if part.numel() else 0.0)
-    worst_index = _worst(errors)
-    worst = errors[worst_index]
-    if not worst <= atol:
-        raise AssertionError(
-            f"not batch-independent: record {worst_index} differs by {worst:.3e} > atol {atol:.1e} "
-            f"between its output alone and inside a batch of {len(records)}"
-        )
+    _check_worst(errors, atol, lambda index, worst: (
+        f"not batch-independent: record {index} differs by {worst:.3e} > atol {atol:.1e} "
+        f"between its output alone and inside a batch of {len(records)}"))

@@ -30,7 +30,7 @@ __all__ = ["main", "compose", "command_help", "COMMANDS", "CONFIG_DIR", "UsageEr
 #: ``neuralmd --help`` stays fast. A ``benchmark`` command plugs in by adding its entry here.
 COMMANDS: dict[str, str] = {
     "train": "neuralmd.cli._train:run",
-    "evaluate": "neuralmd.cli._evaluate:run",
+    "evaluate": "neuralmd.cli._evaluate_command:run",
     "simulate": "neuralmd.cli._simulate:run",
     "export": "neuralmd.cli._export:run",
 }

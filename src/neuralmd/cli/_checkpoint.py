@@ -125,16 +125,24 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu", *, w
     return ckpt
 
 
+def model_from_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", *,
+                          which: str = "best") -> tuple[Any, str, dict[str, Any]]:
+    """Rebuild a trained model on ``device`` (EMA weights when the run used EMA); returns the
+    model, its display name and the checkpoint."""
+    from ._build import build_model
+    state = load(path, map_location="cpu", which=which)
+    model, name = build_model(state["config"]["model"])
+    model.load_state_dict(state["ema"] if state.get("ema") else state["model"])
+    return model.to(device), name, state
+
+
 def load_model(path: str | os.PathLike, *, which: str = "best", device: str | torch.device = "cpu"):
     """The trained model of a checkpoint (EMA weights when the run used EMA), in eval mode, and its
     run's config; see :func:`neuralmd.load`."""
     from omegaconf import OmegaConf
 
-    from ._build import build_model
-    state = load(path, map_location="cpu", which=which)
-    model, _ = build_model(state["config"]["model"])
-    model.load_state_dict(state["ema"] if state.get("ema") else state["model"])
-    return model.to(device).eval(), OmegaConf.create(state["config"])
+    model, _, state = model_from_checkpoint(path, device, which=which)
+    return model.eval(), OmegaConf.create(state["config"])
 
 
 def latest_run(root: str | os.PathLike = "runs") -> Path:

@@ -1,4 +1,4 @@
-"""``neuralmd evaluate``: every metric and the speed of several models on the same test snapshots.
+"""Scoring for ``neuralmd evaluate``: every metric and the speed of several models on one test set.
 
 All methods are rolled out from the same start snapshot of the same records with the same seed;
 stochastic methods draw an ensemble of ``samples`` rollouts, deterministic ones one. Metrics compare
@@ -20,18 +20,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from neuralmd import metrics
 
 from . import UsageError
-from . import _checkpoint as ckpt_io
-from ._build import Task, build_model, build_task, resolve_device
+from ._build import Task
 
 #: Point metrics of the ensemble mean: key -> (column title, unit, better direction), in table order.
 #: "MSE" is the paper's name for the mean Euclidean error (DESIGN.md), kept so the columns read
@@ -259,60 +256,3 @@ def _unique_ids(records: Sequence[Any]) -> list[str]:
         seen[base] = seen.get(base, 0) + 1
         out.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
     return out
-
-
-def model_from_checkpoint(path: str | Path, device: torch.device) -> tuple[nn.Module, str, dict[str, Any]]:
-    """Rebuild a trained model (EMA weights when the run used EMA); returns model, name, checkpoint."""
-    state = ckpt_io.load(path, map_location="cpu")
-    model, name = build_model(state["config"]["model"])
-    model.load_state_dict(state["ema"] if state.get("ema") else state["model"])
-    return model.to(device), name, state
-
-
-def _label(name: str, taken: dict[str, Any], path: str) -> str:
-    """Table label; checkpoints of the same model get their run folder (and a count) appended."""
-    if name not in taken:
-        return name
-    label = f"{name} ({ckpt_io.checkpoint_path(path).resolve().parent.name})"
-    k = 2
-    while label in taken:
-        label, k = f"{name} ({ckpt_io.checkpoint_path(path).resolve().parent.name} #{k})", k + 1
-    return label
-
-
-def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
-    """Evaluate checkpoints and baselines on one data set; print and save the tables."""
-    from omegaconf import OmegaConf
-    from ._report import write_plots, write_tables
-
-    device = resolve_device(str(cfg.device), cfg.get("threads"))
-    if not cfg.checkpoints and not cfg.baselines:
-        raise UsageError("nothing to evaluate; pass checkpoints=[run_dir,...] and/or baselines=[static,meanpose]")
-    methods: dict[str, nn.Module] = {}
-    data_cfg = cfg.get("data")
-    for path in cfg.checkpoints:
-        model, name, state = model_from_checkpoint(str(path), device)
-        methods[_label(name, methods, str(path))] = model
-        if data_cfg is None:
-            data_cfg = OmegaConf.create(state["config"]["data"])   # the data it was trained on
-    for base in cfg.baselines:
-        model, name = build_model(str(base))
-        methods[name] = model
-    if data_cfg is None:
-        raise UsageError("no data to evaluate on; pass data=synthetic (or misato, single, mdanalysis)")
-    task = build_task(data_cfg)
-    if cfg.split == "val":
-        task.test = task.val
-    elif cfg.split != "test":
-        raise UsageError(f"split must be test or val, got {cfg.split!r}")
-    if cfg.max_complexes is not None:
-        task.test = list(task.test)[: int(cfg.max_complexes)]
-    results = evaluate_methods(methods, task, int(cfg.batch_size), device, int(cfg.seed), progress=True,
-                               samples=int(cfg.samples))
-    out = Path(str(cfg.out_dir))
-    out.mkdir(parents=True, exist_ok=True)
-    text = write_tables(results, task, out)
-    plots = write_plots(results, task, out)
-    print(text)
-    print(f"neuralmd evaluate: tables written to {out}/metrics.md, metrics.csv, metrics.json; plots "
-          + ", ".join(p.name for p in plots))

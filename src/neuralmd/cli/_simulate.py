@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from . import UsageError
 from ._build import load_complex, resolve_device
-from ._evaluate import model_from_checkpoint
+from ._checkpoint import model_from_checkpoint
 from ._outputs import check_trajectory_outputs, write_all
 from ._prediction import save_prediction
 

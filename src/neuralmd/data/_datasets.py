@@ -97,6 +97,7 @@ class MisatoDataset(Dataset):
         self,
         path: str | os.PathLike,
         split: str | Sequence[str] = "train",
+        *,
         subset: int | None = None,
         seed: int = 0,
         hydrogens: bool = False,

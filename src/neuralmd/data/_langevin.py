@@ -96,7 +96,7 @@ def contact_sigma6(x0: np.ndarray, sites: np.ndarray) -> np.ndarray:
 
 
 def forces(x: np.ndarray, ff: LigandForceField, sites: np.ndarray, sigma6: np.ndarray, center: np.ndarray,
-           free_radius: float, k_center: float = 5.0) -> np.ndarray:
+           free_radius: float, *, k_center: float = 5.0) -> np.ndarray:
     """Total force (N_l, 3) on the ligand atoms, kcal/mol/Å; ``sigma6`` from ``contact_sigma6``."""
     f = _pair_forces(x, ff.pairs, ff.spring_incidence, lambda r: -ff.k * (r - ff.r0))
     f += _pair_forces(x, ff.free, ff.free_incidence,
@@ -116,7 +116,7 @@ def forces(x: np.ndarray, ff: LigandForceField, sites: np.ndarray, sigma6: np.nd
 
 
 def langevin(x0: np.ndarray, mass: np.ndarray, ff: LigandForceField, sites: np.ndarray, center: np.ndarray,
-             free_radius: float, rng: np.random.Generator, n_snapshots: int, steps_per_snapshot: int,
+             free_radius: float, *, rng: np.random.Generator, n_snapshots: int, steps_per_snapshot: int,
              dt_ps: float, temperature: float = 300.0, friction: float = 5.0) -> np.ndarray:
     """Integrate with BAOAB Langevin dynamics; return snapshots (T, N_l, 3), the first being ``x0``.
 

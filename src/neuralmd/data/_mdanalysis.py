@@ -43,6 +43,7 @@ def _atomic_numbers(atoms, name: str) -> np.ndarray:
 def from_mdanalysis(
     topology,
     trajectory=None,
+    *,
     ligand: str | None = "resname LIG",
     protein: str | None = "protein",
     hydrogens: bool = False,

@@ -35,7 +35,7 @@ def _wall_sites(backbone: np.ndarray, residue_type: np.ndarray) -> np.ndarray:
 
 
 def simulate_binding(
-    z: np.ndarray, pos: np.ndarray, sites: np.ndarray, seed: int | np.random.Generator = 0,
+    z: np.ndarray, pos: np.ndarray, sites: np.ndarray, seed: int | np.random.Generator = 0, *,
     n_snapshots: int = 100, steps_per_snapshot: int = 10, dt_fs: float = 4.0,
     temperature: float = 300.0, friction: float = 5.0, bonds: np.ndarray | None = None,
     rings: list[list[int]] = (), free_radius: float = 1.0,
@@ -61,8 +61,9 @@ def simulate_binding(
     # the pocket is rigid and the ligand moves a few Å at most: far sites never matter
     sites = sites[np.linalg.norm(sites[:, None] - pos[None], axis=-1).min(1) < _SITE_RANGE]
     mass = np.maximum(atomic_masses(torch.as_tensor(z)).double().numpy(), _HEAVY_H_MASS)
-    traj = langevin(pos, mass, ff, sites, pos.mean(0), free_radius, rng,
-                    n_snapshots, steps_per_snapshot, dt_fs * 1e-3, temperature, friction)
+    traj = langevin(pos, mass, ff, sites, pos.mean(0), free_radius, rng=rng, n_snapshots=n_snapshots,
+                    steps_per_snapshot=steps_per_snapshot, dt_ps=dt_fs * 1e-3, temperature=temperature,
+                    friction=friction)
     return traj.transpose(1, 0, 2)
 
 
@@ -75,8 +76,9 @@ def _one(index: int, seed: int, n_snapshots: int, ligand_atoms: tuple[int, int],
     backbone, chain = toy_pocket(n_res, 1 + int(rng.random() < 0.5), lig, _CLEARANCE, rng)
     rtype = rng.choice(_AMINO_ACIDS, size=n_res)
     start = lig + rng.normal(0.0, 0.3, 3)  # slightly off its snug pose: the ligand settles
-    pos = simulate_binding(z, start, _wall_sites(backbone, rtype), rng, n_snapshots, steps_per_snapshot,
-                           dt_fs, temperature, bonds=bonds, rings=rings)
+    pos = simulate_binding(z, start, _wall_sites(backbone, rtype), rng, n_snapshots=n_snapshots,
+                           steps_per_snapshot=steps_per_snapshot, dt_fs=dt_fs, temperature=temperature,
+                           bonds=bonds, rings=rings)
     dt_ps = steps_per_snapshot * dt_fs * 1e-3
     return make_record(f"SYN{seed:04d}-{index:05d}", z, pos, rtype, backbone, chain, dt_ps)
 
@@ -84,6 +86,7 @@ def _one(index: int, seed: int, n_snapshots: int, ligand_atoms: tuple[int, int],
 def synthetic_trajectories(
     n: int,
     seed: int = 0,
+    *,
     n_snapshots: int = 100,
     ligand_atoms: tuple[int, int] = (10, 30),
     residues: tuple[int, int] = (30, 80),

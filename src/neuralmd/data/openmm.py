@@ -80,6 +80,7 @@ def simulate(
     system,
     topology,
     positions,
+    *,
     ligand: str = "LIG",
     n_snapshots: int = 100,
     steps_per_snapshot: int = 500,

@@ -47,7 +47,7 @@ class DenoisingLD(DynamicsModel):
 
     stochastic = True
 
-    def __init__(self, force_field: nn.Module, steps: int = 10, sigma_max: float = 1.0,
+    def __init__(self, force_field: nn.Module, *, steps: int = 10, sigma_max: float = 1.0,
                  sigma_min: float = 0.01, sigma_data: float = 0.5, step_lr: float = 0.5,
                  ligand_factory: LigandFactory | None = None) -> None:
         super().__init__()

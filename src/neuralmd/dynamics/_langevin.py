@@ -118,7 +118,7 @@ def ou_noise_scale(gamma: Tensor | None, h: float) -> Tensor | float:
 
 def baoab(velocity: Callable[[Tensor, Tensor], Tensor], acceleration: Callable[[Tensor], Tensor],
           friction_and_kick: Callable[[Tensor], tuple[Tensor | None, Tensor]], x0: Tensor, v0: Tensor,
-          times: Tensor, step_size: float) -> tuple[Tensor, Tensor]:
+          times: Tensor, *, step_size: float) -> tuple[Tensor, Tensor]:
     """Integrate underdamped Langevin dynamics with the BAOAB splitting (Leimkuhler & Matthews).
 
     One step of size h: B (half kick ``v += h/2 a(x)``), A (half drift ``x += h/2 dx/dt``),

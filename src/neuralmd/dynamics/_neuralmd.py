@@ -2,60 +2,17 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import torch
-import torchdiffeq
-import torchsde
 from torch import Tensor, nn
 
 from .._format import ligand_batch
 from ._base import DynamicsModel
-from ._langevin import COEFFICIENT_SOURCES, NOISE_FORMS, LangevinCoefficients, baoab
-from ._noise import ComplexBrownian, atom_frames, call_seeds, complex_noise
+from ._integrators import INTEGRATORS, integrator, solver_options
+from ._langevin import COEFFICIENT_SOURCES, NOISE_FORMS, LangevinCoefficients
+from ._noise import atom_frames
 from ._second_order import (LigandFactory, SecondOrderDynamics, default_ligand_factory,
                             map_initial_velocity)
-
-ODE_METHODS = ("euler", "midpoint", "rk4", "dopri5")
-#: SDE methods: torchsde's Itô Euler-Maruyama and SRK (SRK: rank-1 noise only), and BAOAB.
-SDE_METHODS = ("euler", "srk", "baoab")
-_FIXED_GRID = ("euler", "midpoint", "rk4")
-
-
-class _LangevinSDE:
-    """Data-driven Langevin dynamics (Eqs. 11, 37) in torchsde's layout.
-
-    torchsde sees every ligand atom as one "batch" row with state ``[x, v]`` (6 channels) and
-    ``c`` Brownian channels: ``c = 1`` for the paper's rank-1 noise (torchsde's ``scalar`` noise
-    type), ``c = 3`` for the full-rank Langevin noise (``general``). The diffusion is then
-    (N, 6, c) instead of the (1, 6N, cN) dense matrix a formulation over all atoms at once would
-    need (1000 atoms: 18 thousand numbers instead of 18 million). The drift still couples all
-    rows, since torchsde never assumes rows are independent.
-
-        dx_i = v_i dt (+ refinement),
-        dv_i = (F_i(x) / m_i [- gamma_i v_i]) dt + B_i(x) dW_i,
-
-    with ``B_i`` (3, c) from ``velocity_noise``: ``sigma u_i(x) / m_i`` in the paper's mode (Eq. 37,
-    ``m a = F + BindingNet-Ligand * eps``, the noise divided by the mass like the force), or
-    ``b_i R_i(x)^T`` with the atom's equivariant frame for full-rank noise.
-    """
-
-    sde_type = "ito"
-
-    def __init__(self, func: SecondOrderDynamics, velocity_noise: Callable[[Tensor], Tensor],
-                 channels: int) -> None:
-        self.func = func
-        self.velocity_noise = velocity_noise
-        self.noise_type = "scalar" if channels == 1 else "general"
-
-    def f(self, t: Tensor, y: Tensor) -> Tensor:
-        dx, dv = self.func(t, (y[:, :3], y[:, 3:]))
-        return torch.cat((dx, dv), dim=-1)
-
-    def g(self, t: Tensor, y: Tensor) -> Tensor:
-        dv = self.velocity_noise(y[:, :3])                  # (N, 3, c)
-        return torch.cat((torch.zeros_like(dv), dv), dim=1)
-
 
 class NeuralMD(DynamicsModel):
     """NeuralMD ODE (Newtonian, Eq. 10) or SDE (Langevin, Eqs. 11 and 37) on a BindingNet.
@@ -64,16 +21,18 @@ class NeuralMD(DynamicsModel):
         force_field: ``BindingNet`` (or any module with ``encode_protein`` and
             ``forward(data, x, protein=...) -> (N, 3)``).
         solver: ``"ode"`` (torchdiffeq) or ``"sde"`` (torchsde, Itô).
-        method: ODE: ``euler``, ``midpoint``, ``rk4`` (default), ``dopri5``; SDE: ``euler``
-            (Euler-Maruyama, default), ``srk`` (strong order 1.5, rank-1 noise only) or ``baoab``
-            (the Langevin splitting integrator, friction-noise part solved exactly).
+        method: an entry of ``_integrators.INTEGRATORS[solver]``: ODE ``euler``, ``midpoint``,
+            ``rk4`` (default), ``dopri5``; SDE ``euler`` (Euler-Maruyama, default), ``srk`` (strong
+            order 1.5, rank-1 noise only) or ``baoab`` (the Langevin splitting integrator,
+            friction-noise part solved exactly). Defaults: ``_integrators.DEFAULT_METHODS``.
         step_size: solver step in snapshot intervals (paper: 0.25, 0.5, 1); ignored by dopri5.
-        adjoint: ODE only; backpropagate with ``odeint_adjoint`` (memory O(1) in the steps).
+        adjoint: backpropagate with ``odeint_adjoint`` (memory O(1) in the steps); ODE methods only.
         velocity_mapping: map the finite-difference initial velocity through a BindingNet-Ligand.
         velocity_refinement: alpha of ``dx/dt = v + alpha * BindingNet-Ligand(x)`` (0, 0.01, 0.001).
         noise_scale: initial sigma of the SDE noise (learned): of the paper's rank-1 diffusion
             (kept positive through its log) or of ``noise="full"``.
-        rtol, atol: dopri5 tolerances. The default ``rtol=0`` keeps the step-size control
+        rtol, atol: dopri5 tolerances (None: its defaults 0 and 1e-4 Å; other methods refuse
+            them). ``rtol=0`` keeps the step-size control
             equivariant: torchdiffeq scales each coordinate's error by ``atol + rtol * |y|``,
             which depends on the orientation and origin unless rtol is 0 (then only the RMS error
             in Å, a rotation invariant, decides). Adaptive steps are shared by the whole batch, so
@@ -81,7 +40,7 @@ class NeuralMD(DynamicsModel):
         ligand_factory: builds the extra BindingNet-Ligand modules (mapping, refinement, diffusion,
             Langevin coefficients); default: ``BindingNetLigand`` sized like the force field.
 
-    Langevin options (keyword-only; the defaults are the paper's model, unchanged):
+    Options after ``method`` are keyword-only. Langevin options (the defaults are the paper's model):
         friction: initial learned friction gamma in 1 / snapshot interval, adding ``-gamma v`` to
             dv/dt (ODE and SDE); None or 0: no friction.
         noise: SDE noise form: ``"rank1"`` (the paper: one Brownian motion per atom times a
@@ -108,29 +67,26 @@ class NeuralMD(DynamicsModel):
         torch.Size([4, 3])
     """
 
-    def __init__(self, force_field: nn.Module, solver: str = "ode", method: str | None = None,
+    def __init__(self, force_field: nn.Module, solver: str = "ode", method: str | None = None, *,
                  step_size: float = 0.5, adjoint: bool = False, velocity_mapping: bool = False,
-                 velocity_refinement: float = 0.0, noise_scale: float = 0.1, rtol: float = 0.0,
-                 atol: float = 1e-4, ligand_factory: LigandFactory | None = None,
-                 *, friction: float | None = None, noise: str = "rank1",
+                 velocity_refinement: float = 0.0, noise_scale: float = 0.1, rtol: float | None = None,
+                 atol: float | None = None, ligand_factory: LigandFactory | None = None,
+                 friction: float | None = None, noise: str = "rank1",
                  coefficients: str = "constant", kT: float = 1.0) -> None:
         super().__init__()
-        if solver not in ("ode", "sde"):
-            raise ValueError(f"solver must be 'ode' or 'sde', got {solver!r}")
-        method = method or ("rk4" if solver == "ode" else "euler")
-        valid = ODE_METHODS if solver == "ode" else SDE_METHODS
-        if method not in valid:
-            raise ValueError(f"method {method!r} is not valid for solver {solver!r}; use one of {valid}")
-        if adjoint and solver == "sde":
-            raise ValueError("adjoint=True is supported for solver='ode' only")
+        method, entry = integrator(solver, method)
+        if adjoint and not entry.adjoint:
+            raise ValueError(f"adjoint=True is supported for solver='ode' only, not {solver}/{method}")
         if step_size <= 0:
             raise ValueError(f"step_size must be positive, got {step_size}")
         if noise_scale <= 0:
             raise ValueError(f"noise_scale must be positive, got {noise_scale}")
         friction = _check_langevin_options(solver, method, friction, noise, coefficients, kT)
+        if entry.rank1_noise_only and noise != "rank1":
+            raise ValueError(f"method {method!r} needs the rank-1 noise; use 'euler' or 'baoab' with noise={noise!r}")
         self.force_field = force_field
         self.solver, self.method, self.step_size, self.adjoint = solver, method, float(step_size), adjoint
-        self.rtol, self.atol = rtol, atol
+        self.solver_options = solver_options(solver, method, {"rtol": rtol, "atol": atol})
         self.velocity_refinement = float(velocity_refinement)
         self.noise = noise
         factory = ligand_factory or default_ligand_factory(force_field)
@@ -179,7 +135,8 @@ class NeuralMD(DynamicsModel):
         if self.langevin is not None and self.langevin.has_friction:
             friction = lambda x: self.coefficients(data, x)[0]  # noqa: E731
         return SecondOrderDynamics(self.force_field, data, protein, data["ligand"].mass,
-                                   self.velocity_refinement, self.refiner, friction=friction)
+                                   velocity_refinement=self.velocity_refinement, refiner=self.refiner,
+                                   friction=friction)
 
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None) -> Tensor:
@@ -189,29 +146,14 @@ class NeuralMD(DynamicsModel):
         func = self.dynamics(data)
         if times.numel() == 1:
             return x0.unsqueeze(0)
-        if self.solver == "ode":
-            return self._integrate_ode(func, x0, v0, times)
-        if self.method == "baoab":
-            return self._integrate_baoab(func, data, x0, v0, times, generator)
-        return self._integrate_sde(func, data, x0, v0, times, generator)
+        return INTEGRATORS[self.solver][self.method].integrate(self, func, data, x0, v0, times, generator)
 
-    def _integrate_ode(self, func: SecondOrderDynamics, x0: Tensor, v0: Tensor, times: Tensor) -> Tensor:
-        if self.method in _FIXED_GRID:
-            kwargs = dict(method=self.method, options={"step_size": self.step_size})
-        else:
-            kwargs = dict(method=self.method, rtol=self.rtol, atol=self.atol)
-        if self.adjoint:
-            params = tuple(p for p in self.parameters() if p.requires_grad)
-            xs, _ = torchdiffeq.odeint_adjoint(func, (x0, v0), times, adjoint_params=params, **kwargs)
-        else:
-            xs, _ = torchdiffeq.odeint(func, (x0, v0), times, **kwargs)
-        return xs
-
-    def _noise_channels(self) -> int:
+    @property
+    def noise_channels(self) -> int:
         """Brownian motions per atom: 1 for the paper's rank-1 noise, 3 for full rank."""
         return 1 if self.noise == "rank1" else 3
 
-    def _velocity_noise(self, data, x: Tensor, sigma: Tensor | None = None) -> Tensor:
+    def velocity_noise(self, data, x: Tensor, sigma: Tensor | None = None) -> Tensor:
         """(N, 3, c): the diffusion of v, mapping the atom's c Brownian channels to Å/interval^1.5.
 
         ``sigma`` (N, 1): the full-rank amplitude when the caller already has it.
@@ -226,33 +168,6 @@ class NeuralMD(DynamicsModel):
         # Columns e_1, e_2, e_3 of each atom's frame: dW in the frame, rotated into the lab.
         frame_columns = atom_frames(x, batch, num).transpose(-1, -2)
         return (sigma * inv_mass.sqrt()).unsqueeze(-1) * frame_columns
-
-    def _integrate_sde(self, func: SecondOrderDynamics, data, x0: Tensor, v0: Tensor, times: Tensor,
-                       generator: torch.Generator | None) -> Tensor:
-        batch, num = ligand_batch(data)
-        seeds = call_seeds(data, generator)
-        counts = torch.bincount(batch, minlength=num).tolist()
-        levy = "space-time" if self.method == "srk" else "none"
-        channels = self._noise_channels()
-        bm = ComplexBrownian(float(times[0]), float(times[-1]), seeds, counts, x0.dtype, x0.device, levy,
-                             channels=channels)
-        sde = _LangevinSDE(func, lambda x: self._velocity_noise(data, x), channels)
-        y0 = torch.cat((x0, v0), dim=-1)
-        ys = torchsde.sdeint(sde, y0, times, bm=bm, method=self.method, dt=self.step_size)
-        return ys[..., :3]
-
-    def _integrate_baoab(self, func: SecondOrderDynamics, data, x0: Tensor, v0: Tensor, times: Tensor,
-                         generator: torch.Generator | None) -> Tensor:
-        noise = complex_noise(data, generator, x0)
-        channels = self._noise_channels()
-
-        def friction_and_kick(x: Tensor) -> tuple[Tensor | None, Tensor]:
-            gamma, sigma = self.coefficients(data, x)
-            kick = (self._velocity_noise(data, x, sigma) @ noise.sample(channels).unsqueeze(-1)).squeeze(-1)
-            return gamma, kick
-
-        xs, _ = baoab(func.velocity, func.acceleration, friction_and_kick, x0, v0, times, self.step_size)
-        return xs
 
 
 def _check_langevin_options(solver: str, method: str, friction: float | None, noise: str,
@@ -269,8 +184,6 @@ def _check_langevin_options(solver: str, method: str, friction: float | None, no
         raise ValueError(f"noise={noise!r} needs solver='sde' (the ODE has no noise)")
     if noise == "fdt" and friction is None:
         raise ValueError("noise='fdt' ties the noise to the friction; set friction > 0")
-    if noise != "rank1" and method == "srk":
-        raise ValueError(f"method 'srk' needs the rank-1 noise; use 'euler' or 'baoab' with noise={noise!r}")
     if coefficients not in COEFFICIENT_SOURCES:
         raise ValueError(f"coefficients must be one of {COEFFICIENT_SOURCES}, got {coefficients!r}")
     if not kT > 0:

@@ -184,7 +184,7 @@ class ComplexBrownian(torchsde.BaseBrownian):
     complex's seed, so an atom's path does not depend on the rest of the batch.
     """
 
-    def __init__(self, t0: float, t1: float, seeds: Sequence[int], counts: Sequence[int],
+    def __init__(self, t0: float, t1: float, seeds: Sequence[int], counts: Sequence[int], *,
                  dtype: torch.dtype, device: torch.device, levy_area_approximation: str = "none",
                  channels: int = 1):
         self._parts = [

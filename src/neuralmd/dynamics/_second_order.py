@@ -44,7 +44,7 @@ class SecondOrderDynamics:
         (True, True)
     """
 
-    def __init__(self, force_field: nn.Module, data, protein, mass: Tensor,
+    def __init__(self, force_field: nn.Module, data, protein, mass: Tensor, *,
                  velocity_refinement: float = 0.0, refiner: nn.Module | None = None,
                  friction: Callable[[Tensor], Tensor] | None = None) -> None:
         if velocity_refinement != 0.0 and refiner is None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.utils import scatter
@@ -29,6 +30,9 @@ class BindingNet(nn.Module):
         num_rbf: radial basis size. max_z: atom-type vocabulary. num_residue_types: residue-type
             vocabulary (codes 0..num_residue_types-1; 32 = the record format's 24 codes and
             8 spare rows, see ``neuralmd._format``).
+        compile: run the ligand's and the complex's message passing (everything after the neighbour
+            searches) through ``torch.compile(dynamic=True)``. Off by default: on one CPU thread
+            compiling costs ~25 s CPU once and pays after ~10,000 evaluations (docs/results.md, 2.4).
 
     ``data`` is a ``HeteroData`` record or a ``Batch`` of them with ``ligand.z``,
     ``residue.type``, ``residue.backbone`` (N_r, 3, 3) and ``residue.chain``.
@@ -48,19 +52,24 @@ class BindingNet(nn.Module):
         hidden: int = 128,
         num_layers: int = 5,
         cutoff: float = 5.0,
+        *,
         interaction_cutoff: Optional[float] = None,
         num_rbf: int = 32,
         max_z: int = ATOM_VOCABULARY,
         num_residue_types: int = RESIDUE_VOCABULARY,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         interaction_cutoff = cutoff if interaction_cutoff is None else interaction_cutoff
         self.hidden, self.num_layers = hidden, num_layers
         self.cutoff, self.interaction_cutoff = float(cutoff), float(interaction_cutoff)
-        self.ligand = BindingNetLigand(hidden, num_layers, cutoff, num_rbf, max_z)
+        self.ligand = BindingNetLigand(hidden, num_layers, cutoff, num_rbf=num_rbf, max_z=max_z)
         self.protein = BindingNetProtein(hidden, cutoff, num_rbf, num_residue_types)
         self.complex = BindingNetComplex(hidden, num_layers, interaction_cutoff, num_rbf)
         self.energy_head = MLP(hidden, hidden, 1)
+        if compile:  # instance attributes: the parameters and the state dict stay those of the modules
+            self.ligand.message_passing = torch.compile(self.ligand.message_passing, dynamic=True)
+            self.complex.message_passing = torch.compile(self.complex.message_passing, dynamic=True)
 
     def encode_protein(self, data: Any) -> ProteinEncoding:
         """Residue features, C-alphas and residue frames of every protein in ``data``."""

@@ -78,13 +78,27 @@ class BindingNetComplex(nn.Module):
         # Only pocket residues (those with a pair) are read: every per-residue projection below runs
         # on them, not on all N_r residues of a protein encoded once.
         pocket, res = torch.unique(res, return_inverse=True)
-        h_res = protein.h[pocket]
-        rel = pos_lig[atom] - protein.ca[pocket][res]
+        return self.message_passing(h_lig, vec_lig, pos_lig, protein.h[pocket], protein.ca[pocket],
+                                    protein.frames[pocket], torch.stack((res, atom)))
+
+    def message_passing(
+        self,
+        h_lig: Tensor,  # (N_l, d) invariant ligand features
+        vec_lig: Tensor,  # (N_l, 3) equivariant ligand vectors
+        pos_lig: Tensor,  # (N_l, 3) Å
+        h_res: Tensor,  # (M, d) features of the M pocket residues
+        ca: Tensor,  # (M, 3) their C-alphas, Å
+        res_frames: Tensor,  # (M, 3, 3) their residue frames
+        edge_index: Tensor,  # (2, E) long: pocket residue j -> ligand atom i
+    ) -> tuple[Tensor, Tensor]:
+        """Everything after the pair search, with no data-dependent control flow (compiles as one
+        graph, ``BindingNet(compile=True)``) -> new ``h`` (N_l, d), ``vec`` (N_l, 3)."""
+        res, atom = edge_index
+        rel = pos_lig[atom] - ca[res]
         r = safe_norm(rel)
-        frames = protein.frames[pocket][res]
+        frames = res_frames[res]
         edge_attr = self.edge_mlp[2](self.edge_mlp[1](self._edge_mlp_input_layer(h_lig, h_res, rel, frames, r, atom, res)))
         geometry = EdgeGeometry(rel, frames, cosine_cutoff(r, self.cutoff))
-        edge_index = torch.stack((res, atom))  # pocket residue j -> ligand atom i
         h, vec = h_lig, vec_lig
         for layer in self.layers:
             h, vec = layer(h, vec, edge_index, edge_attr, geometry, source=h_res)

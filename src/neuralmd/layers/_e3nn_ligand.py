@@ -100,6 +100,7 @@ class E3nnLigand(nn.Module):
         hidden: int = 128,
         num_layers: int = 5,
         cutoff: float = 5.0,
+        *,
         num_rbf: int = 32,
         max_z: int = ATOM_VOCABULARY,
         channels: Optional[int] = None,

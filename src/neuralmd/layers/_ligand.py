@@ -43,6 +43,7 @@ class BindingNetLigand(nn.Module):
         hidden: int = 128,
         num_layers: int = 5,
         cutoff: float = 5.0,
+        *,
         num_rbf: int = 32,
         max_z: int = ATOM_VOCABULARY,
         avg_neighbors: float = 10.0,
@@ -89,10 +90,15 @@ class BindingNetLigand(nn.Module):
         """
         vec = check_atoms(z, pos, batch, self.max_z, vec)
         edge_index = radius_graph(pos, self.cutoff, batch)
+        return self.message_passing(z, pos, vec, edge_index, edge_frames(pos, edge_index, batch))
+
+    def message_passing(self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, frames: Tensor) -> tuple[Tensor, Tensor]:
+        """Everything after the neighbour search (edge_index (2, E), frames (E, 3, 3)): shapes fixed
+        by the edges and no data-dependent control flow, so it compiles as one graph
+        (``BindingNet(compile=True)``)."""
         src, dst = edge_index
         rel = pos[dst] - pos[src]
         r = safe_norm(rel)
-        frames = edge_frames(pos, edge_index, batch)
         rbf = self.neighbors.rbf(r)  # once for the neighbour filter and the edge MLP
         h, vectors = self.neighbors(self.embedding(z), pos, edge_index, rel=rel, rbf=rbf)
         edge_attr = self.edge_mlp[2](self.edge_mlp[1](self._edge_mlp_input_layer(vectors, frames, rbf, edge_index)))

@@ -18,6 +18,10 @@ from torch import Tensor
 PAIR_BUDGET = 1 << 20
 #: Above this many same-complex pairs the cell list replaces the all-pairs test.
 CELL_LIST_MIN_PAIRS = 1 << 18
+#: Up to this many pairs in all (x points times y points, complexes mixed), one dense distance
+#: test replaces the per-complex ranges: a handful of tensor operations instead of ~60, which is most
+#: of the search's cost for one ligand (the same pairs come out; the caller sorts them).
+DENSE_MAX_PAIRS = 1 << 15
 #: Cells per axis are capped (by enlarging cells) so integer cell keys cannot overflow int64.
 _MAX_CELLS_PER_AXIS = 1 << 14
 _OFFSETS = torch.tensor(list(itertools.product((-1, 0, 1), repeat=3)), dtype=torch.long)
@@ -96,6 +100,10 @@ def _pairs_within(x: Tensor, y: Tensor, r: float, bx: Tensor, by: Tensor) -> tup
     empty = torch.zeros(0, dtype=torch.long, device=x.device)
     if x.shape[0] == 0 or y.shape[0] == 0:
         return empty, empty
+    if x.shape[0] * y.shape[0] <= DENSE_MAX_PAIRS:
+        near = (((x.unsqueeze(1) - y.unsqueeze(0)) ** 2).sum(-1) <= r * r) & (bx.unsqueeze(1) == by.unsqueeze(0))
+        i, j = near.nonzero(as_tuple=True)
+        return i, j
     num_b = int(max(bx.max(), by.max())) + 1
     same = (torch.bincount(bx, minlength=num_b) * torch.bincount(by, minlength=num_b)).sum()
     if int(same) > CELL_LIST_MIN_PAIRS:

@@ -1,0 +1,171 @@
+"""NeuralMD's integrators as data: one registry keyed by solver and method (torchdiffeq's ``SOLVERS``).
+
+An entry says how to integrate Eq. 14 from (x0, v0) over relative times, which NeuralMD options only
+it reads (with their defaults), and what it cannot do. Adding an integrator is adding one entry;
+``NeuralMD`` validates its options against the entry and calls ``integrate``:
+
+>>> sorted(INTEGRATORS["ode"]), DEFAULT_METHODS
+(['dopri5', 'euler', 'midpoint', 'rk4'], {'ode': 'rk4', 'sde': 'euler'})
+>>> INTEGRATORS["ode"]["dopri5"].options
+{'rtol': 0.0, 'atol': 0.0001}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+import torchdiffeq
+import torchsde
+from torch import Tensor
+
+from .._format import ligand_batch
+from ._langevin import baoab
+from ._noise import ComplexBrownian, call_seeds, complex_noise
+
+#: ``integrate(model, func, data, x0, v0, times, generator) -> (T, N, 3)`` positions at ``times``:
+#: ``model`` the NeuralMD (its step size, method, noise and options), ``func`` its Eq. 14
+#: ``SecondOrderDynamics`` for ``data``. (Not imported here: ``_neuralmd`` imports this module.)
+Integrate = Callable[[Any, Any, Any, Tensor, Tensor, Tensor, "torch.Generator | None"], Tensor]
+
+
+@dataclass(frozen=True)
+class Integrator:
+    """One way to integrate NeuralMD.
+
+    Attributes:
+        integrate: the integration itself (see ``Integrate``).
+        options: NeuralMD options only this integrator reads, name -> default (dopri5's
+            tolerances); passing one to another integrator is an error.
+        adjoint: whether ``adjoint=True`` (torchdiffeq's O(1)-memory backward pass) applies.
+        rank1_noise_only: the method needs the paper's rank-1 noise (torchsde's SRK).
+    """
+
+    integrate: Integrate
+    options: Mapping[str, float] = field(default_factory=dict)
+    adjoint: bool = False
+    rank1_noise_only: bool = False
+
+
+def _odeint(model: Any, func: Any, x0: Tensor, v0: Tensor, times: Tensor,
+            **kwargs) -> Tensor:
+    if model.adjoint:
+        params = tuple(p for p in model.parameters() if p.requires_grad)
+        xs, _ = torchdiffeq.odeint_adjoint(func, (x0, v0), times, adjoint_params=params, method=model.method, **kwargs)
+    else:
+        xs, _ = torchdiffeq.odeint(func, (x0, v0), times, method=model.method, **kwargs)
+    return xs
+
+
+def _fixed_grid_ode(model, func, data, x0, v0, times, generator) -> Tensor:
+    """torchdiffeq's fixed-grid methods with step ``model.step_size``."""
+    return _odeint(model, func, x0, v0, times, options={"step_size": model.step_size})
+
+
+def _adaptive_ode(model, func, data, x0, v0, times, generator) -> Tensor:
+    """torchdiffeq's dopri5 with the model's ``rtol`` and ``atol`` (``model.solver_options``)."""
+    return _odeint(model, func, x0, v0, times, **model.solver_options)
+
+
+class _LangevinSDE:
+    """Data-driven Langevin dynamics (Eqs. 11, 37) in torchsde's layout.
+
+    torchsde sees every ligand atom as one "batch" row with state ``[x, v]`` (6 channels) and
+    ``c`` Brownian channels: ``c = 1`` for the paper's rank-1 noise (torchsde's ``scalar`` noise
+    type), ``c = 3`` for the full-rank Langevin noise (``general``). The diffusion is then
+    (N, 6, c) instead of the (1, 6N, cN) dense matrix a formulation over all atoms at once would
+    need (1000 atoms: 18 thousand numbers instead of 18 million). The drift still couples all
+    rows, since torchsde never assumes rows are independent.
+
+        dx_i = v_i dt (+ refinement),
+        dv_i = (F_i(x) / m_i [- gamma_i v_i]) dt + B_i(x) dW_i,
+
+    with ``B_i`` (3, c) from ``velocity_noise``: ``sigma u_i(x) / m_i`` in the paper's mode (Eq. 37,
+    ``m a = F + BindingNet-Ligand * eps``, the noise divided by the mass like the force), or
+    ``b_i R_i(x)^T`` with the atom's equivariant frame for full-rank noise.
+    """
+
+    sde_type = "ito"
+
+    def __init__(self, func: Any, velocity_noise: Callable[[Tensor], Tensor],
+                 channels: int) -> None:
+        self.func = func
+        self.velocity_noise = velocity_noise
+        self.noise_type = "scalar" if channels == 1 else "general"
+
+    def f(self, t: Tensor, y: Tensor) -> Tensor:
+        dx, dv = self.func(t, (y[:, :3], y[:, 3:]))
+        return torch.cat((dx, dv), dim=-1)
+
+    def g(self, t: Tensor, y: Tensor) -> Tensor:
+        dv = self.velocity_noise(y[:, :3])                  # (N, 3, c)
+        return torch.cat((torch.zeros_like(dv), dv), dim=1)
+
+
+def _torchsde(model, func, data, x0, v0, times, generator) -> Tensor:
+    """torchsde's Itô Euler-Maruyama or SRK over per-complex Brownian motions (``_noise``)."""
+    batch, num = ligand_batch(data)
+    counts = torch.bincount(batch, minlength=num).tolist()
+    levy = "space-time" if model.method == "srk" else "none"
+    channels = model.noise_channels
+    bm = ComplexBrownian(float(times[0]), float(times[-1]), call_seeds(data, generator), counts, dtype=x0.dtype,
+                         device=x0.device, levy_area_approximation=levy, channels=channels)
+    sde = _LangevinSDE(func, lambda x: model.velocity_noise(data, x), channels)
+    ys = torchsde.sdeint(sde, torch.cat((x0, v0), dim=-1), times, bm=bm, method=model.method, dt=model.step_size)
+    return ys[..., :3]
+
+
+def _baoab(model, func, data, x0, v0, times, generator) -> Tensor:
+    """The BAOAB splitting (``_langevin.baoab``), its kicks from per-complex Gaussian streams."""
+    noise = complex_noise(data, generator, x0)
+    channels = model.noise_channels
+
+    def friction_and_kick(x: Tensor) -> tuple[Tensor | None, Tensor]:
+        gamma, sigma = model.coefficients(data, x)
+        kick = (model.velocity_noise(data, x, sigma) @ noise.sample(channels).unsqueeze(-1)).squeeze(-1)
+        return gamma, kick
+
+    xs, _ = baoab(func.velocity, func.acceleration, friction_and_kick, x0, v0, times, step_size=model.step_size)
+    return xs
+
+
+#: solver -> method -> integrator. ODE: torchdiffeq; SDE: torchsde's Itô Euler-Maruyama and SRK
+#: (strong order 1.5, rank-1 noise only), and BAOAB.
+INTEGRATORS: dict[str, dict[str, Integrator]] = {
+    "ode": {
+        "euler": Integrator(_fixed_grid_ode, adjoint=True),
+        "midpoint": Integrator(_fixed_grid_ode, adjoint=True),
+        "rk4": Integrator(_fixed_grid_ode, adjoint=True),
+        # rtol = 0 keeps the step-size control equivariant (see NeuralMD's docstring).
+        "dopri5": Integrator(_adaptive_ode, options={"rtol": 0.0, "atol": 1e-4}, adjoint=True),
+    },
+    "sde": {
+        "euler": Integrator(_torchsde),
+        "srk": Integrator(_torchsde, rank1_noise_only=True),
+        "baoab": Integrator(_baoab),
+    },
+}
+#: The method of each solver when NeuralMD is given none: defined here only.
+DEFAULT_METHODS = {"ode": "rk4", "sde": "euler"}
+
+
+def integrator(solver: str, method: str | None) -> tuple[str, Integrator]:
+    """The method name (``DEFAULT_METHODS`` when None) and its entry; one ValueError otherwise."""
+    if solver not in INTEGRATORS:
+        raise ValueError(f"solver must be one of {tuple(INTEGRATORS)}, got {solver!r}")
+    method = method or DEFAULT_METHODS[solver]
+    if method not in INTEGRATORS[solver]:
+        raise ValueError(f"method {method!r} is not valid for solver {solver!r}; use one of "
+                         f"{tuple(INTEGRATORS[solver])}")
+    return method, INTEGRATORS[solver][method]
+
+
+def solver_options(solver: str, method: str, given: Mapping[str, float | None]) -> dict[str, float]:
+    """The integrator's own options: its defaults, overridden by the ``given`` ones that are not
+    None; an option given to an integrator that does not read it is a ValueError."""
+    entry = INTEGRATORS[solver][method]
+    for name, value in given.items():
+        if value is not None and name not in entry.options:
+            owners = [f"{s}/{m}" for s, methods in INTEGRATORS.items() for m, e in methods.items() if name in e.options]
+            raise ValueError(f"{name} applies to {', '.join(owners)} only, not to {solver}/{method}")
+    return {**entry.options, **{k: float(v) for k, v in given.items() if v is not None}}

@@ -1,0 +1,56 @@
+"""dynamics/_base.py: the shared interface pieces (ensemble replication, times, losses)."""
+from __future__ import annotations
+
+import pytest
+import torch
+from _dynamics_toys import make_batch, make_record
+from _dynamics_toys import one_thread  # noqa: F401  (autouse fixture)
+
+from neuralmd import metrics
+from neuralmd.dynamics import DynamicsModel, StaticBaseline
+from neuralmd.dynamics._base import as_times, energy_score_loss, replicate, trajectory_loss
+from neuralmd.dynamics._noise import ENSEMBLE_KEY, complex_ids
+
+
+def test_replicate_is_sample_major_and_tags_every_copy():
+    data = make_batch([make_record(0, n_lig=3, name="a"), make_record(1, n_lig=4, name="b")])
+    copies = replicate(data, 3)
+    assert copies.num_graphs == 6 and copies.id == ["a", "b"] * 3
+    assert getattr(copies, ENSEMBLE_KEY).tolist() == [0, 0, 1, 1, 2, 2]
+    assert complex_ids(copies, 6) == ["a@0", "b@0", "a@1", "b@1", "a@2", "b@2"]
+    torch.testing.assert_close(copies["ligand"].pos, data["ligand"].pos.repeat(3, 1, 1), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("times, integer, match", [([[1, 2]], False, "1-D"), ([], False, "at least the start"),
+                                                   ([2, 1], False, "strictly increasing"),
+                                                   ([9], False, r"\[0, 8\)"), ([1, 1.5], True, "integers")])
+def test_bad_times_are_refused(times, integer, match):
+    with pytest.raises(ValueError, match=match):
+        as_times(times, 8, integer)
+
+
+def test_times_are_float64_and_fractional_when_allowed():
+    t = as_times([1, 1.5, 3], 8, False)
+    assert t.dtype == torch.float64 and t.tolist() == [1, 1.5, 3]
+
+
+def test_energy_score_loss_is_the_metric_and_one_sample_is_the_mean_l2():
+    g = torch.Generator().manual_seed(0)
+    samples = torch.randn(5, 4, 6, 3, generator=g, dtype=torch.float64)
+    target = torch.randn(4, 6, 3, generator=g, dtype=torch.float64)
+    assert float(energy_score_loss(samples, target)) == pytest.approx(metrics.energy_score(samples, target), rel=1e-12)
+    assert float(energy_score_loss(samples[:1], target)) == pytest.approx(metrics.mean_l2(samples[0], target),
+                                                                          rel=1e-12)
+    assert float(trajectory_loss(samples[0], target, "mse")) == pytest.approx(float((samples[0] - target).pow(2).mean()))
+
+
+def test_a_model_needs_only_predict():
+    class Drift(DynamicsModel):
+        def predict(self, data, x0, v0, times, generator=None):
+            return x0 + times.view(-1, 1, 1)
+
+    data = make_record(0)
+    out = Drift().rollout(data, [2, 3, 5])
+    torch.testing.assert_close(out[2] - out[0], torch.full_like(out[0], 3.0))
+    assert Drift().rollout(data, [2, 3], samples=2).shape == (2, 2, 6, 3)
+    assert StaticBaseline().loss(data, window=2) >= 0

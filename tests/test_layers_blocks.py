@@ -1,0 +1,64 @@
+"""layers/_blocks.py: the invariant MLP, the normalised sum and the neighbour embedding.
+(FrameInteraction is tested through the ligand and complex modules that use it.)"""
+from __future__ import annotations
+
+import pytest
+import torch
+from e3nn import o3
+
+from neuralmd.layers import _blocks
+from neuralmd.layers._blocks import MLP, NeighborEmbedding, aggregate
+from neuralmd.layers._neighbors import radius_graph
+
+F64 = torch.float64
+
+
+def test_mlp_maps_the_last_dimension():
+    mlp = MLP(4, 8, 3)
+    assert mlp(torch.randn(2, 5, 4)).shape == (2, 5, 3)
+
+
+def test_aggregate_is_a_fixed_norm_sum_and_zero_without_neighbours():
+    values = torch.tensor([[1.0], [2.0], [4.0]])
+    out = aggregate(values, torch.tensor([0, 0, 2]), num=4, norm=2.0)
+    assert out.squeeze(-1).tolist() == [1.5, 0.0, 2.0, 0.0]
+
+
+def _embedding_inputs(seed: int = 0, n: int = 7):
+    g = torch.Generator().manual_seed(seed)
+    pos = torch.randn(n, 3, generator=g, dtype=F64) * 1.5
+    z = torch.randn(n, 8, generator=g, dtype=F64)
+    return z, pos, radius_graph(pos, 4.0)
+
+
+@pytest.mark.parametrize("channels", [None, 3])
+def test_neighbor_embedding_is_invariant_and_its_vectors_rotate(channels):
+    torch.manual_seed(0)
+    net = NeighborEmbedding(8, 6, 4.0, norm=5.0, vector_channels=channels).double()
+    z, pos, edges = _embedding_inputs()
+    h, vec = net(z, pos, edges)
+    assert h.shape == (7, 8) and vec.shape == (7, 3, 3 if channels else 8)
+    rot, shift = o3.rand_matrix(dtype=F64), torch.randn(3, dtype=F64)
+    h2, vec2 = net(z, pos @ rot.T + shift, edges)
+    torch.testing.assert_close(h2, h, rtol=0, atol=1e-12)
+    torch.testing.assert_close(vec2, torch.einsum("ij,njc->nic", rot, vec), rtol=0, atol=1e-12)
+
+
+def test_neighbor_embedding_chunks_give_the_whole_sum(monkeypatch):
+    torch.manual_seed(0)
+    net = NeighborEmbedding(8, 6, 4.0, norm=5.0).double()
+    z, pos, edges = _embedding_inputs(n=9)
+    whole = net(z, pos, edges)
+    monkeypatch.setattr(_blocks, "EDGE_CHUNK", 5)          # several chunks
+    chunked = net(z, pos, edges)
+    for a, b in zip(whole, chunked):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_neighbor_embedding_without_smoothing_keeps_z_and_no_edges_give_zero_vectors():
+    net = NeighborEmbedding(8, 6, 4.0, norm=5.0, smooth=False).double()
+    z, pos, edges = _embedding_inputs()
+    h, _ = net(z, pos, edges)
+    assert torch.equal(h, z)
+    _, vec = net(z, pos, edges[:, :0])
+    assert torch.equal(vec, torch.zeros_like(vec))
