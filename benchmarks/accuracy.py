@@ -45,7 +45,7 @@ import torch
 from torch_geometric.data import Batch
 
 from neuralmd import metrics
-from neuralmd.data import group_complexes, ligand_folds, read_misato, target_folds
+from neuralmd.data import group_complexes, ligand_folds, parse_complex_id, read_misato, target_folds
 from neuralmd.dynamics._windows import crop_windows
 from neuralmd.cli._build import Task
 from neuralmd.cli._evaluate import evaluate_methods
@@ -179,7 +179,6 @@ def _first_trajectories(names: list[str], targets: list[str] | None) -> list[str
 
 def _fold_of(name: str) -> dict:
     """``fold``, ``target``, ``ligand`` of a ``target-ligand-kk`` record id; {} for other ids."""
-    from neuralmd.data import parse_complex_id
     try:
         key = parse_complex_id(name)
     except ValueError:

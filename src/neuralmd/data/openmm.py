@@ -64,6 +64,13 @@ def _split_atoms(topology, ligand: str):
     return lig, prot, backbone, types, chains
 
 
+def _check_pocket(pocket: float | None, fix_protein: bool) -> None:
+    """A truncated pocket must be held fixed: its cut edges would unravel."""
+    if pocket is not None and not fix_protein:
+        raise ValueError("a truncated pocket must be held fixed (its cut edges would unravel): "
+                         "pass fix_protein=True, or pocket=None to simulate the whole protein free")
+
+
 def _freeze(system, atoms) -> None:
     """Hold ``atoms`` in place: mass 0 (OpenMM never moves a massless particle), and their
     constraints removed (OpenMM refuses a constraint on a massless particle)."""
@@ -302,9 +309,7 @@ class PocketMD:
                  threads: int = 1):
         mm = _openmm()
         unit = mm.unit
-        if pocket is not None and not fix_protein:
-            raise ValueError("a truncated pocket must be held fixed (its cut edges would unravel): "
-                             "pass fix_protein=True, or pocket=None to simulate the whole protein free")
+        _check_pocket(pocket, fix_protein)
         atoms = list(topology.atoms())
         ligand_atoms = [a.index for a in atoms if a.residue.name == ligand]
         if not ligand_atoms:
@@ -423,15 +428,21 @@ class ComplexMD:
             write_atom_trajectory(f, name, traj, self.arrays, attrs)
 
 
+def _target_name(protein_pdb: str | os.PathLike, target: str | None) -> str:
+    """The target part of the record ids ``{target}-{ligand}-{k:02d}``: ``target``, by default the
+    PDB's file stem, in lower case with every character outside [a-z0-9_] replaced by '_'."""
+    from ._amber_prep import sanitize_name
+
+    return sanitize_name(target or Path(protein_pdb).stem).lower()
+
+
 def _check_options(*, implicit_solvent, pocket, fix_protein, timestep_fs, hydrogen_mass, snapshots,
                    interval_steps, equilibration_steps, trajectories, temperature, friction_per_ps):
     if implicit_solvent not in SOLVENT_MODELS:
         raise ValueError(f"implicit_solvent must be one of {SOLVENT_MODELS}, got {implicit_solvent!r}")
     if pocket is not None and not pocket > 0:
         raise ValueError(f"pocket must be a positive radius in Å or None, got {pocket}")
-    if pocket is not None and not fix_protein:
-        raise ValueError("a truncated pocket must be held fixed (its cut edges would unravel): "
-                         "pass fix_protein=True, or pocket=None to simulate the whole protein free")
+    _check_pocket(pocket, fix_protein)
     for name, value in (("snapshots", snapshots), ("interval_steps", interval_steps),
                         ("trajectories", trajectories)):
         if int(value) != value or value < 1:
@@ -492,7 +503,8 @@ def simulate_structures(
     prep.require_tools()
     protein = prep.read_protein_pdb(protein_pdb)
     lig = prep.read_ligand(ligand_sdf, ligand=ligand)
-    target = prep.sanitize_name(target or os.path.splitext(os.path.basename(str(protein_pdb)))[0]).lower()
+    target = _target_name(protein_pdb, target)
+    prefix = f"{target}-{lig.name}"
     say = log or (lambda msg: None)
 
     tmp = tempfile.TemporaryDirectory() if workdir is None else None
@@ -545,11 +557,12 @@ def simulate_structures(
                     np.savez(cached.with_suffix(".tmp.npz"), positions=traj, wall_s=wall)
                     cached.with_suffix(".tmp.npz").replace(cached)
             simulated_ps = (snapshots * interval_steps + equilibration_steps) * timestep_fs * 1e-3
-            say(f"{target}-{lig.name}-{k:02d}: {wall:.0f} s, {simulated_ps / 1000 / wall * 86400:.1f} ns/day")
-            ids.append(f"{target}-{lig.name}-{k:02d}")
+            ns_per_day = simulated_ps / 1000 / wall * 86400
+            say(f"{prefix}-{k:02d}: {wall:.0f} s, {ns_per_day:.1f} ns/day")
+            ids.append(f"{prefix}-{k:02d}")
             trajs.append(traj)
             attrs.append({"target": target, "ligand": lig.name, "dt_ps": settings["dt_ps"], "seed": seed + k,
-                          "wall_s": round(wall, 1), "ns_per_day": round(simulated_ps / 1000 / wall * 86400, 2),
+                          "wall_s": round(wall, 1), "ns_per_day": round(ns_per_day, 2),
                           "settings": json.dumps(settings)})
         return ComplexMD(ids, trajs, md.atom_arrays(), attrs)
     finally:
@@ -606,8 +619,8 @@ def from_structures(protein_pdb: str | os.PathLike, ligand_sdf: str | os.PathLik
         with h5py.File(path, "r") as f:
             existing = set(f.keys())
         lig = prep.read_ligand(ligand_sdf, ligand=options.get("ligand", 0))
-        target = prep.sanitize_name(options.get("target") or Path(protein_pdb).stem).lower()
-        clash = sorted(i for i in existing if i.startswith(f"{target}-{lig.name}-"))
+        prefix = f"{_target_name(protein_pdb, options.get('target'))}-{lig.name}"
+        clash = sorted(i for i in existing if i.startswith(f"{prefix}-"))
         if clash:
             raise ValueError(f"{path} already holds {', '.join(clash[:4])}: choose another path or target")
     result = simulate_structures(protein_pdb, ligand_sdf, **options)
