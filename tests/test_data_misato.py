@@ -187,3 +187,26 @@ def test_written_files_carry_checksums_and_a_flipped_bit_is_reported(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=rf"complex {record.id}: checksum failure"):
         read_misato(path, record.id)
+
+
+@pytest.mark.parametrize("mode", ["w", "a"])
+def test_a_failed_write_leaves_the_file_as_it_was(tmp_path, mode):
+    kept, new = synthetic_trajectories(2, seed=1, n_snapshots=5)
+    path = write_misato(kept, tmp_path / "md.h5")
+    before = path.read_bytes()
+    # `new` is written, then the next group cannot be created because its id is taken: `new`
+    # again (overwriting), or `kept`, which the file already holds (appending).
+    with pytest.raises(ValueError):
+        write_misato([new, new] if mode == "w" else [new, kept], path, mode=mode)
+    with h5py.File(path, "r") as f:
+        assert sorted(f) == [str(kept.id)]
+    if mode == "w":     # appending may leave freed space behind, overwriting leaves the very bytes
+        assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["md.h5"]     # no temporary file left
+
+
+def test_write_mode_is_overwrite_or_append(tmp_path):
+    record = synthetic_trajectories(1, seed=1, n_snapshots=5)[0]
+    with pytest.raises(ValueError, match="mode must be 'w'"):
+        write_misato(record, tmp_path / "md.h5", mode="r+")
+    assert not (tmp_path / "md.h5").exists()

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import h5py
 import numpy as np
@@ -112,10 +113,42 @@ def write_misato(records: HeteroData | Iterable[HeteroData], path: str | os.Path
     if isinstance(records, HeteroData):
         records = [records]
     path = Path(path)
-    with h5py.File(path, mode) as f:
+    with hdf5_all_or_nothing(path, mode) as f:
         for data in records:
             _write_one(f, data)
     return path
+
+
+@contextmanager
+def hdf5_all_or_nothing(path: str | os.PathLike, mode: str = "w") -> Iterator[h5py.File]:
+    """An open HDF5 file whose writes all land or none do.
+
+    ``mode="w"`` (or a file that does not exist yet): the writes go to a temporary file beside
+    ``path`` that replaces it only when the block ends without error, so a failure leaves the old
+    file, or none, intact. ``mode="a"``: the groups the block added are deleted again if it fails,
+    so the file keeps exactly what it held before.
+    """
+    if mode not in ("w", "a"):
+        raise ValueError(f"mode must be 'w' (overwrite) or 'a' (append), got {mode!r}")
+    path = Path(path)
+    if mode == "w" or not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        try:
+            with h5py.File(tmp, "w") as f:
+                yield f
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return
+    with h5py.File(path, "a") as f:
+        before = set(f.keys())
+        try:
+            yield f
+        except BaseException:
+            for name in set(f.keys()) - before:
+                del f[name]
+            raise
 
 
 def write_atom_trajectory(f: h5py.Group, name: str, coords: np.ndarray, arrays: dict[str, np.ndarray],

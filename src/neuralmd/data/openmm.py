@@ -28,7 +28,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from ._mdanalysis import kabsch
-from ._misato_write import write_atom_trajectory, write_misato
+from ._misato_write import hdf5_all_or_nothing, write_atom_trajectory, write_misato
 from ._record import POCKET_CUTOFF, make_record, validate_record
 from ._tables import residue_code
 
@@ -626,6 +626,6 @@ def from_structures(protein_pdb: str | os.PathLike, ligand_sdf: str | os.PathLik
     result = simulate_structures(protein_pdb, ligand_sdf, **options)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(path) if path is not None else Path(tmp) / "md.hdf5"
-        with h5py.File(out, "a") as f:
+        with hdf5_all_or_nothing(out, "a") as f:
             result.write(f)
         return [read_misato(out, name, hydrogens=hydrogens) for name in result.ids]
