@@ -56,16 +56,20 @@ def gram_schmidt(a: Tensor, b: Tensor, eps: float = DEGENERATE_EPS) -> Tensor:
     """
     a, b = torch.broadcast_tensors(a, b)
     e1, a_degenerate = _safe_normalize(a, eps)
-    x_axis = torch.zeros_like(e1)
-    x_axis[..., 0] = 1.0
-    e1 = torch.where(a_degenerate.unsqueeze(-1), x_axis, e1)
+    # The fallbacks are built only when some input needs them (rarely): torch.where would discard
+    # them, values and gradients, everywhere else.
+    if bool(a_degenerate.any()):
+        x_axis = torch.zeros_like(e1)
+        x_axis[..., 0] = 1.0
+        e1 = torch.where(a_degenerate.unsqueeze(-1), x_axis, e1)
 
     b_perp = b - (b * e1).sum(-1, keepdim=True) * e1
     e2, b_degenerate = _safe_normalize(b_perp, eps)
-    fallback = _least_aligned_axis(e1)
-    fallback = fallback - (fallback * e1).sum(-1, keepdim=True) * e1
-    fallback, _ = _safe_normalize(fallback, eps)
-    e2 = torch.where(b_degenerate.unsqueeze(-1), fallback, e2)
+    if bool(b_degenerate.any()):
+        fallback = _least_aligned_axis(e1)
+        fallback = fallback - (fallback * e1).sum(-1, keepdim=True) * e1
+        fallback, _ = _safe_normalize(fallback, eps)
+        e2 = torch.where(b_degenerate.unsqueeze(-1), fallback, e2)
 
     e3 = torch.linalg.cross(e1, e2, dim=-1)
     return torch.stack((e1, e2, e3), dim=-2)
@@ -95,7 +99,10 @@ def scalarize(v: Tensor, frame: Tensor) -> Tensor:
         Same shape as ``v``: component ``k`` is ``e_k . v``. Invariant under rotations and
         translations of the geometry; under a mirror the ``e3`` components flip sign.
     """
-    if _is_vector(v, frame):
+    vector = _is_vector(v, frame)
+    if frame.dim() == 3 and v.shape[0] == frame.shape[0]:  # one frame per row: bmm, no broadcasting
+        return torch.bmm(frame, v.unsqueeze(-1)).squeeze(-1) if vector else torch.bmm(frame, v)
+    if vector:
         return (frame @ v.unsqueeze(-1)).squeeze(-1)
     return frame @ v
 

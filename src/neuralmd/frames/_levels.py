@@ -44,10 +44,11 @@ def edge_frames(
         (E, 3, 3) frames with rows ``e1, e2, e3``.
     """
     if batch is None:
-        centroid = pos.mean(dim=0, keepdim=True).expand_as(pos)
-    else:
-        centroid = scatter(pos, batch, dim=0, reduce="mean")[batch]
-    centred = pos - centroid
+        centred = pos - pos.mean(dim=0, keepdim=True)
+    else:  # the mean position of every complex, gathered back onto its atoms
+        num = int(batch.max()) + 1 if batch.numel() else 0
+        count = torch.bincount(batch, minlength=num).clamp_min(1).unsqueeze(-1).to(pos.dtype)
+        centred = pos - (pos.new_zeros(num, 3).index_add_(0, batch, pos) / count)[batch]
     src, dst = edge_index
     return gram_schmidt(pos[dst] - pos[src], centred[dst], eps=eps)
 

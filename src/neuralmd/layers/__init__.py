@@ -8,9 +8,10 @@ Each module is usable on its own in a new model (see ``docs/layers.md``).
 """
 from .._format import complex_name, node_batch
 from ._bindingnet import BindingNet
-from ._blocks import MLP, EdgeGeometry, FrameInteraction, NeighborEmbedding
+from ._blocks import MLP, NeighborEmbedding
 from ._complex import BindingNetComplex
 from ._e3nn_ligand import E3nnLigand
+from ._interaction import EdgeGeometry, FrameInteraction
 from ._ligand import BindingNetLigand
 from ._neighbors import radius, radius_graph
 from ._protein import BindingNetProtein, ProteinEncoding

@@ -4,11 +4,13 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..frames import scalarize
-from ._blocks import MLP, EdgeGeometry, FrameInteraction, weighted_row_sum
-from ._neighbors import radius
+from ._blocks import MLP, weighted_row_sum
+from ._interaction import EdgeGeometry, FrameInteraction, interaction_stack
+from ._neighbors import _check_points, _radius
 from ._protein import ProteinEncoding
 from ._radial import RadialBasis, cosine_cutoff, safe_norm
 
@@ -46,7 +48,8 @@ class BindingNetComplex(nn.Module):
         )
 
     def _edge_mlp_input_layer(
-        self, h_lig: Tensor, h_res: Tensor, rel: Tensor, frames: Tensor, r: Tensor, atom: Tensor, res: Tensor
+        self, h_lig: Tensor, h_res: Tensor, rel: Tensor, frames: Tensor, r: Tensor, envelope: Tensor, atom: Tensor,
+        res: Tensor,
     ) -> Tensor:
         """``edge_mlp[0](cat(((h_i + h_j) scalarize(r_ij, F_j)).flatten(), rbf_ij))`` (E, d) without the
         (E, 3 d) outer product: with the weight split by column blocks ``W_a`` (one per frame axis a),
@@ -60,7 +63,7 @@ class BindingNetComplex(nn.Module):
         index = torch.cat((3 * atom.unsqueeze(-1) + three, 3 * (h_lig.shape[0] + res.unsqueeze(-1)) + three), dim=-1)
         s = scalarize(rel, frames)
         pair = weighted_row_sum(node.view(-1, first.weight.shape[0]), index, torch.cat((s, s), dim=-1))
-        return torch.addmm(first.bias, self.rbf(r), first.weight[:, 3 * hidden :].t()) + pair
+        return torch.addmm(first.bias, self.rbf(r, envelope=envelope), first.weight[:, 3 * hidden :].t()) + pair
 
     def interact(
         self,
@@ -72,9 +75,10 @@ class BindingNetComplex(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Like :meth:`forward` but returns both the updated invariant features (N_l, hidden), used
         by energy heads, and the equivariant vectors (N_l, 3)."""
+        _check_points(pos_lig, "pos_lig")  # the encoding's C-alphas were checked when it was made
         if lig_batch is None:
             lig_batch = torch.zeros(pos_lig.shape[0], dtype=torch.long, device=pos_lig.device)
-        atom, res = radius(protein.ca, pos_lig, self.cutoff, protein.batch, lig_batch)
+        atom, res = _radius(protein.ca, pos_lig, self.cutoff, protein.batch, lig_batch.long())
         # Only pocket residues (those with a pair) are read: every per-residue projection below runs
         # on them, not on all N_r residues of a protein encoded once.
         pocket, res = torch.unique(res, return_inverse=True)
@@ -97,12 +101,12 @@ class BindingNetComplex(nn.Module):
         rel = pos_lig[atom] - ca[res]
         r = safe_norm(rel)
         frames = res_frames[res]
-        edge_attr = self.edge_mlp[2](self.edge_mlp[1](self._edge_mlp_input_layer(h_lig, h_res, rel, frames, r, atom, res)))
-        geometry = EdgeGeometry(rel, frames, cosine_cutoff(r, self.cutoff))
-        h, vec = h_lig, vec_lig
-        for layer in self.layers:
-            h, vec = layer(h, vec, edge_index, edge_attr, geometry, source=h_res)
-        return h, vec
+        envelope = cosine_cutoff(r, self.cutoff)
+        second = self.edge_mlp[2]  # edge_mlp is Linear -> SiLU -> Linear
+        edge_attr = F.linear(F.silu(self._edge_mlp_input_layer(h_lig, h_res, rel, frames, r, envelope, atom, res)),
+                             second.weight, second.bias)
+        geometry = EdgeGeometry(rel, frames, envelope)
+        return interaction_stack(self.layers, h_lig, vec_lig, edge_index, edge_attr, geometry, source=h_res)
 
     def forward(
         self,

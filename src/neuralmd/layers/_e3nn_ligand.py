@@ -134,7 +134,8 @@ class E3nnLigand(nn.Module):
         r = safe_norm(rel)
         # Unit vectors from a clamped norm: coincident atoms give Y(0) = 0 for l > 0, never NaN.
         sh = o3.spherical_harmonics(self.irreps_sh, rel / r.unsqueeze(-1), normalize=False, normalization="component")
-        rbf, envelope = self.rbf(r), cosine_cutoff(r, self.cutoff)
+        envelope = cosine_cutoff(r, self.cutoff)
+        rbf = self.rbf(r, envelope=envelope)
         lifted = (vec.unsqueeze(1) * self.vec_in.to(vec.dtype).unsqueeze(-1)).reshape(num, 3 * c)
         zeros = pos.new_zeros
         x = torch.cat((self.embedding(z), zeros(num, c), lifted, zeros(num, 3 * c + 5 * c)), dim=-1)

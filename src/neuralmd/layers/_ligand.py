@@ -4,13 +4,19 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._format import ATOM_VOCABULARY, check_atoms
-from ..frames import edge_frames, scalarize
-from ._blocks import MLP, EdgeGeometry, FrameInteraction, NeighborEmbedding, weighted_row_sum
-from ._neighbors import radius_graph
+from ..frames import edge_frames
+from ._blocks import MLP, NeighborEmbedding, weighted_row_sum
+from ._interaction import EdgeGeometry, FrameInteraction, interaction_stack
+from ._neighbors import _radius_graph
 from ._radial import cosine_cutoff, safe_norm
+
+#: Row of the per-node table of :meth:`BindingNetLigand._edge_mlp_input_layer` for side s, frame
+#: axis x and output axis a, relative to 18 n: ``6 x + 3 s + a``, laid out (s, 3 x + a).
+_PAIR_ROWS = (6 * torch.arange(3).repeat_interleave(3) + torch.arange(3).repeat(3) + 3 * torch.arange(2)[:, None])
 
 
 class BindingNetLigand(nn.Module):
@@ -61,23 +67,19 @@ class BindingNetLigand(nn.Module):
     def _edge_mlp_input_layer(self, vectors: Tensor, frames: Tensor, rbf: Tensor, edge_index: Tensor) -> Tensor:
         """``edge_mlp[0](cat(scalarize(cat(V_i, V_j), F_ij).flatten(), rbf_ij))`` (E, d) without the
         (E, 6C) input: its weight is split by column blocks, the V_i and V_j blocks are applied per
-        node (``P[n, x, a] = W_a V_n[x]``, (N, 3, 3, d)), and each edge contracts the two gathered
-        blocks with its frame, ``sum_{a, x} F[a, x] (P_i + P_j)[x, a]``: 9 d multiply-adds per edge
-        instead of 6 C d."""
+        node (``P[n, x, side, a] = W_{a, side} V_n[x]``, one (3 N, C) x (C, 6 d) product), and each
+        edge contracts the gathered blocks with its frame, ``sum_{side, a, x} F[a, x] P[n_side, x,
+        side, a]``: 18 d multiply-adds per edge instead of 6 C d."""
         src, dst = edge_index
         first = self.edge_mlp[0]
         num, _, channels = vectors.shape
         hidden = first.weight.shape[0]
         # input column a * 2C + side * C + c (side 0: centre i, 1: neighbour j), then the radial basis
-        blocks = first.weight[:, : 6 * channels].view(hidden, 3, 2, channels)
-        rows = vectors.reshape(num * 3, channels)
-        centre = rows @ blocks[:, :, 0].permute(2, 1, 0).reshape(channels, 3 * hidden)  # (3 N, 3 d)
-        neighbour = rows @ blocks[:, :, 1].permute(2, 1, 0).reshape(channels, 3 * hidden)
-        table = torch.cat((centre, neighbour)).view(2 * num * 9, hidden)  # row (side, n, x, a)
-        nine = torch.arange(9, device=dst.device)
-        index = torch.cat((9 * dst.unsqueeze(-1) + nine, 9 * (num + src.unsqueeze(-1)) + nine), dim=-1)
-        frames_xa = frames.transpose(1, 2).reshape(-1, 9)  # F[a, x] at position 3 x + a
-        pair = weighted_row_sum(table, index, torch.cat((frames_xa, frames_xa), dim=-1))
+        blocks = first.weight[:, : 6 * channels].view(hidden, 3, 2, channels).permute(3, 2, 1, 0)
+        table = vectors.reshape(num * 3, channels) @ blocks.reshape(channels, 6 * hidden)
+        index = (18 * torch.stack((dst, src), dim=1)).unsqueeze(-1) + _PAIR_ROWS.to(dst.device)  # (E, 2, 9)
+        frames_xa = frames.transpose(1, 2).reshape(-1, 1, 9).expand(-1, 2, 9)  # F[a, x] at 3 x + a, both sides
+        pair = weighted_row_sum(table.view(num * 18, hidden), index.view(-1, 18), frames_xa.reshape(-1, 18))
         return torch.addmm(first.bias, rbf, first.weight[:, 6 * channels :].t()) + pair
 
     def forward(
@@ -89,7 +91,9 @@ class BindingNetLigand(nn.Module):
         the input ``vec``, unchanged by translations).
         """
         vec = check_atoms(z, pos, batch, self.max_z, vec)
-        edge_index = radius_graph(pos, self.cutoff, batch)
+        if batch is None:
+            batch = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
+        edge_index = _radius_graph(pos, self.cutoff, batch.long())  # pos is checked above
         return self.message_passing(z, pos, vec, edge_index, edge_frames(pos, edge_index, batch))
 
     def message_passing(self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, frames: Tensor) -> tuple[Tensor, Tensor]:
@@ -99,10 +103,12 @@ class BindingNetLigand(nn.Module):
         src, dst = edge_index
         rel = pos[dst] - pos[src]
         r = safe_norm(rel)
-        rbf = self.neighbors.rbf(r)  # once for the neighbour filter and the edge MLP
+        envelope = cosine_cutoff(r, self.cutoff)
+        rbf = self.neighbors.rbf(r, envelope=envelope)  # once for the neighbour filter and the edge MLP
         h, vectors = self.neighbors(self.embedding(z), pos, edge_index, rel=rel, rbf=rbf)
-        edge_attr = self.edge_mlp[2](self.edge_mlp[1](self._edge_mlp_input_layer(vectors, frames, rbf, edge_index)))
-        geometry = EdgeGeometry(rel, frames, cosine_cutoff(r, self.cutoff))
-        for layer in self.layers:
-            h, vec = layer(h, vec, edge_index, edge_attr, geometry, extra=scalarize(vec[src], frames))
-        return h, vec
+        second = self.edge_mlp[2]  # edge_mlp is Linear -> SiLU -> Linear
+        edge_attr = F.linear(F.silu(self._edge_mlp_input_layer(vectors, frames, rbf, edge_index)),
+                             second.weight, second.bias)
+        # every layer's extra input is scalarize(vec_j, F_ij) of the current vectors
+        return interaction_stack(self.layers, h, vec, edge_index, edge_attr, EdgeGeometry(rel, frames, envelope),
+                                 source_vectors=True)

@@ -95,15 +95,19 @@ def _expand(point: Tensor, start: Tensor, count: Tensor, order: Tensor) -> Itera
 
 
 @torch.no_grad()
-def _pairs_within(x: Tensor, y: Tensor, r: float, bx: Tensor, by: Tensor) -> tuple[Tensor, Tensor]:
-    """All (i, j) with ``bx[i] == by[j]`` and ``|x_i - y_j| <= r``, as two (P,) long tensors."""
+def _pairs_within(x: Tensor, y: Tensor, r: float, bx: Tensor, by: Tensor, loop: bool = True
+                  ) -> tuple[Tensor, Tensor, bool]:
+    """All (i, j) with ``bx[i] == by[j]`` and ``|x_i - y_j| <= r``, as two (P,) long tensors, and
+    whether they come sorted by (i, j). ``loop=False`` (``x`` is ``y``) leaves out i == j."""
     empty = torch.zeros(0, dtype=torch.long, device=x.device)
     if x.shape[0] == 0 or y.shape[0] == 0:
-        return empty, empty
+        return empty, empty, True
     if x.shape[0] * y.shape[0] <= DENSE_MAX_PAIRS:
         near = (((x.unsqueeze(1) - y.unsqueeze(0)) ** 2).sum(-1) <= r * r) & (bx.unsqueeze(1) == by.unsqueeze(0))
-        i, j = near.nonzero(as_tuple=True)
-        return i, j
+        if not loop:
+            near.fill_diagonal_(False)
+        i, j = near.nonzero(as_tuple=True)  # row-major: already sorted by (i, j)
+        return i, j, True
     num_b = int(max(bx.max(), by.max())) + 1
     same = (torch.bincount(bx, minlength=num_b) * torch.bincount(by, minlength=num_b)).sum()
     if int(same) > CELL_LIST_MIN_PAIRS:
@@ -113,9 +117,11 @@ def _pairs_within(x: Tensor, y: Tensor, r: float, bx: Tensor, by: Tensor) -> tup
     out_i, out_j = [empty], [empty]
     for ix, iy in _expand(*ranges):
         near = ((x[ix] - y[iy]) ** 2).sum(-1) <= r * r
+        if not loop:
+            near &= ix != iy
         out_i.append(ix[near])
         out_j.append(iy[near])
-    return torch.cat(out_i), torch.cat(out_j)
+    return torch.cat(out_i), torch.cat(out_j), False
 
 
 def _sort_and_limit(i: Tensor, j: Tensor, d2: Tensor, k: Optional[int], n_j: int) -> tuple[Tensor, Tensor]:
@@ -163,14 +169,18 @@ def radius_graph(
     _check_points(pos, "pos")
     if r <= 0:
         raise ValueError(f"r must be positive, got {r}")
-    b = _batch_or_zeros(batch, pos.shape[0], pos.device, "batch")
+    return _radius_graph(pos, float(r), _batch_or_zeros(batch, pos.shape[0], pos.device, "batch"), loop,
+                         max_num_neighbors)
+
+
+def _radius_graph(pos: Tensor, r: float, batch: Tensor, loop: bool = False,
+                  max_num_neighbors: Optional[int] = None) -> Tensor:
+    """:func:`radius_graph` on checked input: ``batch`` a (N,) long tensor, ``r`` > 0."""
     p = pos.detach()
-    i, j = _pairs_within(p, p, float(r), b, b)
-    if not loop:
-        keep = i != j
-        i, j = i[keep], j[keep]
-    d2 = ((p[i] - p[j]) ** 2).sum(-1) if max_num_neighbors is not None else None
-    i, j = _sort_and_limit(i, j, d2, max_num_neighbors, pos.shape[0])
+    i, j, ordered = _pairs_within(p, p, r, batch, batch, loop)
+    if max_num_neighbors is not None or not ordered:
+        d2 = ((p[i] - p[j]) ** 2).sum(-1) if max_num_neighbors is not None else None
+        i, j = _sort_and_limit(i, j, d2, max_num_neighbors, pos.shape[0])
     return torch.stack((j, i))
 
 
@@ -206,10 +216,16 @@ def radius(
     _check_points(y, "y")
     if r <= 0:
         raise ValueError(f"r must be positive, got {r}")
-    bx = _batch_or_zeros(batch_x, x.shape[0], x.device, "batch_x")
-    by = _batch_or_zeros(batch_y, y.shape[0], y.device, "batch_y")
+    return _radius(x, y, float(r), _batch_or_zeros(batch_x, x.shape[0], x.device, "batch_x"),
+                   _batch_or_zeros(batch_y, y.shape[0], y.device, "batch_y"), max_num_neighbors)
+
+
+def _radius(x: Tensor, y: Tensor, r: float, batch_x: Tensor, batch_y: Tensor,
+            max_num_neighbors: Optional[int] = None) -> Tensor:
+    """:func:`radius` on checked input: long batch tensors, ``r`` > 0."""
     xd, yd = x.detach(), y.detach()
-    iy, ix = _pairs_within(yd, xd, float(r), by, bx)
-    d2 = ((yd[iy] - xd[ix]) ** 2).sum(-1) if max_num_neighbors is not None else None
-    iy, ix = _sort_and_limit(iy, ix, d2, max_num_neighbors, x.shape[0])
+    iy, ix, ordered = _pairs_within(yd, xd, r, batch_y, batch_x)
+    if max_num_neighbors is not None or not ordered:
+        d2 = ((yd[iy] - xd[ix]) ** 2).sum(-1) if max_num_neighbors is not None else None
+        iy, ix = _sort_and_limit(iy, ix, d2, max_num_neighbors, x.shape[0])
     return torch.stack((iy, ix))

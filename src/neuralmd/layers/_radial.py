@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
@@ -35,8 +36,7 @@ def cosine_cutoff(r: Tensor, cutoff: float) -> Tensor:
     Returns:
         (...) weights in [0, 1].
     """
-    inside = r < cutoff
-    return torch.where(inside, 0.5 * (torch.cos(r * (math.pi / cutoff)) + 1.0), torch.zeros_like(r))
+    return torch.where(r < cutoff, 0.5 * (torch.cos(r * (math.pi / cutoff)) + 1.0), 0.0)
 
 
 class CosineCutoff(nn.Module):
@@ -94,7 +94,9 @@ class RadialBasis(nn.Module):
         else:
             self.register_buffer("centres", torch.arange(1, num_rbf + 1, dtype=torch.float32))
 
-    def forward(self, r: Tensor) -> Tensor:
+    def forward(self, r: Tensor, *, envelope: Optional[Tensor] = None) -> Tensor:
+        """``envelope``: ``cosine_cutoff(r, cutoff)`` when the caller already has it."""
+        envelope = cosine_cutoff(r, self.cutoff) if envelope is None else envelope
         r = r.unsqueeze(-1)
         centres = self.centres.to(r.dtype)
         if self.kind == "gaussian":
@@ -106,7 +108,7 @@ class RadialBasis(nn.Module):
             # sin(k pi r / c) / r = (k pi / c) sinc(k r / c); sinc is finite with a finite gradient at 0.
             k = centres
             basis = math.sqrt(2.0 / self.cutoff) * (k * math.pi / self.cutoff) * torch.sinc(k * r / self.cutoff)
-        return basis * cosine_cutoff(r, self.cutoff)
+        return basis * envelope.unsqueeze(-1)
 
     def extra_repr(self) -> str:
         return f"num_rbf={self.num_rbf}, cutoff={self.cutoff}, kind={self.kind!r}"

@@ -1,0 +1,210 @@
+"""The frame-based interaction layer of BindingNet, and a stack of them run on one edge set.
+
+Equivariance rule kept here: vectors are only multiplied by invariant scalars, summed, or rebuilt
+from invariants on an equivariant frame; the MLP only ever sees invariants.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._blocks import weighted_row_sum
+
+
+class EdgeGeometry(NamedTuple):
+    """The geometry of one edge set ``j -> i``, computed once per force evaluation and shared by every
+    layer that runs on those edges (a tuple, so it passes through ``torch.compile`` unchanged).
+
+    Attributes:
+        rel: (E, 3) Å, ``x_i - x_j`` (equivariant).
+        frames: (E, 3, 3) one frame per edge, rows ``e1, e2, e3`` (equivariant rows).
+        envelope: (E,) smooth cutoff weight in [0, 1], zero at the cutoff (invariant).
+    """
+
+    rel: Tensor
+    frames: Tensor
+    envelope: Tensor
+
+
+class FrameInteraction(nn.Module):
+    """One equivariant message-passing layer on edges that carry a vector frame (Eqs. 6, 8, 32, 33).
+
+    For edges ``j -> i`` with invariant edge features ``e_ij``, frame ``F_ij``, relative position
+    ``r_ij = x_i - x_j`` and cutoff envelope ``w_ij``::
+
+        m_ij   = MLP(e_ij, h_i, g_j, scalarize(vec_i, F_ij), extra_ij)        (invariant)
+        h_i   += Linear(sum_j w_ij m_ij / norm)
+        vec_i += sum_j w_ij (a_ij vec_i + b_ij r_ij + vectorize(c_ij, F_ij)) / norm
+
+    with ``(a, b, c) = Linear(m_ij)``: vectors are only scaled by invariants, summed, or rebuilt from
+    invariants on an equivariant frame, so ``vec`` stays equivariant. ``a_ij vec_i`` is the gate of a
+    gated equivariant output; ``c_ij`` lets the layer output directions other than ``vec_i`` and
+    ``r_ij``, including the pseudo-vector axis (chirality-aware). The parameters are those of the
+    plain formula; the computation (:func:`interaction_stack`) splits the MLP's first linear map by
+    column blocks and folds its last one into the update and the coefficients (docs/design.md).
+
+    Args:
+        hidden: width d of ``h``, ``e`` and ``g``.
+        num_extra: width of the extra invariant edge input (e.g. scalarized neighbour vectors).
+        norm: the fixed divisor of the sums (a typical neighbour count).
+
+    Example (three atoms, the edges 0 -> 1 and 2 -> 1):
+        >>> from neuralmd.frames import gram_schmidt
+        >>> pos, edge_index = torch.randn(3, 3), torch.tensor([[0, 2], [1, 1]])
+        >>> rel = pos[edge_index[1]] - pos[edge_index[0]]
+        >>> geometry = EdgeGeometry(rel, gram_schmidt(rel, pos[edge_index[1]]), torch.ones(2))
+        >>> layer = FrameInteraction(hidden=8)
+        >>> h, vec = layer(torch.randn(3, 8), torch.zeros(3, 3), edge_index, torch.randn(2, 8), geometry)
+        >>> h.shape, vec.shape
+        (torch.Size([3, 8]), torch.Size([3, 3]))
+    """
+
+    def __init__(self, hidden: int, num_extra: int = 0, norm: float = 10.0) -> None:
+        super().__init__()
+        self.edge_in = nn.Linear(hidden + 3 + num_extra, hidden)
+        self.dst_in = nn.Linear(hidden, hidden, bias=False)
+        self.src_in = nn.Linear(hidden, hidden, bias=False)
+        self.message = nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden))
+        self.update = nn.Linear(hidden, hidden)
+        self.vector = nn.Linear(hidden, 5)
+        self.norm = float(norm)
+
+    def forward(
+        self,
+        h: Tensor,  # (N, d) invariant features of the receiving nodes i
+        vec: Tensor,  # (N, 3) equivariant vector of each receiving node
+        edge_index: Tensor,  # (2, E) long: row 0 the sending node j (a row of ``source``), row 1 i
+        edge_attr: Tensor,  # (E, d) invariant edge features
+        geometry: EdgeGeometry,  # rel (E, 3), frames (E, 3, 3), envelope (E,) of the same edges
+        *,
+        source: Optional[Tensor] = None,  # (M, d) sending-node features of another node set; default h
+        extra: Optional[Tensor] = None,  # (E, num_extra) further invariant edge inputs
+    ) -> tuple[Tensor, Tensor]:
+        """One message-passing step over ``edge_index``; returns the new ``h`` (N, d) and ``vec`` (N, 3).
+
+        ``source`` makes the layer bipartite (ligand atoms receiving from residues); without it the
+        sending nodes are the receiving ones (``h`` indexed by ``edge_index[0]``).
+        """
+        return interaction_stack([self], h, vec, edge_index, edge_attr, geometry, source=source, extra=extra)
+
+
+class _Stacked(NamedTuple):
+    """The parameters of L layers, concatenated once per call so that the per-layer work is a few
+    large operations (rather than a few dozen small ones per layer)."""
+
+    fixed: list[Tensor]  # per layer (E, d): the edge-feature, extra-input and source-node blocks
+    vector_w: list[Tensor]  # per layer (q, d): the block acting on the scalarized vectors
+    node_w: list[Tensor]  # per layer (d, 2 d) dst_in and src_in, or (d, d) dst_in only (bipartite)
+    coeff_w: list[Tensor]  # per layer (d, 5): (W_vector W_message)^T
+    coeff_b: list[Tensor]  # per layer (E, 5): w_ij (W_vector b_message + b_vector)
+    message_w: list[Tensor]  # per layer (d, d): W_message^T
+    message_b: list[Tensor]  # per layer (N, d): (sum_j w_ij / norm) b_message
+
+
+def _stack_parameters(layers: Sequence[FrameInteraction], edge_attr: Tensor, source: Optional[Tensor],
+                      extra: Optional[Tensor], src: Tensor, vector_inputs: int, w: Tensor, weight_sum: Tensor,
+                      ) -> _Stacked:
+    hidden = edge_attr.shape[1]
+    num = len(layers)
+    edge_w = torch.cat([layer.edge_in.weight for layer in layers])  # (L d, d + 3 + num_extra)
+    fixed = torch.addmm(torch.cat([layer.edge_in.bias for layer in layers]), edge_attr, edge_w[:, :hidden].t())
+    extra_width = edge_w.shape[1] - hidden - vector_inputs
+    if (0 if extra is None else extra.shape[-1]) != extra_width:
+        raise ValueError(f"the layers take {extra_width} extra edge inputs, got "
+                         f"{'none' if extra is None else tuple(extra.shape)}")
+    if extra is not None:
+        fixed = torch.addmm(fixed, extra, edge_w[:, hidden + vector_inputs :].t())
+    if source is None:  # rows (layer, dst_in / src_in), applied to the changing h in the layer
+        node_w = torch.cat([w for layer in layers for w in (layer.dst_in.weight, layer.src_in.weight)])
+        node_w = node_w.t().split(2 * hidden, dim=1)
+    else:  # the source nodes do not change: their block is fixed for all layers at once
+        fixed = fixed + (source @ torch.cat([layer.src_in.weight for layer in layers]).t())[src]
+        node_w = torch.cat([layer.dst_in.weight for layer in layers]).t().split(hidden, dim=1)
+    vector = torch.stack([layer.vector.weight for layer in layers])  # (L, 5, d)
+    message = torch.stack([layer.message[1].weight for layer in layers])  # (L, d, d)
+    message_bias = torch.stack([layer.message[1].bias for layer in layers])  # (L, d)
+    coeff_b = torch.baddbmm(torch.stack([layer.vector.bias for layer in layers]).unsqueeze(-1), vector,
+                            message_bias.unsqueeze(-1))
+    return _Stacked(
+        fixed=fixed.split(hidden, dim=1),
+        vector_w=edge_w[:, hidden : hidden + vector_inputs].t().split(hidden, dim=1),
+        node_w=node_w,
+        coeff_w=torch.bmm(vector, message).transpose(1, 2).unbind(0),
+        coeff_b=(w.unsqueeze(1) * coeff_b.view(num, 5)).unbind(1),
+        message_w=message.transpose(1, 2).unbind(0),
+        message_b=(weight_sum * message_bias.unsqueeze(1)).unbind(0),
+    )
+
+
+def interaction_stack(
+    layers: Sequence[FrameInteraction],
+    h: Tensor,
+    vec: Tensor,
+    edge_index: Tensor,
+    edge_attr: Tensor,
+    geometry: EdgeGeometry,
+    *,
+    source: Optional[Tensor] = None,
+    extra: Optional[Tensor] = None,
+    source_vectors: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """``layers`` (:class:`FrameInteraction`, one norm) applied in turn on one edge set -> (h, vec).
+
+    Inputs as :meth:`FrameInteraction.forward`; ``extra`` (E, k) is the same for every layer. With
+    ``source_vectors`` the first 3 extra inputs of every layer are ``scalarize(vec_j, F_ij)`` of the
+    current ``vec`` (the ligand's layers), and ``extra`` holds only the rest.
+
+    Same function as the layers' plain formula, computed with fewer operations: what does not
+    change between layers (the edge-feature block of the first linear map, for all layers in one
+    matrix product; the source-node block when the sources are another node set; the product of the
+    vector head with the message map; the frames as a (5, 4) basis) is computed once, the node
+    blocks run per node and are summed onto edges (:func:`weighted_row_sum`), and the message map
+    acts after the sum over edges. The fixed divisor is folded into the envelope.
+    """
+    norm = layers[0].norm
+    if any(layer.norm != norm for layer in layers):
+        raise ValueError("interaction_stack needs layers with one norm")
+    src, dst = edge_index
+    rel, frames, envelope = geometry
+    num, hidden = h.shape
+    num_edges = dst.shape[0]
+    w = (envelope / norm).unsqueeze(-1)  # (E, 1): envelope and divisor of every sum over edges
+    weight_sum = h.new_zeros(num, 1).index_add_(0, dst, w)
+    # Per edge, [a, b r + F^T c] = (a, b, c) @ basis with basis rows (1, 0), (0, r), (0, e1..e3).
+    basis = torch.cat((rel.unsqueeze(1), frames), dim=1)  # (E, 4, 3)
+    head = basis.new_tensor([1.0, 0.0, 0.0, 0.0]).expand(num_edges, 1, 4)
+    basis = torch.cat((head, F.pad(basis, (1, 0))), dim=1)  # (E, 5, 4)
+    frames_t = frames.transpose(1, 2)
+    ends = torch.stack((dst, src), dim=1)  # (E, 2)
+    vector_index = ends if source_vectors else dst.unsqueeze(1)
+    vector_inputs = 3 * vector_index.shape[1]
+    stacked = _stack_parameters(layers, edge_attr, source, extra, src, vector_inputs, w, weight_sum)
+    if source is None:  # rows (n, side) of the per-layer node table
+        node_index = ends * 2 + torch.tensor([0, 1], device=ends.device)
+        ones = torch.ones(node_index.shape, dtype=h.dtype, device=h.device)
+    for k, layer in enumerate(layers):
+        # e_i . vec_i (and e_i . vec_j) for every edge, in one batched product
+        scalars = torch.bmm(vec[vector_index], frames_t).view(num_edges, vector_inputs)
+        pre = torch.addmm(stacked.fixed[k], scalars, stacked.vector_w[k])
+        if source is None:
+            table = (h @ stacked.node_w[k]).view(2 * num, hidden)
+            pre = pre + weighted_row_sum(table, node_index, ones)
+        else:
+            pre = pre + (h @ stacked.node_w[k])[dst]
+        act = F.silu(pre)  # (E, d); layer.message is SiLU -> Linear
+        # m = W_m act + b_m enters only linear maps (the h update after a sum, and the vector
+        # coefficients), so they take act: sum_j w m = W_m sum_j w act + b_m sum_j w, and
+        # (a, b, c) = (W_v W_m) act + W_v b_m + b_v. No (E, d) x (d, d) product for m.
+        weighted = w * act
+        coeff = torch.addmm(stacked.coeff_b[k], weighted, stacked.coeff_w[k])  # w (a, b, c) / norm
+        small = torch.bmm(coeff.unsqueeze(1), basis).view(num_edges, 4)  # w (a, b r + F^T c) / norm
+        summed = h.new_zeros(num, hidden).index_add_(0, dst, weighted)
+        summed_small = h.new_zeros(num, 4).index_add_(0, dst, small)
+        m_sum = torch.addmm(stacked.message_b[k], summed, stacked.message_w[k])  # sum_j w m_ij / norm
+        h = h + F.linear(m_sum, layer.update.weight, layer.update.bias)
+        # sum_j w a_ij vec_i = vec_i sum_j w a_ij: the gate needs no gathered vec
+        vec = torch.addcmul(vec + summed_small[:, 1:], summed_small[:, :1], vec)
+    return h, vec
