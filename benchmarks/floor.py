@@ -13,6 +13,8 @@ Run through ``python -m benchmarks.speed --floor [--baseline PATH]`` (docs/resul
 from __future__ import annotations
 
 import contextlib
+import copy
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,7 +29,10 @@ FORCE_FIELD = dict(hidden=128, num_layers=4, num_rbf=96)
 
 class Version:
     """One imported copy of the ``neuralmd`` package (its ``sys.modules`` entries), usable while
-    another copy is imported: :meth:`active` puts its modules back for code that imports late."""
+    another copy is imported: :meth:`active` puts its modules back for code that imports late.
+    ``compile``: its force fields are built with ``BindingNet(compile=True)`` (see :meth:`compiled`)."""
+
+    compile = False
 
     def __init__(self, label: str, src: Path | None):
         self.label = label
@@ -50,6 +55,26 @@ class Version:
     def active(self) -> Iterator[None]:
         sys.modules.update(self.modules)
         yield
+
+    def compiled(self, label: str) -> "Version":
+        """The same package, its force fields built with ``compile=True`` (torch.compile)."""
+        other = copy.copy(self)
+        other.label, other.compile = label, True
+        return other
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished children (the C++ compiler runs that
+    torch.compile starts), for the one-off cost of compiling."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def timed_call(fn: Callable[[], object]) -> tuple[object, float, float]:
+    """``fn()``, its wall seconds and its CPU seconds (:func:`cpu_seconds`)."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    out = fn()
+    return out, time.perf_counter() - wall, cpu_seconds() - cpu
 
 
 def matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
@@ -95,7 +120,7 @@ def same_weights(models: dict[str, torch.nn.Module]) -> None:
 
 def _force_field(version: Version, reference: torch.nn.Module | None) -> torch.nn.Module:
     torch.manual_seed(0)
-    net = version.layers.BindingNet(**FORCE_FIELD).eval()
+    net = version.layers.BindingNet(**FORCE_FIELD, **({"compile": True} if version.compile else {})).eval()
     if reference is not None:
         net.load_state_dict(reference.state_dict())
     return net
@@ -112,23 +137,40 @@ def _neuralmd_models(versions: list[Version]) -> dict[str, torch.nn.Module]:
     return models
 
 
-def force_rows(versions: list[Version], cases: dict[str, list], rounds: int, calls: int) -> list[dict]:
+def force_rows(versions: list[Version], cases: dict[str, list], rounds: int, calls: int,
+               compiled_cases: frozenset[str] = frozenset()) -> list[dict]:
     """Per case (name -> records batched together) and version: FLOPs and best CPU ms of a force
     evaluation with the protein encoded once, achieved GFLOP/s and its fraction of the same-process
-    matmul rate, speed-up over the first version and the largest force difference from it."""
+    matmul rate, speed-up over the first version and the largest force difference from it. A
+    compiled version's row also gives its first call (the compilation) and its first call at moved
+    positions (a new edge count: at most one recompilation), wall and CPU seconds, apart from the
+    steady state; its FLOPs are those of the same code run eagerly (the version before it).
+    Compiled versions run only on ``compiled_cases`` (compiling costs seconds per case). The
+    compiled code is kept per process: a later case's first call recompiles only what its new
+    shapes need."""
     from torch_geometric.data import Batch
 
     rows = []
+    all_versions = versions
     for name, records in cases.items():
+        versions = [v for v in all_versions if not v.compile or name in compiled_cases]
         data = Batch.from_data_list(records)
         pos = data["ligand"].pos[:, 0]
-        fns, flops, forces, nets = {}, {}, {}, {}
+        moved = pos + 0.3 * torch.randn(pos.shape, generator=torch.Generator().manual_seed(1))
+        fns, flops, forces, nets, compiling = {}, {}, {}, {}, {}
         for v in versions:
             with v.active(), torch.no_grad():
                 nets[v.label] = net = _force_field(v, next(iter(nets.values()), None))
                 enc = net.encode_protein(data)
                 fns[v.label] = fn = (lambda net=net, enc=enc: net(data, pos, protein=enc))
-                forces[v.label], flops[v.label] = fn(), count_flops(fn)
+                if v.compile:
+                    forces[v.label], wall, cpu = timed_call(fn)
+                    _, wall_moved, cpu_moved = timed_call(lambda net=net, enc=enc: net(data, moved, protein=enc))
+                    compiling[v.label] = dict(first_wall_s=wall, first_cpu_s=cpu, moved_wall_s=wall_moved,
+                                              moved_cpu_s=cpu_moved)
+                    flops[v.label] = list(flops.values())[-1]
+                else:
+                    forces[v.label], flops[v.label] = fn(), count_flops(fn)
         floor = matmul_gflops()
         with torch.no_grad():
             best = alternate(fns, rounds, calls)
@@ -140,9 +182,14 @@ def force_rows(versions: list[Version], cases: dict[str, list], rounds: int, cal
                              gflops=rate, floor_gflops=floor, floor_fraction=rate / floor,
                              speedup=best[first] / best[v.label],
                              max_force_diff=float((forces[v.label] - forces[first]).abs().max()),
-                             max_force=float(forces[first].abs().max())))
+                             max_force=float(forces[first].abs().max()), **compiling.get(v.label, {})))
+            extra = ""
+            if v.label in compiling:
+                c = compiling[v.label]
+                extra = (f"  (first call {c['first_cpu_s']:.1f} s CPU, {c['first_wall_s']:.1f} s wall; "
+                         f"at moved positions {c['moved_cpu_s']:.1f} s CPU)")
             print(f"  {name:24s} {v.label:10s} {rows[-1]['mflop']:8.1f} MFLOP {rows[-1]['ms']:8.2f} ms "
-                  f"{rate:6.1f} GFLOP/s = {100 * rate / floor:5.1f} % of {floor:.0f}  x{rows[-1]['speedup']:.2f}",
+                  f"{rate:6.1f} GFLOP/s = {100 * rate / floor:5.1f} % of {floor:.0f}  x{rows[-1]['speedup']:.2f}{extra}",
                   flush=True)
     return rows
 
@@ -159,7 +206,7 @@ def rollout_rows(versions: list[Version], records: list, batch_sizes: list[int],
         data = Batch.from_data_list(records[:size])
         fns = {label: (lambda model=model.eval(): model.rollout(data, times))
                for label, model in _neuralmd_models(versions).items()}
-        with torch.no_grad():
+        with torch.no_grad():  # a compiled version reuses what force_rows compiled (same code, same process)
             best = alternate(fns, rounds, 1)
         for v in versions:
             rows.append(dict(batch=size, version=v.label, snapshots=snapshots, cpu_s=best[v.label],
@@ -204,6 +251,13 @@ def markdown(results: dict) -> str:
         lines.append(f"| {r['case']} | {r['version']} | {r['mflop']:.1f} | {r['ms']:.2f} | {r['gflops']:.1f} | "
                      f"{100 * r['floor_fraction']:.0f} % of {r['floor_gflops']:.0f} | {r['speedup']:.2f}x | "
                      f"{r['max_force_diff']:.1e} (of {r['max_force']:.2f}) |")
+    compiled = [r for r in results["force"] if "first_cpu_s" in r]
+    if compiled:
+        lines += ["", "| case | version | first call: CPU s (wall s) | first call at moved positions: CPU s (wall s) |",
+                  "|---|---|---:|---:|"]
+        for r in compiled:
+            lines.append(f"| {r['case']} | {r['version']} | {r['first_cpu_s']:.1f} ({r['first_wall_s']:.1f}) | "
+                         f"{r['moved_cpu_s']:.1f} ({r['moved_wall_s']:.1f}) |")
     lines += ["", "| rollout batch | version | snapshots per CPU s | speed-up |", "|---|---|---:|---:|"]
     for r in results["rollout"]:
         lines.append(f"| {r['batch']} | {r['version']} | {r['fps_cpu']:.2f} | {r['speedup']:.2f}x |")

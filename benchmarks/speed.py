@@ -4,9 +4,10 @@ and the speed-up over numerical MD (OpenMM) on the same complex, measured in the
     python -m benchmarks.speed                       # CPU, one thread (docs/results.md)
     python -m benchmarks.speed --device cuda         # the same tables on a GPU
     python -m benchmarks.speed --quick               # a smoke test of every section
-    python -m benchmarks.speed --floor --baseline /work/speed-base/src
+    python -m benchmarks.speed --floor --baseline /work/speed-base/src [--compile]
                                                      # force evaluations against the matmul floor,
-                                                     # this tree vs another checkout (benchmarks/floor.py)
+                                                     # this tree vs another checkout (benchmarks/floor.py),
+                                                     # and this tree compiled (torch.compile)
 
 Complexes: ``T4L`` is the real-MD benchmark (``benchmarks/data/t4l.hdf5``: p-xylene, 8 heavy
 atoms, in the 8 Å pocket of T4 lysozyme L99A); ``SYN`` is a synthetic complex of MISATO-like size
@@ -128,6 +129,13 @@ def floor_tables(args: argparse.Namespace) -> dict:
     versions = [floor.Version("this tree", None)]
     if args.baseline is not None:
         versions.insert(0, floor.Version("baseline", args.baseline))
+    if args.compile:
+        import torch._inductor.config
+
+        # in-process C++ compiles, so that their CPU time is counted (finished children)
+        torch._inductor.config.compile_threads = 1
+        versions.append(versions[-1].compiled("this tree, compiled"))
+    training_versions = [v for v in versions if not v.compile or args.compile_training]
     quick = args.quick
     syn = synthetic_complex(300)
     syn["ligand"].pos = syn["ligand"].pos[:, 80:]
@@ -141,12 +149,13 @@ def floor_tables(args: argparse.Namespace) -> dict:
     rounds, calls = (2, 2) if quick else (args.rounds, 5)
     print("force evaluations (protein encoded once), CPU time of this thread", flush=True)
     results = {"versions": [v.label for v in versions], "baseline": str(args.baseline),
-               "force": floor.force_rows(versions, cases, rounds, calls)}
+               "force": floor.force_rows(versions, cases, rounds, calls,
+                                         compiled_cases=frozenset(["SYN-300, batch 1", "SYN-300, batch 32"]))}
     print("rollouts", flush=True)
     results["rollout"] = floor.rollout_rows(versions, [syn] * 32, [1, 4] if quick else [1, 32],
                                             snapshots=2 if quick else 10, rounds=rounds)
     print("training", flush=True)
-    results["training"] = floor.training_rows(versions, [syn] * 8, batch_size=2 if quick else 8, window=5,
+    results["training"] = floor.training_rows(training_versions, [syn] * 8, batch_size=2 if quick else 8, window=5,
                                               rounds=rounds)
     return results
 
@@ -324,6 +333,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--baseline", type=Path, default=None,
                    help="with --floor: the src/ folder of another neuralmd checkout to time alongside")
     p.add_argument("--rounds", type=int, default=7, help="with --floor: alternating timing rounds")
+    p.add_argument("--compile", action="store_true",
+                   help="with --floor: also time this tree with BindingNet(compile=True) (force and rollout rows; "
+                        "its compile time apart)")
+    p.add_argument("--compile-training", action="store_true",
+                   help="with --floor --compile: the compiled force field in the training rows too")
     args = p.parse_args(argv)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))

@@ -52,16 +52,21 @@ class _WeightedRowSum(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Optional[Tensor], None, Optional[Tensor]]:
         table, index, weights = ctx.saved_tensors
+        needs_table, _, needs_weights = ctx.needs_input_grad
+        grad_table = grad_weights = None
         if torch.is_grad_enabled():  # create_graph: every op below is differentiable again
-            grad_table = table.new_zeros(table.shape).index_add(
-                0, index.flatten(), (weights.unsqueeze(-1) * grad.unsqueeze(1)).flatten(0, 1))
-            grad_weights = (table[index] * grad.unsqueeze(1)).sum(-1)
+            if needs_table:
+                grad_table = table.new_zeros(table.shape).index_add(
+                    0, index.flatten(), (weights.unsqueeze(-1) * grad.unsqueeze(1)).flatten(0, 1))
+            if needs_weights:
+                grad_weights = (table[index] * grad.unsqueeze(1)).sum(-1)
             return grad_table, None, grad_weights
         with torch.enable_grad():  # recompute the cheap forward and use embedding_bag's own backward
-            leaves = table.detach().requires_grad_(), weights.detach().requires_grad_()
+            leaves = table.detach().requires_grad_(needs_table), weights.detach().requires_grad_(needs_weights)
             out = F.embedding_bag(index, leaves[0], mode="sum", per_sample_weights=leaves[1])
-            grad_table, grad_weights = torch.autograd.grad(out, leaves, grad)
-        return grad_table, None, grad_weights
+            grads = iter(torch.autograd.grad(out, [leaf for leaf in leaves if leaf.requires_grad], grad))
+        # only the gradients autograd asks for (unit weights, say, need none)
+        return next(grads) if needs_table else None, None, next(grads) if needs_weights else None
 
 
 def weighted_row_sum(table: Tensor, index: Tensor, weights: Tensor) -> Tensor:

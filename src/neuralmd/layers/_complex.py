@@ -102,11 +102,11 @@ class BindingNetComplex(nn.Module):
         r = safe_norm(rel)
         frames = res_frames[res]
         envelope = cosine_cutoff(r, self.cutoff)
-        second = self.edge_mlp[2]  # edge_mlp is Linear -> SiLU -> Linear
-        edge_attr = F.linear(F.silu(self._edge_mlp_input_layer(h_lig, h_res, rel, frames, r, envelope, atom, res)),
-                             second.weight, second.bias)
+        # edge_mlp is Linear -> SiLU -> Linear; its last Linear goes to the layers (edge_map)
+        hidden_attr = F.silu(self._edge_mlp_input_layer(h_lig, h_res, rel, frames, r, envelope, atom, res))
         geometry = EdgeGeometry(rel, frames, envelope)
-        return interaction_stack(self.layers, h_lig, vec_lig, edge_index, edge_attr, geometry, source=h_res)
+        return interaction_stack(self.layers, h_lig, vec_lig, edge_index, hidden_attr, geometry, source=h_res,
+                                 edge_map=self.edge_mlp[2])
 
     def forward(
         self,

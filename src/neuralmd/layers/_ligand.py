@@ -106,9 +106,8 @@ class BindingNetLigand(nn.Module):
         envelope = cosine_cutoff(r, self.cutoff)
         rbf = self.neighbors.rbf(r, envelope=envelope)  # once for the neighbour filter and the edge MLP
         h, vectors = self.neighbors(self.embedding(z), pos, edge_index, rel=rel, rbf=rbf)
-        second = self.edge_mlp[2]  # edge_mlp is Linear -> SiLU -> Linear
-        edge_attr = F.linear(F.silu(self._edge_mlp_input_layer(vectors, frames, rbf, edge_index)),
-                             second.weight, second.bias)
-        # every layer's extra input is scalarize(vec_j, F_ij) of the current vectors
-        return interaction_stack(self.layers, h, vec, edge_index, edge_attr, EdgeGeometry(rel, frames, envelope),
-                                 source_vectors=True)
+        hidden_attr = F.silu(self._edge_mlp_input_layer(vectors, frames, rbf, edge_index))  # edge_mlp: Linear, SiLU,
+        # and its last Linear goes to the layers (edge_map); every layer's extra input is
+        # scalarize(vec_j, F_ij) of the current vectors
+        return interaction_stack(self.layers, h, vec, edge_index, hidden_attr, EdgeGeometry(rel, frames, envelope),
+                                 source_vectors=True, edge_map=self.edge_mlp[2])
