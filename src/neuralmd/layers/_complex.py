@@ -64,14 +64,14 @@ class BindingNetComplex(nn.Module):
 
     def interact(
         self,
-        h_lig: Tensor,
-        vec_lig: Tensor,
-        pos_lig: Tensor,
-        lig_batch: Optional[Tensor],
-        protein: ProteinEncoding,
+        h_lig: Tensor,  # (N_l, hidden) invariant ligand features
+        vec_lig: Tensor,  # (N_l, 3) equivariant ligand vectors
+        pos_lig: Tensor,  # (N_l, 3) Å
+        lig_batch: Optional[Tensor],  # (N_l,) long complex of each atom, or None for one complex
+        protein: ProteinEncoding,  # the encoding of every protein in the batch
     ) -> tuple[Tensor, Tensor]:
-        """Like :meth:`forward` but returns both the updated invariant features (N_l, hidden), used
-        by energy heads, and the equivariant vectors (N_l, 3)."""
+        """The updated invariant features (N_l, hidden), used by energy heads, and the equivariant
+        vectors (N_l, 3) that :meth:`forward` returns as forces."""
         if lig_batch is None:
             lig_batch = torch.zeros(pos_lig.shape[0], dtype=torch.long, device=pos_lig.device)
         atom, res = radius(protein.ca, pos_lig, self.cutoff, protein.batch, lig_batch)
@@ -104,14 +104,7 @@ class BindingNetComplex(nn.Module):
             h, vec = layer(h, vec, edge_index, edge_attr, geometry, source=h_res)
         return h, vec
 
-    def forward(
-        self,
-        h_lig: Tensor,
-        vec_lig: Tensor,
-        pos_lig: Tensor,
-        lig_batch: Optional[Tensor],
-        protein: ProteinEncoding,
-    ) -> Tensor:
-        """h_lig (N_l, hidden) invariant, vec_lig (N_l, 3) equivariant, pos_lig (N_l, 3) Å, lig_batch
-        (N_l,) long or ``None``, protein :class:`ProteinEncoding` -> forces (N_l, 3), equivariant."""
+    def forward(self, h_lig: Tensor, vec_lig: Tensor, pos_lig: Tensor, lig_batch: Optional[Tensor],
+                protein: ProteinEncoding) -> Tensor:
+        """Forces (N_l, 3), equivariant: the vectors of :meth:`interact` (same arguments)."""
         return self.interact(h_lig, vec_lig, pos_lig, lig_batch, protein)[1]
