@@ -158,7 +158,7 @@ def simulate(
     pos = torch.as_tensor(np.stack(lig_traj, axis=1)[keep], dtype=torch.float32)
     record = make_record(id, torch.as_tensor(z[keep]), pos, torch.as_tensor(types, dtype=torch.long),
                          torch.as_tensor(ref.reshape(-1, 3, 3)), torch.as_tensor(chains, dtype=torch.long),
-                         steps_per_snapshot * timestep_fs * 1e-3)
+                         dt_ps=steps_per_snapshot * timestep_fs * 1e-3)
     validate_record(record, POCKET_CUTOFF)
     if path is not None:
         write_misato(record, path, mode="a")

@@ -78,14 +78,15 @@ class BindingNetComplex(nn.Module):
         # Only pocket residues (those with a pair) are read: every per-residue projection below runs
         # on them, not on all N_r residues of a protein encoded once.
         pocket, res = torch.unique(res, return_inverse=True)
-        return self.message_passing(h_lig, vec_lig, pos_lig, protein.h[pocket], protein.ca[pocket],
-                                    protein.frames[pocket], torch.stack((res, atom)))
+        return self.message_passing(h_lig, vec_lig, pos_lig, h_res=protein.h[pocket], ca=protein.ca[pocket],
+                                    res_frames=protein.frames[pocket], edge_index=torch.stack((res, atom)))
 
     def message_passing(
         self,
         h_lig: Tensor,  # (N_l, d) invariant ligand features
         vec_lig: Tensor,  # (N_l, 3) equivariant ligand vectors
         pos_lig: Tensor,  # (N_l, 3) Å
+        *,
         h_res: Tensor,  # (M, d) features of the M pocket residues
         ca: Tensor,  # (M, 3) their C-alphas, Å
         res_frames: Tensor,  # (M, 3, 3) their residue frames
