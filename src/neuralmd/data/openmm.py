@@ -10,6 +10,7 @@ function here runs, so ``neuralmd`` works without it::
 The examples are skipped by the test suite: they need the optional extra and your own files (a
 runnable example is in docs/data.md, and tests/test_data_amber_prep.py runs one end to end).
 
+>>> from neuralmd.data import write_misato                              # doctest: +SKIP
 >>> from neuralmd.data.openmm import from_amber, from_structures        # doctest: +SKIP
 >>> data = from_amber("complex.prmtop", "complex.inpcrd", ligand="LIG", n_snapshots=100)  # doctest: +SKIP
 >>> write_misato(data, "my_md.hdf5")                                    # doctest: +SKIP
