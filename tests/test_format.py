@@ -13,7 +13,7 @@ from neuralmd.layers import BindingNet, BindingNetProtein
 
 def _record(residue_type=(2, 3), name="TOY"):
     return make_record(name, torch.tensor([6, 8]), torch.zeros(2, 4, 3), torch.tensor(residue_type),
-                       torch.tensor([[[1.0, 0, 0], [2.0, 0, 0], [3.0, 0, 0]]] * 2), torch.tensor([0, 0]), 0.1)
+                       torch.tensor([[[1.0, 0, 0], [2.0, 0, 0], [3.0, 0, 0]]] * 2), torch.tensor([0, 0]), dt_ps=0.1)
 
 
 def test_each_constant_has_one_definition():

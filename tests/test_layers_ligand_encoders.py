@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _layers_records import one_thread, random_record  # noqa: F401 (autouse fixture)
-from neuralmd.layers import BindingNetLigand, E3nnLigand
+from neuralmd.layers import BindingNetLigand, E3nnLigand, LigandEncoder, radius_graph
 from neuralmd.testing import (
     assert_batch_independent,
     assert_equivariant,
@@ -85,3 +85,23 @@ def test_bad_input(name):
         encoder(torch.tensor([6, 6]), torch.zeros(2, 3, dtype=torch.float64), vec=torch.zeros(3, 3))
     with pytest.raises(ValueError, match="no atoms"):
         encoder(torch.zeros(0, dtype=torch.long), torch.zeros(0, 3))
+
+
+@pytest.mark.parametrize("cls", [BindingNetLigand, E3nnLigand])
+def test_shared_options_and_forward_is_encode_on_the_radius_graph(cls):
+    """The options of the interface reach every encoder by keyword; forward = checks + radius graph
+    + encode, so a user's encoder gets both by implementing ``encode`` alone."""
+    torch.manual_seed(0)
+    encoder = cls(8, 1, 3.0, num_rbf=6, max_z=10, avg_neighbors=4.0).double()
+    assert isinstance(encoder, LigandEncoder)
+    assert (encoder.hidden, encoder.num_layers, encoder.cutoff) == (8, 1, 3.0)
+    assert (encoder.num_rbf, encoder.max_z, encoder.avg_neighbors) == (6, 10, 4.0)
+    assert encoder.embedding.num_embeddings == 10
+    with pytest.raises(ValueError, match="atom types"):
+        encoder(torch.tensor([6, 10]), torch.zeros(2, 3, dtype=torch.float64))
+    z, pos, vec = torch.tensor([6, 7, 8, 9]), torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    direct = encoder.encode(z, pos, vec, radius_graph(pos, 3.0), None)
+    for a, b in zip(encoder(z, pos, None, vec), direct):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    with pytest.raises(NotImplementedError, match="encode"):
+        LigandEncoder(hidden=4)(z, pos.float())

@@ -110,5 +110,5 @@ def from_mdanalysis(
     pos = torch.as_tensor(np.stack(lig_pos, axis=1), dtype=torch.float32)
     dt_ps = float(u.trajectory.dt) * step if dt_ps is None else dt_ps
     record = make_record(name, _atomic_numbers(lig, name), pos, torch.as_tensor(types),
-                         torch.as_tensor(ref.reshape(-1, 3, 3)), torch.as_tensor(chains), dt_ps)
+                         torch.as_tensor(ref.reshape(-1, 3, 3)), torch.as_tensor(chains), dt_ps=dt_ps)
     return validate_record(record, pocket_cutoff)

@@ -118,5 +118,5 @@ def read_misato(
     pos = torch.as_tensor(np.ascontiguousarray(lig_traj.transpose(1, 0, 2)), dtype=torch.float32)
     backbone = np.stack([first[protein.n], first[protein.ca], first[protein.c]], axis=1)
     record = make_record(name, z, pos, torch.as_tensor(protein.type), torch.as_tensor(backbone).reshape(-1, 3, 3),
-                         torch.as_tensor(protein.chain), dt_ps)
+                         torch.as_tensor(protein.chain), dt_ps=dt_ps)
     return validate_record(record, pocket_cutoff)

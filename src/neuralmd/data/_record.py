@@ -21,6 +21,7 @@ def make_record(
     residue_type: torch.Tensor,
     backbone: torch.Tensor,
     chain: torch.Tensor,
+    *,
     dt_ps: float,
 ) -> HeteroData:
     """Assemble one trajectory record; masses come from the project's periodic table.
@@ -63,4 +64,4 @@ def record_to_plain(data: HeteroData) -> dict:
 def record_from_plain(plain: dict) -> HeteroData:
     """The record :func:`record_to_plain` stored."""
     return make_record(plain["id"], plain["z"], plain["pos"], plain["type"], plain["backbone"], plain["chain"],
-                       plain["dt_ps"])
+                       dt_ps=plain["dt_ps"])

@@ -67,7 +67,7 @@ def simulate_binding(
     return traj.transpose(1, 0, 2)
 
 
-def _one(index: int, seed: int, n_snapshots: int, ligand_atoms: tuple[int, int], residues: tuple[int, int],
+def _one(index: int, seed: int, *, n_snapshots: int, ligand_atoms: tuple[int, int], residues: tuple[int, int],
          steps_per_snapshot: int, dt_fs: float, temperature: float) -> HeteroData:
     rng = np.random.default_rng([seed, index])
     z, lig, bonds, rings = toy_ligand(int(rng.integers(ligand_atoms[0], ligand_atoms[1] + 1)), rng)
@@ -80,7 +80,7 @@ def _one(index: int, seed: int, n_snapshots: int, ligand_atoms: tuple[int, int],
                            steps_per_snapshot=steps_per_snapshot, dt_fs=dt_fs, temperature=temperature,
                            bonds=bonds, rings=rings)
     dt_ps = steps_per_snapshot * dt_fs * 1e-3
-    return make_record(f"SYN{seed:04d}-{index:05d}", z, pos, rtype, backbone, chain, dt_ps)
+    return make_record(f"SYN{seed:04d}-{index:05d}", z, pos, rtype, backbone, chain, dt_ps=dt_ps)
 
 
 def synthetic_trajectories(
@@ -109,5 +109,5 @@ def synthetic_trajectories(
     """
     if n < 0 or n_snapshots < 1 or ligand_atoms[0] < 6 or residues[0] < 1:
         raise ValueError("synthetic_trajectories needs n >= 0, n_snapshots >= 1, >= 6 ligand atoms, >= 1 residue")
-    return [_one(i, seed, n_snapshots, ligand_atoms, residues, steps_per_snapshot, dt_fs, temperature)
-            for i in range(n)]
+    return [_one(i, seed, n_snapshots=n_snapshots, ligand_atoms=ligand_atoms, residues=residues,
+                 steps_per_snapshot=steps_per_snapshot, dt_fs=dt_fs, temperature=temperature) for i in range(n)]

@@ -10,6 +10,7 @@ function here runs, so ``neuralmd`` works without it::
 The examples are skipped by the test suite: they need the optional extra and your own files (a
 runnable example is in docs/data.md, and tests/test_data_amber_prep.py runs one end to end).
 
+>>> from neuralmd.data import write_misato                              # doctest: +SKIP
 >>> from neuralmd.data.openmm import from_amber, from_structures        # doctest: +SKIP
 >>> data = from_amber("complex.prmtop", "complex.inpcrd", ligand="LIG", n_snapshots=100)  # doctest: +SKIP
 >>> write_misato(data, "my_md.hdf5")                                    # doctest: +SKIP
@@ -22,6 +23,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -157,7 +159,7 @@ def simulate(
     pos = torch.as_tensor(np.stack(lig_traj, axis=1)[keep], dtype=torch.float32)
     record = make_record(id, torch.as_tensor(z[keep]), pos, torch.as_tensor(types, dtype=torch.long),
                          torch.as_tensor(ref.reshape(-1, 3, 3)), torch.as_tensor(chains, dtype=torch.long),
-                         steps_per_snapshot * timestep_fs * 1e-3)
+                         dt_ps=steps_per_snapshot * timestep_fs * 1e-3)
     validate_record(record, POCKET_CUTOFF)
     if path is not None:
         write_misato(record, path, mode="a")
@@ -213,48 +215,22 @@ def subset_system(system, keep: list[int]):
     out = mm.System()
     for a in keep:
         out.addParticle(system.getParticleMass(a))
-    for k in range(system.getNumConstraints()):
-        a, b, d = system.getConstraintParameters(k)
-        if a in idx and b in idx:
-            out.addConstraint(idx[a], idx[b], d)
+    _copy_kept_terms(system.getNumConstraints(), system.getConstraintParameters, out.addConstraint, idx, atoms=2)
     for force in system.getForces():
         if isinstance(force, mm.HarmonicBondForce):
             new = mm.HarmonicBondForce()
-            for k in range(force.getNumBonds()):
-                a, b, *p = force.getBondParameters(k)
-                if a in idx and b in idx:
-                    new.addBond(idx[a], idx[b], *p)
+            _copy_kept_terms(force.getNumBonds(), force.getBondParameters, new.addBond, idx, atoms=2)
         elif isinstance(force, mm.HarmonicAngleForce):
             new = mm.HarmonicAngleForce()
-            for k in range(force.getNumAngles()):
-                *atoms, r, kf = force.getAngleParameters(k)
-                if all(a in idx for a in atoms):
-                    new.addAngle(*(idx[a] for a in atoms), r, kf)
+            _copy_kept_terms(force.getNumAngles(), force.getAngleParameters, new.addAngle, idx, atoms=3)
         elif isinstance(force, mm.PeriodicTorsionForce):
             new = mm.PeriodicTorsionForce()
-            for k in range(force.getNumTorsions()):
-                *atoms, n, phase, kf = force.getTorsionParameters(k)
-                if all(a in idx for a in atoms):
-                    new.addTorsion(*(idx[a] for a in atoms), n, phase, kf)
+            _copy_kept_terms(force.getNumTorsions(), force.getTorsionParameters, new.addTorsion, idx, atoms=4)
         elif isinstance(force, mm.NonbondedForce):
-            new = mm.NonbondedForce()
-            new.setNonbondedMethod(force.getNonbondedMethod())
-            new.setCutoffDistance(force.getCutoffDistance())
-            new.setReactionFieldDielectric(force.getReactionFieldDielectric())
-            for a in keep:
-                new.addParticle(*force.getParticleParameters(a))
-            for k in range(force.getNumExceptions()):
-                a, b, *p = force.getExceptionParameters(k)
-                if a in idx and b in idx:
-                    new.addException(idx[a], idx[b], *p)
+            new = _copy_kept_particles(force, keep, "ReactionFieldDielectric")
+            _copy_kept_terms(force.getNumExceptions(), force.getExceptionParameters, new.addException, idx, atoms=2)
         elif isinstance(force, mm.GBSAOBCForce):
-            new = mm.GBSAOBCForce()
-            new.setNonbondedMethod(force.getNonbondedMethod())
-            new.setCutoffDistance(force.getCutoffDistance())
-            new.setSolventDielectric(force.getSolventDielectric())
-            new.setSoluteDielectric(force.getSoluteDielectric())
-            for a in keep:
-                new.addParticle(*force.getParticleParameters(a))
+            new = _copy_kept_particles(force, keep, "SolventDielectric", "SoluteDielectric")
         elif isinstance(force, mm.CustomGBForce):
             new = _subset_custom_gb(mm, force, keep, idx)
         elif isinstance(force, mm.CMMotionRemover):
@@ -281,11 +257,29 @@ def _subset_custom_gb(mm, force, keep, idx):
     new.setCutoffDistance(force.getCutoffDistance())
     for a in keep:
         new.addParticle(force.getParticleParameters(a))
-    for k in range(force.getNumExclusions()):
-        a, b = force.getExclusionParticles(k)
-        if a in idx and b in idx:
-            new.addExclusion(idx[a], idx[b])
+    _copy_kept_terms(force.getNumExclusions(), force.getExclusionParticles, new.addExclusion, idx, atoms=2)
     return new
+
+
+def _copy_kept_particles(force, keep: list[int], *settings: str):
+    """A new force of ``force``'s type with its nonbonded method, cutoff and the named ``settings``
+    (each read with ``get<name>`` and written with ``set<name>``) and the per-particle parameters of
+    the atoms ``keep``, in that order."""
+    new = type(force)()
+    for name in ("NonbondedMethod", "CutoffDistance", *settings):
+        getattr(new, f"set{name}")(getattr(force, f"get{name}")())
+    for a in keep:
+        new.addParticle(*force.getParticleParameters(a))
+    return new
+
+
+def _copy_kept_terms(count: int, get: Callable, add: Callable, idx: dict[int, int], *, atoms: int) -> None:
+    """Copy the terms ``get(k) = (atom_1, ..., atom_<atoms>, *parameters)``, k < ``count``, whose
+    atoms are all kept, to ``add`` with the atoms renumbered by ``idx`` (old index -> new)."""
+    for k in range(count):
+        term = get(k)
+        if all(a in idx for a in term[:atoms]):
+            add(*(idx[a] for a in term[:atoms]), *term[atoms:])
 
 
 class PocketMD:

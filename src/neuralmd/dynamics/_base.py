@@ -144,10 +144,10 @@ class DynamicsModel(nn.Module):
             return self._predict(data, x0, v0, rel, generator, start)
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
             raise ValueError(f"samples must be a positive integer, got {samples!r}")
-        return self._predict_ensemble(data, x0, v0, rel, generator, start, samples)
+        return self._predict_ensemble(data, x0, v0, rel, generator, start=start, samples=samples)
 
     def _predict_ensemble(self, data, x0: Tensor, v0: Tensor, times: Tensor,
-                          generator: torch.Generator | None, start: Tensor, samples: int) -> Tensor:
+                          generator: torch.Generator | None, *, start: Tensor, samples: int) -> Tensor:
         """(K, T, N, 3): ``samples`` paths of every complex in one batched call (see rollout)."""
         if not self.stochastic:
             one = self._predict(data, x0, v0, times, generator, start)
@@ -178,7 +178,7 @@ class DynamicsModel(nn.Module):
         x0, v0, targets, w, start = sample_windows(data, window, generator)
         times = torch.arange(w + 1, dtype=x0.dtype, device=x0.device)
         if loss == "energy":
-            paths = self._predict_ensemble(data, x0, v0, times, generator, start, samples)
+            paths = self._predict_ensemble(data, x0, v0, times, generator, start=start, samples=samples)
             return energy_score_loss(paths[:, 1:], targets[1:])
         pred = self._predict(data, x0, v0, times, generator, start)
         return trajectory_loss(pred[1:], targets[1:], loss)

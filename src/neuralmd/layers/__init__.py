@@ -3,7 +3,8 @@
 Blocks in the style of MACE: radial bases (``RadialBasis``, ``cosine_cutoff``), pure-torch
 batch-aware neighbour search (``radius_graph``, ``radius``), the shared message-passing layers
 (``NeighborEmbedding``, ``FrameInteraction``), the three BindingNet modules and their assembly,
-and ``E3nnLigand``, a spherical-harmonic alternative to ``BindingNetLigand`` with its interface.
+and ``E3nnLigand``, a spherical-harmonic alternative to ``BindingNetLigand``; both implement
+``LigandEncoder``, the ligand encoders' one interface.
 Each module is usable on its own in a new model (see ``docs/layers.md``).
 """
 from .._format import complex_name, node_batch
@@ -13,6 +14,7 @@ from ._complex import BindingNetComplex
 from ._e3nn_ligand import E3nnLigand
 from ._interaction import EdgeGeometry, FrameInteraction
 from ._ligand import BindingNetLigand
+from ._ligand_encoder import LigandEncoder
 from ._neighbors import radius, radius_graph
 from ._protein import BindingNetProtein, ProteinEncoding
 from ._radial import CosineCutoff, RadialBasis, cosine_cutoff, safe_norm
@@ -23,6 +25,7 @@ __all__ = [
     "BindingNetProtein",
     "BindingNetComplex",
     "E3nnLigand",
+    "LigandEncoder",
     "ProteinEncoding",
     "radius_graph",
     "radius",

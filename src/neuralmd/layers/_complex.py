@@ -67,14 +67,14 @@ class BindingNetComplex(nn.Module):
 
     def interact(
         self,
-        h_lig: Tensor,
-        vec_lig: Tensor,
-        pos_lig: Tensor,
-        lig_batch: Optional[Tensor],
-        protein: ProteinEncoding,
+        h_lig: Tensor,  # (N_l, hidden) invariant ligand features
+        vec_lig: Tensor,  # (N_l, 3) equivariant ligand vectors
+        pos_lig: Tensor,  # (N_l, 3) Å
+        lig_batch: Optional[Tensor],  # (N_l,) long complex of each atom, or None for one complex
+        protein: ProteinEncoding,  # the encoding of every protein in the batch
     ) -> tuple[Tensor, Tensor]:
-        """Like :meth:`forward` but returns both the updated invariant features (N_l, hidden), used
-        by energy heads, and the equivariant vectors (N_l, 3)."""
+        """The updated invariant features (N_l, hidden), used by energy heads, and the equivariant
+        vectors (N_l, 3) that :meth:`forward` returns as forces."""
         _check_points(pos_lig, "pos_lig")  # the encoding's C-alphas were checked when it was made
         if lig_batch is None:
             lig_batch = torch.zeros(pos_lig.shape[0], dtype=torch.long, device=pos_lig.device)
@@ -82,14 +82,15 @@ class BindingNetComplex(nn.Module):
         # Only pocket residues (those with a pair) are read: every per-residue projection below runs
         # on them, not on all N_r residues of a protein encoded once.
         pocket, res = torch.unique(res, return_inverse=True)
-        return self.message_passing(h_lig, vec_lig, pos_lig, protein.h[pocket], protein.ca[pocket],
-                                    protein.frames[pocket], torch.stack((res, atom)))
+        return self.message_passing(h_lig, vec_lig, pos_lig, h_res=protein.h[pocket], ca=protein.ca[pocket],
+                                    res_frames=protein.frames[pocket], edge_index=torch.stack((res, atom)))
 
     def message_passing(
         self,
         h_lig: Tensor,  # (N_l, d) invariant ligand features
         vec_lig: Tensor,  # (N_l, 3) equivariant ligand vectors
         pos_lig: Tensor,  # (N_l, 3) Å
+        *,
         h_res: Tensor,  # (M, d) features of the M pocket residues
         ca: Tensor,  # (M, 3) their C-alphas, Å
         res_frames: Tensor,  # (M, 3, 3) their residue frames
@@ -108,14 +109,7 @@ class BindingNetComplex(nn.Module):
         return interaction_stack(self.layers, h_lig, vec_lig, edge_index, hidden_attr, geometry, source=h_res,
                                  edge_map=self.edge_mlp[2])
 
-    def forward(
-        self,
-        h_lig: Tensor,
-        vec_lig: Tensor,
-        pos_lig: Tensor,
-        lig_batch: Optional[Tensor],
-        protein: ProteinEncoding,
-    ) -> Tensor:
-        """h_lig (N_l, hidden) invariant, vec_lig (N_l, 3) equivariant, pos_lig (N_l, 3) Å, lig_batch
-        (N_l,) long or ``None``, protein :class:`ProteinEncoding` -> forces (N_l, 3), equivariant."""
+    def forward(self, h_lig: Tensor, vec_lig: Tensor, pos_lig: Tensor, lig_batch: Optional[Tensor],
+                protein: ProteinEncoding) -> Tensor:
+        """Forces (N_l, 3), equivariant: the vectors of :meth:`interact` (same arguments)."""
         return self.interact(h_lig, vec_lig, pos_lig, lig_batch, protein)[1]

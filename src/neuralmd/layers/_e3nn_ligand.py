@@ -8,15 +8,14 @@ scalars and vectors in its gates and output, so mirror images get different outp
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from e3nn import o3
 from torch import Tensor, nn
 
-from .._format import ATOM_VOCABULARY, check_atoms
 from ._blocks import MLP, aggregate
-from ._neighbors import radius_graph
+from ._ligand_encoder import LigandEncoder
 from ._radial import RadialBasis, cosine_cutoff, safe_norm
 
 
@@ -74,7 +73,7 @@ class _ChiralGate(nn.Module):
         return torch.cat(pieces, dim=-1)
 
 
-class E3nnLigand(nn.Module):
+class E3nnLigand(LigandEncoder):
     """Ligand block with spherical-harmonic tensor-product messages (interface of BindingNetLigand).
 
     Node features carry ``hidden`` scalars and ``channels`` each of pseudo-scalars, vectors,
@@ -83,10 +82,10 @@ class E3nnLigand(nn.Module):
     scaled by learned constants and is added to the output.
 
     Args:
-        hidden, num_layers, cutoff (Å), num_rbf, max_z: as :class:`BindingNetLigand`.
+        hidden, num_layers, cutoff (Å), and the keywords num_rbf, max_z, avg_neighbors: as
+            :class:`LigandEncoder`.
         channels: multiplicity of every non-scalar irrep (default ``hidden // 4``).
         lmax: highest spherical-harmonic degree of the edge attributes (1 or 2).
-        avg_neighbors: fixed divisor of neighbour sums.
 
     Example:
         >>> net = E3nnLigand(hidden=8, num_layers=2)
@@ -96,40 +95,30 @@ class E3nnLigand(nn.Module):
     """
 
     def __init__(
-        self,
-        hidden: int = 128,
-        num_layers: int = 5,
-        cutoff: float = 5.0,
-        *,
-        num_rbf: int = 32,
-        max_z: int = ATOM_VOCABULARY,
-        channels: Optional[int] = None,
-        lmax: int = 2,
-        avg_neighbors: float = 10.0,
+        self, hidden: int = 128, num_layers: int = 5, cutoff: float = 5.0, *,
+        channels: Optional[int] = None, lmax: int = 2, **options: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(hidden, num_layers, cutoff, **options)
         channels = max(hidden // 4, 1) if channels is None else channels
-        self.hidden, self.cutoff, self.max_z, self.channels = hidden, float(cutoff), max_z, channels
+        self.channels = channels
         self.irreps = _node_irreps(hidden, channels)
         self.irreps_sh = o3.Irreps.spherical_harmonics(lmax)
-        self.embedding = nn.Embedding(max_z, hidden)
         self.vec_in = nn.Parameter(torch.randn(channels))
-        self.rbf = RadialBasis(num_rbf, cutoff)
+        self.rbf = RadialBasis(self.num_rbf, cutoff)
         self.convolutions = nn.ModuleList(
-            _Convolution(self.irreps, self.irreps_sh, num_rbf, avg_neighbors) for _ in range(num_layers)
+            _Convolution(self.irreps, self.irreps_sh, self.num_rbf, self.avg_neighbors) for _ in range(num_layers)
         )
         self.gates = nn.ModuleList(_ChiralGate(self.irreps) for _ in range(num_layers))
         self.h_out = nn.Linear(hidden + channels, hidden)
         self.vec_out = nn.Linear(2 * channels, 1, bias=False)  # 1o and 1e channels: both SO(3) vectors
 
-    def forward(
-        self, z: Tensor, pos: Tensor, batch: Optional[Tensor] = None, vec: Optional[Tensor] = None
+    def encode(
+        self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, batch: Optional[Tensor]
     ) -> tuple[Tensor, Tensor]:
-        """z (N,) long, pos (N, 3) Å, batch (N,) or ``None``, vec (N, 3) or ``None`` -> h (N, hidden)
-        invariant under rotations, vec (N, 3) equivariant (both chirality-aware)."""
-        vec = check_atoms(z, pos, batch, self.max_z, vec)
+        """Tensor-product convolutions on the radius graph -> h (N, hidden) invariant under rotations,
+        vec (N, 3) equivariant (both chirality-aware)."""
         num, c = z.shape[0], self.channels
-        src, dst = radius_graph(pos, self.cutoff, batch)
+        src, dst = edge_index
         rel = pos[dst] - pos[src]
         r = safe_norm(rel)
         # Unit vectors from a clamped norm: coincident atoms give Y(0) = 0 for l > 0, never NaN.

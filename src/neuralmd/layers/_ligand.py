@@ -1,17 +1,16 @@
 """BindingNet-Ligand: atom-level frames and equivariant message passing on the ligand (Eqs. 3, 6, 32)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._format import ATOM_VOCABULARY, check_atoms
 from ..frames import edge_frames
 from ._blocks import MLP, NeighborEmbedding, weighted_row_sum
 from ._interaction import EdgeGeometry, FrameInteraction, interaction_stack
-from ._neighbors import _radius_graph
+from ._ligand_encoder import LigandEncoder
 from ._radial import cosine_cutoff, safe_norm
 
 #: Row of the per-node table of :meth:`BindingNetLigand._edge_mlp_input_layer` for side s, frame
@@ -19,7 +18,7 @@ from ._radial import cosine_cutoff, safe_norm
 _PAIR_ROWS = (6 * torch.arange(3).repeat_interleave(3) + torch.arange(3).repeat(3) + 3 * torch.arange(2)[:, None])
 
 
-class BindingNetLigand(nn.Module):
+class BindingNetLigand(LigandEncoder):
     """Atom-level ligand module: invariant features and an equivariant vector per atom (Eq. 6/32).
 
     Pipeline: atom-type embedding refined over neighbours within ``cutoff``; vector features
@@ -32,9 +31,8 @@ class BindingNetLigand(nn.Module):
     output rotates with it (the velocity mapping of section 4.3).
 
     Args:
-        hidden: feature width d. num_layers: message-passing layers. cutoff: neighbour radius (Å).
-        num_rbf: radial basis size. max_z: number of atom types (atomic numbers < max_z).
-        avg_neighbors: fixed divisor of neighbour sums.
+        hidden, num_layers, cutoff (Å), and the keywords num_rbf, max_z, avg_neighbors: as
+            :class:`LigandEncoder` (the interface it shares with :class:`E3nnLigand`).
         vector_channels: channels of the vector features ``V`` (default ``hidden``).
 
     Example:
@@ -45,23 +43,14 @@ class BindingNetLigand(nn.Module):
     """
 
     def __init__(
-        self,
-        hidden: int = 128,
-        num_layers: int = 5,
-        cutoff: float = 5.0,
-        *,
-        num_rbf: int = 32,
-        max_z: int = ATOM_VOCABULARY,
-        avg_neighbors: float = 10.0,
-        vector_channels: Optional[int] = None,
+        self, hidden: int = 128, num_layers: int = 5, cutoff: float = 5.0, *,
+        vector_channels: Optional[int] = None, **options: Any,
     ) -> None:
-        super().__init__()
-        self.hidden, self.cutoff, self.max_z = hidden, float(cutoff), max_z
-        self.embedding = nn.Embedding(max_z, hidden)
-        self.neighbors = NeighborEmbedding(hidden, num_rbf, cutoff, avg_neighbors, vector_channels)
-        self.edge_mlp = MLP(6 * self.neighbors.channels + num_rbf, hidden, hidden)
+        super().__init__(hidden, num_layers, cutoff, **options)
+        self.neighbors = NeighborEmbedding(hidden, self.num_rbf, cutoff, self.avg_neighbors, vector_channels)
+        self.edge_mlp = MLP(6 * self.neighbors.channels + self.num_rbf, hidden, hidden)
         self.layers = nn.ModuleList(
-            FrameInteraction(hidden, num_extra=3, norm=avg_neighbors) for _ in range(num_layers)
+            FrameInteraction(hidden, num_extra=3, norm=self.avg_neighbors) for _ in range(num_layers)
         )
 
     def _edge_mlp_input_layer(self, vectors: Tensor, frames: Tensor, rbf: Tensor, edge_index: Tensor) -> Tensor:
@@ -82,18 +71,10 @@ class BindingNetLigand(nn.Module):
         pair = weighted_row_sum(table.view(num * 18, hidden), index.view(-1, 18), frames_xa.reshape(-1, 18))
         return torch.addmm(first.bias, rbf, first.weight[:, 6 * channels :].t()) + pair
 
-    def forward(
-        self, z: Tensor, pos: Tensor, batch: Optional[Tensor] = None, vec: Optional[Tensor] = None
+    def encode(
+        self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, batch: Optional[Tensor]
     ) -> tuple[Tensor, Tensor]:
-        """z (N,) long atom types, pos (N, 3) Å, batch (N,) long or ``None``, vec (N, 3) or ``None``.
-
-        Returns ``h`` (N, hidden) invariant and ``vec`` (N, 3) equivariant (rotates with ``pos`` and
-        the input ``vec``, unchanged by translations).
-        """
-        vec = check_atoms(z, pos, batch, self.max_z, vec)
-        if batch is None:
-            batch = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
-        edge_index = _radius_graph(pos, self.cutoff, batch.long())  # pos is checked above
+        """The atom-level frames of Eq. (3) on the radius graph, then :meth:`message_passing`."""
         return self.message_passing(z, pos, vec, edge_index, edge_frames(pos, edge_index, batch))
 
     def message_passing(self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, frames: Tensor) -> tuple[Tensor, Tensor]:
