@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 #: The force-field size of the floor measurements (issue 14): hidden 128, 4 layers, 96 radial functions.
@@ -97,6 +98,26 @@ def count_flops(fn: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
+class _OpCounter(TorchDispatchMode):
+    """Counts the aten operations dispatched while active (composite operations with their parts)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def count_ops(fn: Callable[[], object]) -> int:
+    """Tensor operations (aten calls) of one call of ``fn``: at one ligand their fixed cost of a few
+    microseconds each, not the FLOPs, sets the time."""
+    with _OpCounter() as counter:
+        fn()
+    return counter.count
+
+
 def alternate(fns: dict[str, Callable[[], object]], rounds: int, calls: int) -> dict[str, float]:
     """Best CPU seconds per call of each function, timed in turn ``rounds`` times (``calls`` calls
     per turn) so that every function sees the same machine load; one warm-up turn first."""
@@ -157,7 +178,7 @@ def force_rows(versions: list[Version], cases: dict[str, list], rounds: int, cal
         data = Batch.from_data_list(records)
         pos = data["ligand"].pos[:, 0]
         moved = pos + 0.3 * torch.randn(pos.shape, generator=torch.Generator().manual_seed(1))
-        fns, flops, forces, nets, compiling = {}, {}, {}, {}, {}
+        fns, flops, forces, nets, compiling, ops = {}, {}, {}, {}, {}, {}
         for v in versions:
             with v.active(), torch.no_grad():
                 nets[v.label] = net = _force_field(v, next(iter(nets.values()), None))
@@ -170,7 +191,7 @@ def force_rows(versions: list[Version], cases: dict[str, list], rounds: int, cal
                                               moved_cpu_s=cpu_moved)
                     flops[v.label] = list(flops.values())[-1]
                 else:
-                    forces[v.label], flops[v.label] = fn(), count_flops(fn)
+                    forces[v.label], flops[v.label], ops[v.label] = fn(), count_flops(fn), count_ops(fn)
         floor = matmul_gflops()
         with torch.no_grad():
             best = alternate(fns, rounds, calls)
@@ -182,13 +203,15 @@ def force_rows(versions: list[Version], cases: dict[str, list], rounds: int, cal
                              gflops=rate, floor_gflops=floor, floor_fraction=rate / floor,
                              speedup=best[first] / best[v.label],
                              max_force_diff=float((forces[v.label] - forces[first]).abs().max()),
-                             max_force=float(forces[first].abs().max()), **compiling.get(v.label, {})))
+                             max_force=float(forces[first].abs().max()), ops=ops.get(v.label),
+                             **compiling.get(v.label, {})))
             extra = ""
             if v.label in compiling:
                 c = compiling[v.label]
                 extra = (f"  (first call {c['first_cpu_s']:.1f} s CPU, {c['first_wall_s']:.1f} s wall; "
                          f"at moved positions {c['moved_cpu_s']:.1f} s CPU)")
-            print(f"  {name:24s} {v.label:10s} {rows[-1]['mflop']:8.1f} MFLOP {rows[-1]['ms']:8.2f} ms "
+            print(f"  {name:24s} {v.label:10s} {rows[-1]['ops'] or '-':>5} ops {rows[-1]['mflop']:8.1f} MFLOP "
+                  f"{rows[-1]['ms']:8.2f} ms "
                   f"{rate:6.1f} GFLOP/s = {100 * rate / floor:5.1f} % of {floor:.0f}  x{rows[-1]['speedup']:.2f}{extra}",
                   flush=True)
     return rows
@@ -251,10 +274,11 @@ def training_rows(versions: list[Version], records: list, batch_size: int, windo
 
 
 def markdown(results: dict) -> str:
-    lines = ["| case | version | MFLOP | CPU ms | GFLOP/s | % of matmul floor | speed-up | max force diff |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| case | version | tensor ops | MFLOP | CPU ms | GFLOP/s | % of matmul floor | speed-up | max force diff |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["force"]:
-        lines.append(f"| {r['case']} | {r['version']} | {r['mflop']:.1f} | {r['ms']:.2f} | {r['gflops']:.1f} | "
+        lines.append(f"| {r['case']} | {r['version']} | {r.get('ops') or '-'} | {r['mflop']:.1f} | {r['ms']:.2f} | "
+                     f"{r['gflops']:.1f} | "
                      f"{100 * r['floor_fraction']:.0f} % of {r['floor_gflops']:.0f} | {r['speedup']:.2f}x | "
                      f"{r['max_force_diff']:.1e} (of {r['max_force']:.2f}) |")
     compiled = [r for r in results["force"] if "first_cpu_s" in r]
