@@ -26,7 +26,17 @@ def brute_bipartite(x, y, r, bx, by):
     return torch.stack(torch.nonzero(near, as_tuple=True))
 
 
-DEFAULTS = (nb.CELL_LIST_MIN_PAIRS, nb.PAIR_BUDGET)
+NAMES = ("DENSE_MAX_PAIRS", "DENSE_ONE_COMPLEX_MAX_PAIRS", "CELL_LIST_MIN_PAIRS", "PAIR_BUDGET")
+DEFAULTS = tuple(getattr(nb, name) for name in NAMES)
+#: Settings of NAMES that force each search path, with a tiny budget so that chunking is exercised:
+#: one dense test, the dense test only for one complex, ranges over all pairs, the cell list.
+PATHS = {"dense": (1 << 40, 0, 1 << 40, 1 << 20), "dense for one complex": (0, 1 << 40, 1 << 40, 97),
+         "all-pairs": (0, 0, 1 << 40, 97), "cells": (0, 0, 0, 53)}
+
+
+def use_path(setting: tuple) -> None:
+    for name, value in zip(NAMES, setting):
+        setattr(nb, name, value)
 
 
 def cloud(seed, n, num_batches, scale):
@@ -36,11 +46,11 @@ def cloud(seed, n, num_batches, scale):
     return pos, batch
 
 
-@pytest.fixture(params=["all-pairs", "cells"])
+@pytest.fixture(params=list(PATHS))
 def path(request, monkeypatch):
-    """Run a test through both search paths, with a tiny budget so chunking is exercised."""
-    monkeypatch.setattr(nb, "PAIR_BUDGET", 97)
-    monkeypatch.setattr(nb, "CELL_LIST_MIN_PAIRS", 0 if request.param == "cells" else 1 << 40)
+    """Run a test through every search path (PATHS)."""
+    for name, value in zip(NAMES, PATHS[request.param]):
+        monkeypatch.setattr(nb, name, value)
     return request.param
 
 
@@ -48,13 +58,13 @@ def path(request, monkeypatch):
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 120), num_batches=st.integers(1, 4), r=st.floats(0.5, 6.0))
 def test_radius_graph_matches_brute_force(seed, n, num_batches, r):
     pos, batch = cloud(seed, n, num_batches, 4.0)
-    for cells in (False, True):
-        nb.CELL_LIST_MIN_PAIRS, nb.PAIR_BUDGET = (0, 53) if cells else (1 << 40, 1 << 20)
+    for setting in PATHS.values():
+        use_path(setting)
         try:
             assert torch.equal(radius_graph(pos, r, batch), brute_graph(pos, r, batch))
             assert torch.equal(radius_graph(pos, r, batch, loop=True), brute_graph(pos, r, batch, loop=True))
         finally:
-            nb.CELL_LIST_MIN_PAIRS, nb.PAIR_BUDGET = DEFAULTS
+            use_path(DEFAULTS)
 
 
 @settings(max_examples=15, deadline=None)
@@ -62,12 +72,12 @@ def test_radius_graph_matches_brute_force(seed, n, num_batches, r):
 def test_radius_matches_brute_force(seed, nx, ny, num_batches):
     x, bx = cloud(seed, nx, num_batches, 5.0)
     y, by = cloud(seed + 1, ny, num_batches, 5.0)
-    for cells in (False, True):
-        nb.CELL_LIST_MIN_PAIRS, nb.PAIR_BUDGET = (0, 31) if cells else (1 << 40, 1 << 20)
+    for setting in PATHS.values():
+        use_path(setting)
         try:
             assert torch.equal(radius(x, y, 3.0, bx, by), brute_bipartite(x, y, 3.0, bx, by))
         finally:
-            nb.CELL_LIST_MIN_PAIRS, nb.PAIR_BUDGET = DEFAULTS
+            use_path(DEFAULTS)
 
 
 def test_no_edge_joins_two_complexes(path):
