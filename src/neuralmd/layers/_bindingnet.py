@@ -32,7 +32,10 @@ class BindingNet(nn.Module):
             8 spare rows, see ``neuralmd._format``).
         compile: run the ligand's and the complex's message passing (everything after the neighbour
             searches) through ``torch.compile(dynamic=True)``. Off by default: on one CPU thread
-            compiling costs ~25 s CPU once and pays after ~10,000 evaluations (docs/results.md, 2.4).
+            compiling from scratch costs ~60 s CPU and saves ~1.2 ms per evaluation of one ligand
+            (pays after ~50,000 evaluations) or 17-46 ms for a batch of 32 (its further ~20 s pay after
+            ~1,000); for training it pays after ~1,500 steps (docs/results.md, 2.4). Use it for long
+            batched rollouts.
 
     ``data`` is a ``HeteroData`` record or a ``Batch`` of them with ``ligand.z``,
     ``residue.type``, ``residue.backbone`` (N_r, 3, 3) and ``residue.chain``.
