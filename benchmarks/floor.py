@@ -212,7 +212,8 @@ def force_rows(versions: list[Version], cases: dict[str, list], rounds: int, cal
                          f"at moved positions {c['moved_cpu_s']:.1f} s CPU)")
             print(f"  {name:24s} {v.label:10s} {rows[-1]['ops'] or '-':>5} ops {rows[-1]['mflop']:8.1f} MFLOP "
                   f"{rows[-1]['ms']:8.2f} ms "
-                  f"{rate:6.1f} GFLOP/s = {100 * rate / floor:5.1f} % of {floor:.0f}  x{rows[-1]['speedup']:.2f}{extra}",
+                  f"{rate:6.1f} GFLOP/s = {100 * rate / floor:5.1f} % of {floor:.0f}  "
+                  f"x{rows[-1]['speedup']:.2f}{extra}",
                   flush=True)
     return rows
 
@@ -274,7 +275,8 @@ def training_rows(versions: list[Version], records: list, batch_size: int, windo
 
 
 def markdown(results: dict) -> str:
-    lines = ["| case | version | tensor ops | MFLOP | CPU ms | GFLOP/s | % of matmul floor | speed-up | max force diff |",
+    lines = ["| case | version | tensor ops | MFLOP | CPU ms | GFLOP/s | % of matmul floor | speed-up "
+             "| max force diff |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["force"]:
         lines.append(f"| {r['case']} | {r['version']} | {r.get('ops') or '-'} | {r['mflop']:.1f} | {r['ms']:.2f} | "
@@ -291,7 +293,8 @@ def markdown(results: dict) -> str:
     lines += ["", "| rollout batch | version | snapshots per CPU s | speed-up |", "|---|---|---:|---:|"]
     for r in results["rollout"]:
         lines.append(f"| {r['batch']} | {r['version']} | {r['fps_cpu']:.2f} | {r['speedup']:.2f}x |")
-    lines += ["", "| training batch | window | version | Adam steps per CPU s | speed-up | first step: CPU s (wall s) |",
+    lines += ["", "| training batch | window | version | Adam steps per CPU s | speed-up "
+                  "| first step: CPU s (wall s) |",
               "|---|---|---|---:|---:|---:|"]
     for r in results["training"]:
         first = f"{r['first_cpu_s']:.1f} ({r['first_wall_s']:.1f})" if "first_cpu_s" in r else "-"

@@ -93,4 +93,5 @@ def test_wrong_extra_width_and_mixed_norms_are_clear_errors():
         interaction_stack(layers, h, vec, edge_index, edge_attr, geometry)
     layers[1].norm = 3.0
     with pytest.raises(ValueError, match="one norm"):
-        interaction_stack(layers, h, vec, edge_index, edge_attr, geometry, extra=torch.zeros(12, 2, dtype=torch.float64))
+        interaction_stack(layers, h, vec, edge_index, edge_attr, geometry,
+                          extra=torch.zeros(12, 2, dtype=torch.float64))

@@ -109,6 +109,10 @@ def _stack_parameters(layers: Sequence[FrameInteraction], hidden: int, edge_attr
                       vector_inputs: int, w: Tensor, weight_sum: Tensor) -> _Stacked:
     num = len(layers)
     edge_w = torch.cat([layer.edge_in.weight for layer in layers])  # (L d, d + 3 + num_extra)
+    extra_width = edge_w.shape[1] - hidden - vector_inputs
+    if (0 if extra is None else extra.shape[-1]) != extra_width:
+        raise ValueError(f"the layers take {extra_width} extra edge inputs, got "
+                         f"{'none' if extra is None else tuple(extra.shape)}")
     edge_block, bias = edge_w[:, :hidden], torch.cat([layer.edge_in.bias for layer in layers])
     if edge_map is not None:
         if edge_attr.shape[0] > edge_block.shape[0]:  # E > L d: one (L d, d) x (d, d_in) product is cheaper
@@ -117,14 +121,10 @@ def _stack_parameters(layers: Sequence[FrameInteraction], hidden: int, edge_attr
         else:
             edge_attr = F.linear(edge_attr, edge_map.weight, edge_map.bias)
     fixed = torch.addmm(bias, edge_attr, edge_block.t())
-    extra_width = edge_w.shape[1] - hidden - vector_inputs
-    if (0 if extra is None else extra.shape[-1]) != extra_width:
-        raise ValueError(f"the layers take {extra_width} extra edge inputs, got "
-                         f"{'none' if extra is None else tuple(extra.shape)}")
     if extra is not None:
         fixed = torch.addmm(fixed, extra, edge_w[:, hidden + vector_inputs :].t())
     if source is None:  # rows (layer, dst_in / src_in), applied to the changing h in the layer
-        node_w = torch.cat([w for layer in layers for w in (layer.dst_in.weight, layer.src_in.weight)])
+        node_w = torch.cat([weight for layer in layers for weight in (layer.dst_in.weight, layer.src_in.weight)])
         node_w = node_w.t().split(2 * hidden, dim=1)
     else:  # the source nodes do not change: their block is fixed for all layers at once
         fixed = fixed + (source @ torch.cat([layer.src_in.weight for layer in layers]).t())[src]
