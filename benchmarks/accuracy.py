@@ -72,7 +72,8 @@ def cut(record, lo: int, hi: int):
 
 def train(model: torch.nn.Module, records: list, args, loss: str = "mae") -> float:
     """Train on random windows of ``records`` with ``loss`` (``energy``: ``--train-samples``
-    rollouts per window); returns the CPU seconds spent."""
+    rollouts per window), after ``--score-steps`` steps of the equilibrium term alone for a model
+    that has one (``score_weight`` > 0); returns the CPU seconds spent."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         return 0.0
@@ -80,15 +81,19 @@ def train(model: torch.nn.Module, records: list, args, loss: str = "mae") -> flo
     gen = torch.Generator().manual_seed(args.seed_now)
     start = time.process_time()
     model.train()
-    for _ in range(args.steps):
+    equilibrium_steps = args.score_steps if getattr(model, "score_weight", 0.0) > 0 else 0
+    for step in range(equilibrium_steps + args.steps):
         pick = torch.randint(len(records), (args.batch,), generator=gen).tolist()
         opt.zero_grad()
         chosen = [records[i] for i in pick]
         if len({int(r["ligand"].pos.shape[1]) for r in chosen}) > 1:   # complexes of unequal length
             chosen = crop_windows(chosen, args.window, gen)
         batch = Batch.from_data_list(chosen)
-        value = model.loss(batch, window=args.window, loss=loss, generator=gen,
-                           **({"samples": args.train_samples} if loss == "energy" else {}))
+        if step < equilibrium_steps:
+            value = model.loss(batch, loss="score", generator=gen)
+        else:
+            value = model.loss(batch, window=args.window, loss=loss, generator=gen,
+                               **({"samples": args.train_samples} if loss == "energy" else {}))
         value.backward()
         torch.nn.utils.clip_grad_norm_(params, 10.0)
         opt.step()
@@ -219,6 +224,7 @@ def run(args) -> None:
                 cpu = train(model, train_set, args, training_loss(method))
                 torch.manual_seed(seed)
                 row = dict(task=args.task, test=test_name, **details, method=label, seed=seed, steps=args.steps,
+                           score_steps=args.score_steps if getattr(model, "score_weight", 0.0) > 0 else 0,
                            loss=training_loss(method), friction=args.friction,
                            batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
                            layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
@@ -411,6 +417,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="rollouts per training window for the energy-score loss (ablation methods)")
     p.add_argument("--friction", type=float, default=None,
                    help="initial friction (1 / interval) of the ablation variants with friction (default 0.5)")
+    p.add_argument("--score-steps", type=int, default=600,
+                   help="steps of the equilibrium term alone (denoising score matching) before --steps, "
+                        "for methods that have it (default 600)")
     p.add_argument("--ablation", action="store_true",
                    help="run the Langevin ablation's methods (benchmarks.methods.ABLATION) instead of --methods")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 42, 123])

@@ -48,6 +48,12 @@ ABLATION: dict[str, tuple[dict, str]] = {
     "SDE + BAOAB": ({"friction": 0.5, "method": "baoab"}, "mae"),
     "SDE + all (Langevin)": ({"friction": 0.5, "noise": "fdt", "method": "baoab", "coefficients": "ligand"},
                              "energy"),
+    # All of the above, plus the equilibrium term: denoising score matching of F / kT on the
+    # training snapshots (dynamics._score), alone for --score-steps steps first, then beside the
+    # energy score with weight 1. Chosen on the validation trajectory T4L_02 (docs/results.md 3.2).
+    "SDE + all + equilibrium score": ({"friction": 0.5, "noise": "fdt", "method": "baoab",
+                                       "coefficients": "ligand", "score_weight": 1.0, "score_noise": 0.2},
+                                      "energy"),
 }
 CONFIGS.update({name: ("neuralmd_sde", options) for name, (options, _) in ABLATION.items()})
 

@@ -12,7 +12,7 @@ from neuralmd.cli import _checkpoint as ckpt_io
 from neuralmd.cli._build import build_task, time_split
 from neuralmd.data import synthetic_trajectories
 
-from _cli_tiny import TINY
+from _cli_tiny import TINY, TINY_DATA, TINY_TRAINER
 
 
 def _history(run_dir: Path) -> list[dict[str, float]]:
@@ -81,3 +81,21 @@ def test_every_default_task_has_a_validation_set() -> None:
     for overrides in ([], ["data.task=single"], ["data.num=4"]):
         task = build_task(compose("train", overrides).data, window=3)
         assert len(task.val) >= 1, overrides
+
+
+def test_equilibrium_epochs_come_first_and_are_neither_validated_nor_selected(tmp_path: Path) -> None:
+    run_dir = tmp_path / "equilibrium"
+    langevin = ["model=neuralmd_langevin", "model.force_field.hidden=8", "model.force_field.num_layers=1",
+                "model.force_field.num_rbf=8", "model.score_weight=0.5", "trainer.samples=2",
+                "trainer.val_samples=2", "eval_samples=2"]
+    assert main(["train", *TINY_DATA, *TINY_TRAINER, *langevin, "trainer.score_epochs=2", "baselines=[]",
+                 "export_formats=[]", f"run_dir={run_dir}"]) == 0
+    with open(run_dir / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]          # 2 equilibrium + trainer.epochs=2
+    assert [r["val_energy_score"] == "" for r in rows] == [True, True, False, False]
+    # the equilibrium epochs run at lr; the cosine schedule starts with the dynamics
+    assert float(rows[0]["lr"]) == float(rows[1]["lr"]) == float(rows[2]["lr"]) > float(rows[3]["lr"])
+    assert torch.load(run_dir / "best.pt", weights_only=True)["epoch"] in (3, 4)
+    assert compose("train", []).trainer.score_epochs is None         # null: the model config's (0)
+    assert "score_epochs: 2" in (run_dir / "config.yaml").read_text()

@@ -28,9 +28,10 @@ from torch import nn
 
 from . import CONFIG_DIR, UsageError
 
-#: Keys of a model config that describe it rather than construct it: its table label and the loss
-#: it is meant to be trained with (``trainer.loss: null`` takes it).
-MODEL_META_KEYS = ("name", "training_loss")
+#: Keys of a model config that describe it rather than construct it: its table label, the loss it
+#: is meant to be trained with and its equilibrium epochs (``trainer.loss`` / ``trainer.score_epochs:
+#: null`` take them).
+MODEL_META_KEYS = ("name", "training_loss", "score_epochs")
 
 
 #: First predicted-from snapshot of the multi-trajectory task: the one before it gives the velocity.

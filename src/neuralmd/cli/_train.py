@@ -14,6 +14,11 @@ the same weights as an uninterrupted run with the same seed. Three things make t
 The second point also gives DDP equivalence: a complex's loss terms are the same on whichever rank
 it lands, and the step's gradient is the mean over the global batch (see ``_distributed``).
 
+Equilibrium first: ``trainer.score_epochs`` epochs before the ``trainer.epochs`` ones train by
+denoising score matching only (``loss="score"``, Langevin NeuralMD), at the initial learning rate,
+and are neither validated nor selected; then ``trainer.epochs`` epochs train the dynamics with
+``trainer.loss`` (the schedule, validation and selection count those).
+
 Model selection: after every epoch rank 0 rolls the model out on the validation set over the test's
 horizon and scores it with the test's metrics (``evaluate_methods``: MAE of the ensemble mean and
 the energy score of ``trainer.val_samples`` rollouts); ``trainer.select_on`` picks the score that
@@ -143,11 +148,25 @@ class Trainer:
         """The batch loss; non-finite positions inside the model after a step mean divergence (the
         training records were checked when loaded), not bad input."""
         try:
-            return self.wrapped([self.task.train[i] for i in indices], epoch=self.epoch, options=self.options)
+            return self.wrapped([self.task.train[i] for i in indices], epoch=self.epoch, options=self._epoch_options())
         except ValueError as err:
             if self.global_step > 0 and ("NaN" in str(err) or "infinite" in str(err)):
                 self._diverged(f"the model produced non-finite positions ({err})")
             raise
+
+    @property
+    def score_epochs(self) -> int:
+        """Epochs of denoising score matching before the dynamics' ``trainer.epochs``."""
+        return int(self.cfg.get("score_epochs") or 0)
+
+    @property
+    def fitting_equilibrium(self) -> bool:
+        """True during the first :attr:`score_epochs` epochs (denoising score matching only)."""
+        return self.epoch < self.score_epochs
+
+    def _epoch_options(self) -> LossOptions:
+        """This epoch's loss options: ``loss="score"`` while fitting the equilibrium."""
+        return replace(self.options, loss="score", samples=None) if self.fitting_equilibrium else self.options
 
     def _step(self, indices: list[int]) -> float:
         self.optimizer.zero_grad(set_to_none=True)
@@ -216,18 +235,20 @@ class Trainer:
         schedule's current value, or constant."""
         if self.cfg.schedule == "cosine":
             low, high = float(self.cfg.min_lr), float(self.cfg.lr)
-            return low + (high - low) * 0.5 * (1 + math.cos(math.pi * self.epoch / epochs))
+            done = max(self.epoch - self.score_epochs, 0)          # the equilibrium epochs run at lr
+            return low + (high - low) * 0.5 * (1 + math.cos(math.pi * done / epochs))
         return self.selection["lr"] if self.cfg.schedule == "plateau" else float(self.cfg.lr)
 
     def fit(self) -> None:
         epochs, every = int(self.cfg.epochs), int(self.cfg.checkpoint_every)
-        while self.epoch < epochs and not self.selection["stopped"]:
+        total = self.score_epochs + epochs
+        while self.epoch < total and not self.selection["stopped"]:
             lr = self._learning_rate(epochs)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             batches = self._batches(self.epoch)
             bar = tqdm(total=len(batches), initial=self.step_in_epoch, leave=True,
-                       desc=f"epoch {self.epoch + 1}/{epochs}",
+                       desc=f"epoch {self.epoch + 1}/{total}" + (" (equilibrium)" if self.fitting_equilibrium else ""),
                        disable=not (self.ctx.main and self.cfg.progress))
             running = self.running
             t0 = time.perf_counter()
@@ -241,10 +262,12 @@ class Trainer:
                     self.save()
             bar.close()
             record = {"epoch": self.epoch + 1, "train_loss": sum(running) / max(len(running), 1)}
+            equilibrium = self.fitting_equilibrium
             self.epoch, self.step_in_epoch = self.epoch + 1, 0
-            scores = self.validate()
+            # The dynamics are not trained yet while fitting the equilibrium: nothing to select.
+            scores = {} if equilibrium else self.validate()
             record.update(scores, lr=lr, seconds=time.perf_counter() - t0)
-            best = self._select(scores)
+            best = False if equilibrium else self._select(scores)
             self.history.append(record)
             running.clear()
             self.save(best=best)
@@ -256,12 +279,25 @@ class Trainer:
                           f"(best: epoch {self.selection['best_epoch']})")
 
 
+def _check_equilibrium_fit(cfg: DictConfig) -> None:
+    """``trainer.score_epochs`` and ``trainer.loss=score`` need a model with a learned equilibrium."""
+    wants = int(cfg.trainer.get("score_epochs") or 0) > 0 or str(cfg.trainer.loss) == "score"
+    model = cfg.model
+    if wants and not (str(model.get("_target_", "")).endswith("NeuralMD") and model.get("noise") == "fdt"):
+        raise UsageError(f"trainer.score_epochs and trainer.loss=score fit the equilibrium of Langevin "
+                         f"NeuralMD (model.noise=fdt); {model.get('name', 'this model')} has none: set "
+                         "trainer.score_epochs=0")
+
+
 def _resolve_training_loss(cfg: DictConfig) -> None:
     """``trainer.loss: null`` means the loss the model config names (``training_loss``: energy for
-    the Langevin model, whose noise must learn the data's spread), else Eq. 13's mae. Resolved
-    before the config is saved, so ``config.yaml`` says which loss was used."""
+    the Langevin model, whose noise must learn the data's spread), else Eq. 13's mae; likewise
+    ``trainer.score_epochs: null`` the model config's ``score_epochs``, else 0. Resolved before the
+    config is saved, so ``config.yaml`` says what was used."""
     if cfg.trainer.get("loss") is None:
         cfg.trainer.loss = str(cfg.model.get("training_loss") or "mae")
+    if cfg.trainer.get("score_epochs") is None:
+        cfg.trainer.score_epochs = int(cfg.model.get("score_epochs") or 0)
 
 
 def _write_history(history: list[dict[str, float]], path: Path) -> None:
@@ -376,6 +412,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     check_trainer_config(cfg.trainer)
     _check_export_formats(cfg.export_formats)
     LossOptions.from_config(cfg.trainer, torch.device("cpu"))   # loss and samples checked before any data or folder
+    _check_equilibrium_fit(cfg)
     ctx = ddp.setup(resolve_device(str(cfg.trainer.device), cfg.trainer.get("threads")))
     run_dir, created = None, False
     try:

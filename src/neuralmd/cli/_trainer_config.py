@@ -15,7 +15,7 @@ from . import UsageError
 
 #: Integer settings and their smallest allowed value.
 INTEGER_MINIMA = {"epochs": 1, "batch_size": 1, "window": 1, "eval_batch_size": 1, "checkpoint_every": 0,
-                  "val_samples": 1, "patience": 1, "seed": 0}
+                  "val_samples": 1, "patience": 1, "seed": 0, "score_epochs": 0}
 #: Settings that take one of a few words.
 CHOICES = {"select_on": ("energy_score", "mae"), "evaluate": ("best", "last"),
            "schedule": ("constant", "cosine", "plateau"), "optimizer": ("adam", "sgd")}

@@ -52,8 +52,9 @@ def as_times(times: Tensor | Sequence[float], num_snapshots: int, integer: bool)
     return t
 
 
-#: Training losses: Eq. 13 on one path ("mae", "mse") or the energy score of an ensemble.
-LOSSES = ("mae", "mse", "energy")
+#: Training losses: Eq. 13 on one path ("mae", "mse"), the energy score of an ensemble, or
+#: denoising score matching of the equilibrium a Langevin model samples ("score", ``_score``).
+LOSSES = ("mae", "mse", "energy", "score")
 
 
 def trajectory_loss(pred: Tensor, target: Tensor, kind: str = "mae") -> Tensor:
@@ -116,6 +117,12 @@ class DynamicsModel(nn.Module):
         """(T, N, 3) positions at relative ``times`` (T,), starting from x0, v0 (N, 3) each."""
         raise NotImplementedError
 
+    def score_matching_loss(self, data, generator: torch.Generator | None = None) -> Tensor:
+        """Denoising score matching of the equilibrium the model samples (``_score``); only models
+        with a learned equilibrium (Langevin NeuralMD with fluctuation-dissipation) have one."""
+        raise ValueError(f"{type(self).__name__} learns no equilibrium score: loss='score' needs "
+                         "NeuralMD with noise='fdt'")
+
     def _predict(self, data, x0: Tensor, v0: Tensor, times: Tensor, generator: torch.Generator | None,
                  start: Tensor) -> Tensor:
         if self.observes_history:
@@ -165,7 +172,8 @@ class DynamicsModel(nn.Module):
         and coordinates of the absolute or squared position error in Å (Å^2) of one rollout.
         ``"energy"``: the energy score (Å, :func:`energy_score_loss`) of ``samples`` (K >= 2)
         rollouts of the window, drawn as an ensemble (keyed like ``rollout(..., samples=K)``) and
-        backpropagated through the solver. Returns a scalar tensor.
+        backpropagated through the solver. ``"score"``: :meth:`score_matching_loss` on the
+        snapshots of ``data`` (no window, no rollout). Returns a scalar tensor.
         """
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
@@ -175,6 +183,8 @@ class DynamicsModel(nn.Module):
                                  f"got {samples!r}")
         elif samples is not None:
             raise ValueError(f"samples is only used by loss='energy', got samples={samples!r} with loss={loss!r}")
+        if loss == "score":
+            return self.score_matching_loss(data, generator)
         x0, v0, targets, w, start = sample_windows(data, window, generator)
         times = torch.arange(w + 1, dtype=x0.dtype, device=x0.device)
         if loss == "energy":

@@ -7,10 +7,11 @@ import torch
 from torch import Tensor, nn
 
 from .._format import ligand_batch
-from ._base import DynamicsModel
+from ._base import DynamicsModel, replicate
 from ._integrators import INTEGRATORS, integrator, solver_options
 from ._langevin import COEFFICIENT_SOURCES, NOISE_FORMS, LangevinCoefficients
 from ._noise import atom_frames
+from ._score import denoising_score_loss, perturbed_snapshots
 from ._second_order import (LigandFactory, SecondOrderDynamics, default_ligand_factory,
                             map_initial_velocity)
 
@@ -51,6 +52,13 @@ class NeuralMD(DynamicsModel):
             ``"ligand"`` (per atom, from the invariant output of a BindingNet-Ligand, softplus).
         kT: initial learned kT for ``noise="fdt"``, in amu Å² / snapshot interval².
 
+    Equilibrium score matching (``noise="fdt"`` only; module ``_score``): with fluctuation-dissipation
+    the model samples ``exp(-U / kT)`` in the long run, so ``F / kT`` can be fitted to the training
+    snapshots' score directly, beside (or, with ``loss="score"``, before) the trajectory loss:
+        score_weight: weight of :meth:`score_matching_loss` added to every ``loss`` (0: off).
+        score_noise: sigma of the denoising noise, Å per coordinate.
+        score_snapshots: snapshots drawn per complex for one evaluation of the term.
+
     Example:
         >>> import torch
         >>> from neuralmd.data import synthetic_trajectories
@@ -72,7 +80,8 @@ class NeuralMD(DynamicsModel):
                  velocity_refinement: float = 0.0, noise_scale: float = 0.1, rtol: float | None = None,
                  atol: float | None = None, ligand_factory: LigandFactory | None = None,
                  friction: float | None = None, noise: str = "rank1",
-                 coefficients: str = "constant", kT: float = 1.0) -> None:
+                 coefficients: str = "constant", kT: float = 1.0, score_weight: float = 0.0,
+                 score_noise: float = 0.2, score_snapshots: int = 8) -> None:
         super().__init__()
         method, entry = integrator(solver, method)
         if adjoint and not entry.adjoint:
@@ -82,6 +91,7 @@ class NeuralMD(DynamicsModel):
         if noise_scale <= 0:
             raise ValueError(f"noise_scale must be positive, got {noise_scale}")
         friction = _check_langevin_options(solver, method, friction, noise, coefficients, kT)
+        _check_score_options(noise, score_weight, score_noise, score_snapshots)
         if entry.rank1_noise_only and noise != "rank1":
             raise ValueError(f"method {method!r} needs the rank-1 noise; use 'euler' or 'baoab' with noise={noise!r}")
         self.force_field = force_field
@@ -89,6 +99,8 @@ class NeuralMD(DynamicsModel):
         self.solver_options = solver_options(solver, method, {"rtol": rtol, "atol": atol})
         self.velocity_refinement = float(velocity_refinement)
         self.noise = noise
+        self.score_weight, self.score_noise = float(score_weight), float(score_noise)
+        self.score_snapshots = int(score_snapshots)
         factory = ligand_factory or default_ligand_factory(force_field)
         self.velocity_mapper = factory() if velocity_mapping else None
         self.refiner = factory() if self.velocity_refinement != 0.0 else None
@@ -148,6 +160,35 @@ class NeuralMD(DynamicsModel):
             return x0.unsqueeze(0)
         return INTEGRATORS[self.solver][self.method].integrate(self, func, data, x0, v0, times, generator)
 
+    def score_matching_loss(self, data, generator: torch.Generator | None = None) -> Tensor:
+        """Denoising score matching of ``F / kT`` on ``score_snapshots`` random snapshots of every
+        complex of ``data``, perturbed by ``score_noise`` Å (module ``_score``); kT detached.
+
+        Needs ``noise="fdt"`` (the kT whose Boltzmann density the model samples). Batch-independent:
+        a complex's snapshots and noise come from its own stream.
+        """
+        if self.noise != "fdt":
+            return super().score_matching_loss(data, generator)
+        x, eps, _ = perturbed_snapshots(data, snapshots=self.score_snapshots, noise=self.score_noise,
+                                        generator=generator)
+        copies = replicate(data, self.score_snapshots).to(x.device)
+        protein = self.protein_encoding(copies)
+        kT = self.langevin.kT.detach()
+
+        def scaled_force(y: Tensor) -> Tensor:
+            return self.force_field(copies, y.reshape(-1, 3), protein=protein).reshape(y.shape) / kT
+
+        return denoising_score_loss(scaled_force, x, eps, noise=self.score_noise)
+
+    def loss(self, data, window: int = 5, loss: str = "mae", generator: torch.Generator | None = None,
+             *, samples: int | None = None) -> Tensor:
+        """:meth:`DynamicsModel.loss`, plus ``score_weight`` times :meth:`score_matching_loss` on the
+        same records when that weight is not 0 (and ``loss`` is not ``"score"`` itself)."""
+        value = super().loss(data, window, loss, generator, samples=samples)
+        if self.score_weight == 0.0 or loss == "score":
+            return value
+        return value + self.score_weight * self.score_matching_loss(data, generator)
+
     @property
     def noise_channels(self) -> int:
         """Brownian motions per atom: 1 for the paper's rank-1 noise, 3 for full rank."""
@@ -189,3 +230,15 @@ def _check_langevin_options(solver: str, method: str, friction: float | None, no
     if not kT > 0:
         raise ValueError(f"kT must be positive, got {kT}")
     return friction
+
+
+def _check_score_options(noise: str, weight: float, sigma: float, snapshots: int) -> None:
+    """Validate the equilibrium score-matching options (see NeuralMD)."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+        raise ValueError(f"score_weight must be a non-negative number, got {weight!r}")
+    if weight > 0 and noise != "fdt":
+        raise ValueError(f"score_weight > 0 needs noise='fdt' (the kT of the equilibrium), got noise={noise!r}")
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
+        raise ValueError(f"score_noise must be a positive number of Å, got {sigma!r}")
+    if isinstance(snapshots, bool) or not isinstance(snapshots, int) or snapshots < 1:
+        raise ValueError(f"score_snapshots must be a positive integer, got {snapshots!r}")
