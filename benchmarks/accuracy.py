@@ -367,6 +367,37 @@ def _mean_sd(values: list) -> str:
     return text if not odd else f"{text} ({odd} n/a or > window)"
 
 
+def compare(before: Path, after: Path, metrics: tuple[str, ...] = ("energy_score", "mae")) -> int:
+    """Print, per (task, test, method) in both files, each metric's mean ± std over seeds before
+    and after, and whether they agree within noise: equal for a method without spread (the
+    deterministic baselines), else means within twice the larger seed std. Returns how many differ."""
+    def groups(path: Path) -> dict:
+        out: dict = {}
+        for line in path.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                out.setdefault((row["task"], row["test"], row["method"]), []).append(row)
+        return out
+
+    old, new = groups(before), groups(after)
+    print("| task | test | method | metric | before | after | within noise |")
+    print("|---|---|---|---|---|---|---|")
+    differ = 0
+    for key in sorted(old.keys() & new.keys()):
+        for metric in metrics:
+            a = [r[metric] for r in old[key]]
+            b = [r[metric] for r in new[key]]
+            spread = max(statistics.stdev(a) if len(a) > 1 else 0.0, statistics.stdev(b) if len(b) > 1 else 0.0)
+            gap = abs(statistics.mean(a) - statistics.mean(b))
+            same = gap <= 1e-9 if spread == 0 else gap <= 2 * spread
+            differ += not same
+            print(f"| {key[0]} | {key[1]} | {key[2]} | {metric} | {_mean_sd(a)} | {_mean_sd(b)} | "
+                  f"{'yes' if same else '**no**'} |")
+    print(f"{differ} of {2 * len(old.keys() & new.keys())} differ; only in {before.name}: "
+          f"{len(old.keys() - new.keys())}, only in {after.name}: {len(new.keys() - old.keys())}")
+    return differ
+
+
 def plot_rmsf(rows: list, path: Path, order: list) -> None:
     import matplotlib
 
@@ -438,13 +469,18 @@ def main(argv: list[str] | None = None) -> None:
                    help="print tables from this JSON-lines file, or from a folder of `neuralmd train` runs")
     p.add_argument("--plot", type=Path, default=None, help="with --summarize: write the RMSF figure here")
     p.add_argument("--summary-methods", nargs="+", default=None, help="with --summarize: only these methods' rows")
+    p.add_argument("--compare", nargs=2, type=Path, default=None, metavar=("BEFORE", "AFTER"),
+                   help="print whether the rows of two JSON-lines files (e.g. a table's rows and their "
+                        "re-run) agree within the seeds' noise")
     args = p.parse_args(argv)
     if args.data is None:
         args.data = ROOT / "data" / ("complexes.hdf5" if args.task in CROSS_COMPLEX else "t4l.hdf5")
     if args.ablation:
         args.methods = list(ABLATION)
     torch.set_num_threads(args.threads)
-    if args.summarize:
+    if args.compare:
+        compare(*args.compare)
+    elif args.summarize:
         summarize(args.summarize, args.plot, args.summary_methods)
     else:
         run(args)

@@ -86,3 +86,23 @@ def test_test_trajectories_keeps_the_first_of_each_test_complex(complexes_file: 
                    "--seeds", "0", "--data", str(complexes_file), "--out", str(out), *TINY])
     (row,) = _rows(out)
     assert (row["test_trajectories"], row["train_trajectories"]) == (3, 6)   # tyk2-{a,b,c}-00; p38 and bace train
+
+
+def test_compare_flags_only_what_moved_beyond_the_seeds_noise(tmp_path: Path, capsys) -> None:
+    def write(name: str, rows: list[tuple[str, int, float]]) -> Path:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(dict(task="single", test="T", method=m, seed=s, energy_score=v, mae=v))
+                                + "\n" for m, s, v in rows))
+        return path
+
+    before = write("before.jsonl", [("Static", 0, 0.5), ("Static", 1, 0.5), ("Model", 0, 1.0), ("Model", 1, 1.2),
+                                    ("Drifted", 0, 1.0), ("Drifted", 1, 1.1)])
+    after = write("after.jsonl", [("Static", 0, 0.5), ("Static", 1, 0.5), ("Model", 0, 1.1), ("Model", 1, 1.3),
+                                  ("Drifted", 0, 2.0), ("Drifted", 1, 2.1)])
+    assert accuracy.compare(before, after) == 2          # Drifted's energy score and MAE
+    out = capsys.readouterr().out
+    assert "| single | T | Drifted | mae | 1.050 ± 0.071 | 2.050 ± 0.071 | **no** |" in out
+    assert "| single | T | Model | energy_score | 1.100 ± 0.141 | 1.200 ± 0.141 | yes |" in out
+    # a method without spread over seeds (a deterministic baseline) must match exactly
+    write("after.jsonl", [("Static", 0, 0.501), ("Static", 1, 0.501)])
+    assert accuracy.compare(before, tmp_path / "after.jsonl") == 2
