@@ -20,12 +20,8 @@ from ._basis import DEGENERATE_EPS, gram_schmidt
 MAX_CA_GAP = 4.2
 
 
-def edge_frames(
-    pos: Tensor,
-    edge_index: Tensor,
-    batch: Optional[Tensor] = None,
-    eps: float = DEGENERATE_EPS,
-) -> Tensor:
+def edge_frames(pos: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
+                eps: float = DEGENERATE_EPS) -> Tensor:
     """Atom-level ligand frames, one per edge (Eq. 3).
 
     For an edge ``j -> i`` (``edge_index[:, e] = (j, i)``, PyG's source-to-target order) the frame is
@@ -67,12 +63,8 @@ def backbone_frames(n: Tensor, ca: Tensor, c: Tensor, eps: float = DEGENERATE_EP
     return gram_schmidt(n - ca, ca - c, eps=eps)
 
 
-def chain_segments(
-    ca: Tensor,
-    chain: Tensor,
-    batch: Optional[Tensor] = None,
-    max_gap: float = MAX_CA_GAP,
-) -> Tensor:
+def chain_segments(ca: Tensor, chain: Tensor, batch: Optional[Tensor] = None,
+                   max_gap: float = MAX_CA_GAP) -> Tensor:
     """Index of the contiguous chain segment of every residue.
 
     A new segment starts at the first residue, wherever the chain id or the complex (``batch``)
