@@ -70,6 +70,12 @@ def cut(record, lo: int, hi: int):
     return out
 
 
+def equilibrium_steps(model: torch.nn.Module, args) -> int:
+    """Steps of the equilibrium term alone before the dynamics: ``--score-steps`` for a model that
+    has the term (``score_weight`` > 0), else 0."""
+    return args.score_steps if getattr(model, "score_weight", 0.0) > 0 else 0
+
+
 def train(model: torch.nn.Module, records: list, args, loss: str = "mae") -> float:
     """Train on random windows of ``records`` with ``loss`` (``energy``: ``--train-samples``
     rollouts per window), after ``--score-steps`` steps of the equilibrium term alone for a model
@@ -81,15 +87,15 @@ def train(model: torch.nn.Module, records: list, args, loss: str = "mae") -> flo
     gen = torch.Generator().manual_seed(args.seed_now)
     start = time.process_time()
     model.train()
-    equilibrium_steps = args.score_steps if getattr(model, "score_weight", 0.0) > 0 else 0
-    for step in range(equilibrium_steps + args.steps):
+    first = equilibrium_steps(model, args)
+    for step in range(first + args.steps):
         pick = torch.randint(len(records), (args.batch,), generator=gen).tolist()
         opt.zero_grad()
         chosen = [records[i] for i in pick]
         if len({int(r["ligand"].pos.shape[1]) for r in chosen}) > 1:   # complexes of unequal length
             chosen = crop_windows(chosen, args.window, gen)
         batch = Batch.from_data_list(chosen)
-        if step < equilibrium_steps:
+        if step < first:
             value = model.loss(batch, loss="score", generator=gen)
         else:
             value = model.loss(batch, window=args.window, loss=loss, generator=gen,
@@ -135,11 +141,15 @@ def apparent_kT(records: list) -> float:
     return total / count / 3
 
 
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a JSON-lines results file."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def done_keys(path: Path) -> set:
     if not path.exists():
         return set()
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return {(r["task"], r["test"], r["method"], r["seed"]) for r in rows}
+    return {(r["task"], r["test"], r["method"], r["seed"]) for r in read_rows(path)}
 
 
 def setups(args, names: list[str]) -> list[dict]:
@@ -224,7 +234,7 @@ def run(args) -> None:
                 cpu = train(model, train_set, args, training_loss(method))
                 torch.manual_seed(seed)
                 row = dict(task=args.task, test=test_name, **details, method=label, seed=seed, steps=args.steps,
-                           score_steps=args.score_steps if getattr(model, "score_weight", 0.0) > 0 else 0,
+                           score_steps=equilibrium_steps(model, args),
                            loss=training_loss(method), friction=args.friction,
                            batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
                            layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
@@ -262,7 +272,7 @@ def summarize(path: Path, plot: Path | None, methods: list[str] | None = None) -
         rows = cli_rows(sorted(q.parent for q in path.glob("*/metrics.json")))
         plot = None
     else:
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = read_rows(path)
     if methods:
         rows = [r for r in rows if r["method"] in methods]
     order = list(dict.fromkeys(["NeuralMD Langevin", *METHODS, *HISTORY_BASELINES, *ABLATION]))
@@ -373,10 +383,8 @@ def compare(before: Path, after: Path, metrics: tuple[str, ...] = ("energy_score
     deterministic baselines), else means within twice the larger seed std. Returns how many differ."""
     def groups(path: Path) -> dict:
         out: dict = {}
-        for line in path.read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                out.setdefault((row["task"], row["test"], row["method"]), []).append(row)
+        for row in read_rows(path):
+            out.setdefault((row["task"], row["test"], row["method"]), []).append(row)
         return out
 
     old, new = groups(before), groups(after)
