@@ -108,5 +108,8 @@ def test_bad_score_options_give_one_clear_error(build, match):
 
 @pytest.mark.parametrize("model", [lambda: GNNMD(ToyForceField()), lambda: NeuralMD(ToyForceField())])
 def test_models_without_an_equilibrium_refuse_the_score_loss(model):
+    built = model().double()
+    assert not built.learns_equilibrium
     with pytest.raises(ValueError, match="learns no equilibrium score"):
-        model().double().loss(make_record(0), loss="score")
+        built.loss(make_record(0), loss="score")
+    assert NeuralMD(ToyForceField(), "sde", "baoab", friction=0.5, noise="fdt").learns_equilibrium

@@ -279,14 +279,13 @@ class Trainer:
                           f"(best: epoch {self.selection['best_epoch']})")
 
 
-def _check_equilibrium_fit(cfg: DictConfig) -> None:
-    """``trainer.score_epochs`` and ``trainer.loss=score`` need a model with a learned equilibrium."""
+def _check_equilibrium_fit(cfg: DictConfig, model: nn.Module, name: str) -> None:
+    """``trainer.score_epochs`` and ``trainer.loss=score`` need a model with a learned equilibrium
+    (``learns_equilibrium``, the model's own word on it)."""
     wants = int(cfg.trainer.get("score_epochs") or 0) > 0 or str(cfg.trainer.loss) == "score"
-    model = cfg.model
-    if wants and not (str(model.get("_target_", "")).endswith("NeuralMD") and model.get("noise") == "fdt"):
+    if wants and not getattr(model, "learns_equilibrium", False):
         raise UsageError(f"trainer.score_epochs and trainer.loss=score fit the equilibrium of Langevin "
-                         f"NeuralMD (model.noise=fdt); {model.get('name', 'this model')} has none: set "
-                         "trainer.score_epochs=0")
+                         f"NeuralMD (model.noise=fdt); {name} has none: set trainer.score_epochs=0")
 
 
 def _resolve_training_loss(cfg: DictConfig) -> None:
@@ -412,7 +411,6 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     check_trainer_config(cfg.trainer)
     _check_export_formats(cfg.export_formats)
     LossOptions.from_config(cfg.trainer, torch.device("cpu"))   # loss and samples checked before any data or folder
-    _check_equilibrium_fit(cfg)
     ctx = ddp.setup(resolve_device(str(cfg.trainer.device), cfg.trainer.get("threads")))
     run_dir, created = None, False
     try:
@@ -426,6 +424,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         if ctx.main:
             ddp.barrier(ctx)
         model, name = build_model(cfg.model)
+        _check_equilibrium_fit(cfg, model, name)
         model.to(ctx.device)
         meta = {"config": OmegaConf.to_container(cfg, resolve=True), "overrides": list(overrides),
                 "model_name": name, "task": {"kind": task.kind, "name": task.name, "start": task.start}}

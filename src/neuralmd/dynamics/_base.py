@@ -105,6 +105,9 @@ class DynamicsModel(nn.Module):
     #: the force field at every evaluation (False: only to measure what the cache saves; set it on
     #: an instance, ``model.cache_protein = False``). Decided here, for every model.
     cache_protein: bool = True
+    #: True when the model samples a learned equilibrium whose score it can fit to snapshots
+    #: (:meth:`score_matching_loss`, ``loss="score"``); Langevin NeuralMD with ``noise="fdt"``.
+    learns_equilibrium: bool = False
 
     def protein_encoding(self, data):
         """The force field's encoding of ``data``'s rigid protein, computed once for a whole

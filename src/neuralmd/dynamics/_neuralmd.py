@@ -125,6 +125,11 @@ class NeuralMD(DynamicsModel):
         return self.solver == "sde"
 
     @property
+    def learns_equilibrium(self) -> bool:
+        """With fluctuation-dissipation the model samples ``exp(-U / kT)``: F / kT is its score."""
+        return self.noise == "fdt"
+
+    @property
     def noise_scale(self) -> Tensor | None:
         """The learned sigma of the paper's rank-1 SDE noise (None otherwise)."""
         return None if self.log_noise_scale is None else self.log_noise_scale.exp()
@@ -167,7 +172,7 @@ class NeuralMD(DynamicsModel):
         Needs ``noise="fdt"`` (the kT whose Boltzmann density the model samples). Batch-independent:
         a complex's snapshots and noise come from its own stream.
         """
-        if self.noise != "fdt":
+        if not self.learns_equilibrium:
             return super().score_matching_loss(data, generator)
         x, eps, _ = perturbed_snapshots(data, snapshots=self.score_snapshots, noise=self.score_noise,
                                         generator=generator)
