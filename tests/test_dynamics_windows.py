@@ -88,7 +88,8 @@ def test_loss_of_a_complex_is_the_same_alone_or_in_any_batch(name):
     model = build(name)
     records = [make_record(i, n_lig=4 + i, n_res=9 + i) for i in range(3)]
     atoms = torch.tensor([r["ligand"].z.shape[0] for r in records], dtype=torch.float64)
-    kinds = ["mae"] + (["energy"] if model.stochastic and name != "denoising" else [])
+    kinds = (["mae"] + (["energy"] if model.stochastic and name != "denoising" else [])
+             + (["score"] if model.learns_equilibrium else []))
     # dopri5 picks one adaptive step sequence for the whole batch: equal only up to its tolerance.
     atol = 1e-4 if name == "ode-dopri5" else 1e-10
     for kind in kinds:
