@@ -18,13 +18,17 @@ speed does not depend on the weights. FPS = predicted snapshots x complexes / wa
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import ctypes
 import ctypes.util
 import functools
 import json
 import platform
+import statistics
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import torch
@@ -294,6 +298,91 @@ def openmm_reference(t4l: Path, snapshots: int, device: torch.device, threads: i
     return out
 
 
+#: Matrix-multiply precisions of the precision table: float32 (full), tf32 (CUDA's tensor-float
+#: matmuls, 10-bit mantissa inputs), bf16 (autocast: matmuls in bfloat16, sums and geometry float32).
+PRECISIONS = ("float32", "tf32", "bf16")
+
+
+@contextlib.contextmanager
+def matmul_precision(mode: str, device: torch.device):
+    """Run the block's matrix products in ``mode`` (one of :data:`PRECISIONS`)."""
+    if mode not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {mode!r}")
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = mode == "tf32"
+    try:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mode == "bf16"):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def _float64(batch):
+    return batch.clone().apply(lambda t: t.double() if t.is_floating_point() else t)  # apply is in place
+
+
+def precision_table(device: torch.device, modes: list[str], *, compiled: bool, repeats: int,
+                    snapshots: dict[int, int]) -> list[dict]:
+    """NeuralMD ODE (paper-sized) on SYN-300 per matmul precision, and compiled in float32:
+    one force evaluation's time at batch 1 and 32 (protein encoded once; median of ``repeats``),
+    its relative error ||F - F64|| / ||F64|| against the same weights in float64 on the same input,
+    rollout snapshots/s, and how far the batch-1 rollout ends from the float32 one (RMSD, Å)."""
+    torch.manual_seed(0)
+    model = build("NeuralMD ODE").to(device).eval()
+    reference = copy.deepcopy(model).double()
+    syn = synthetic_complex(300)
+    variants = [(mode, mode, model) for mode in modes]
+    if compiled:
+        fast = copy.deepcopy(model)
+        fast.force_field.compile_message_passing()
+        variants.append(("float32, compiled", "float32", fast))
+        if device.type == "cuda":  # CUDA graphs replayed per edge count (shapes change with the neighbours)
+            graphed = copy.deepcopy(model)
+            graphed.force_field.compile_message_passing(mode="reduce-overhead")
+            variants.append(("float32, compiled + CUDA graphs", "float32", graphed))
+    rows, ends = [], {}
+    for batch_size, steps in snapshots.items():
+        batch = Batch.from_data_list([syn] * batch_size).to(device)
+        x = batch["ligand"].pos[:, 80]
+        times = torch.arange(80, 81 + steps)
+        with torch.no_grad():
+            exact = reference.force_field(_float64(batch), x.double())
+        for label, mode, variant in variants:
+            net = variant.force_field
+            row = dict(variant=label, batch=batch_size, snapshots=steps)
+            try:
+                with torch.no_grad(), matmul_precision(mode, device):
+                    with Measure(device) as first:
+                        protein = net.encode_protein(batch)
+                        force = net(batch, x, protein=protein)
+                    calls = []
+                    for _ in range(repeats):
+                        with Measure(device) as m:
+                            net(batch, x, protein=protein)
+                        calls.append(m.wall)
+                    variant.rollout(batch, times[:2])  # warm-up (and, compiled, the rollout's shapes)
+                    torch.manual_seed(0)
+                    with Measure(device) as m:
+                        path = variant.rollout(batch, times)
+            except Exception as err:  # a precision this torch or device cannot run: say why, go on
+                row["error"] = f"{type(err).__name__}: {err}"[:200]
+                print(f"  precision {label:18s} B={batch_size:2d} failed: {row['error']}\n"
+                      f"{traceback.format_exc()[-1500:]}", flush=True)
+                rows.append(row)
+                continue
+            error = ((force.double() - exact).norm() / exact.norm()).item()
+            row.update(first_call_s=first.wall, force_ms=statistics.median(calls) * 1e3, force_rel_error=error,
+                       fps=steps * batch_size / m.wall, peak_mb=m.mb)
+            if batch_size == 1:
+                ends[label] = path[-1].double()
+                row["end_rmsd_vs_float32"] = (ends[label] - ends[variants[0][0]]).pow(2).sum(-1).mean().sqrt().item()
+            rows.append(row)
+            print(f"  precision {label:18s} B={batch_size:2d} force {row['force_ms']:7.2f} ms "
+                  f"(rel. error {error:.1e}), rollout {row['fps']:8.1f} snapshots/s, first call "
+                  f"{row['first_call_s']:.1f} s", flush=True)
+    return rows
+
+
 def markdown(results: dict) -> str:
     om = results.get("openmm")
     lines = ["| complex | batch | method | snapshots/s (wall) | snapshots per CPU s | speed-up over OpenMM "
@@ -314,6 +403,17 @@ def markdown(results: dict) -> str:
     for r in results["training"]:
         lines.append(f"| {r['method']} | {r['batch']} | {r['window']} | {r['trajectories_per_s']:.2f} | "
                      f"{r['trajectories_per_cpu_s']:.2f} | {r['peak_mb']:.0f} |")
+    if results.get("precision"):
+        lines += ["", "| NeuralMD ODE, SYN-300 | batch | force ms (median) | force rel. error vs float64 | "
+                      "rollout snapshots/s | batch-1 end RMSD vs float32 (Å) | first call s |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in results["precision"]:
+            if "error" in r:
+                lines.append(f"| {r['variant']} | {r['batch']} | failed: {r['error']} | | | | |")
+                continue
+            rmsd = f"{r['end_rmsd_vs_float32']:.1e}" if "end_rmsd_vs_float32" in r else "-"
+            lines.append(f"| {r['variant']} | {r['batch']} | {r['force_ms']:.2f} | {r['force_rel_error']:.1e} | "
+                         f"{r['fps']:.1f} | {rmsd} | {r['first_call_s']:.1f} |")
     if om:
         lines += ["", f"OpenMM ({om['platform']}, {om['threads']} thread, {om['atoms']} atoms): {om['steps']} steps = "
                       f"{om['simulated_ps']:.1f} ps in {om['wall_s']:.1f} s wall / {om['cpu_s']:.1f} s CPU "
@@ -338,6 +438,11 @@ def main(argv: list[str] | None = None) -> None:
                         "its compile time apart)")
     p.add_argument("--compile-training", action="store_true",
                    help="with --floor --compile: the compiled force field in the training rows too")
+    p.add_argument("--precision", default=None,
+                   help="comma-separated matmul precisions of the precision table (float32,tf32,bf16); "
+                        "default all of them on CUDA, none on CPU; 'none' skips it")
+    p.add_argument("--precision-compile", action="store_true",
+                   help="the precision table also times the force field compiled (torch.compile), float32")
     args = p.parse_args(argv)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
@@ -371,6 +476,12 @@ def main(argv: list[str] | None = None) -> None:
     train_data = data.get("T4L", data["SYN"])
     results["training"] = training_table(models, train_data, device, batch_size=2 if args.quick else 8,
                                          steps=1 if args.quick else 2, window=5)
+    precisions = args.precision or (",".join(PRECISIONS) if device.type == "cuda" else "none")
+    if precisions != "none":
+        print("precision", flush=True)
+        results["precision"] = precision_table(device, precisions.split(","), compiled=args.precision_compile,
+                                               repeats=3 if args.quick else 20,
+                                               snapshots={1: 2, 4: 1} if args.quick else {1: 20, 32: 10})
     if args.t4l.exists():
         print("numerical MD", flush=True)
         try:

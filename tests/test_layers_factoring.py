@@ -12,6 +12,7 @@ import torch
 from torch.autograd import gradcheck, gradgradcheck
 
 from _layers_records import one_thread, random_record  # noqa: F401 (autouse fixture)
+from neuralmd.data import synthetic_trajectories
 from neuralmd.frames import edge_frames, scalarize, vectorize
 from neuralmd.layers import BindingNet, EdgeGeometry, FrameInteraction, radius, radius_graph
 from neuralmd.layers._blocks import aggregate, weighted_row_sum
@@ -162,3 +163,42 @@ def test_compile_option_keeps_the_parameters_and_wraps_only_the_message_passing(
     assert {k: v.shape for k, v in plain.state_dict().items()} == {k: v.shape for k, v in compiled.state_dict().items()}
     assert "message_passing" in vars(compiled.ligand) and "message_passing" in vars(compiled.complex)
     assert "message_passing" not in vars(plain.ligand)
+
+
+def test_weighted_row_sum_meets_mixed_dtypes_in_the_wider_one():
+    """Under bfloat16 autocast the table comes from a matmul (bfloat16) and the weights do not."""
+    g = torch.Generator().manual_seed(3)
+    table = torch.randn(7, 4, generator=g).to(torch.bfloat16)
+    index = torch.randint(0, 7, (5, 3), generator=g)
+    weights = torch.randn(5, 3, generator=g)
+    out = weighted_row_sum(table, index, weights)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, (weights.unsqueeze(-1) * table.float()[index]).sum(1))
+
+
+def test_bindingnet_runs_under_bfloat16_autocast_close_to_float32():
+    """benchmarks/speed.py's precision table times bf16 matmuls (autocast): the force field must
+    run there, its sums staying float32, within bfloat16's ~1e-2 of the float32 forces."""
+    data = synthetic_trajectories(1, seed=0, n_snapshots=2)[0]
+    torch.manual_seed(0)
+    net = BindingNet(hidden=16, num_layers=2).eval()
+    x = data["ligand"].pos[:, 0]
+    with torch.no_grad():
+        exact = net(data, x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = net(data, x)
+    assert mixed.dtype == torch.float32 and torch.isfinite(mixed).all()
+    assert ((mixed - exact).norm() / exact.norm()).item() < 3e-2
+
+
+def test_cuda_graph_modes_copy_the_compiled_outputs_out():
+    """A replayed CUDA graph overwrites its outputs at its next replay while a solver still holds
+    earlier stages' forces: in those modes each call's outputs are fresh copies (construction and
+    the wrapper only; compiling is too slow for the suite)."""
+    from neuralmd.layers._bindingnet import _copied_outputs
+
+    held = (torch.ones(2), torch.zeros(3))
+    copied = _copied_outputs(lambda *args, **kwargs: held)(1, key=2)
+    assert all(torch.equal(a, b) and a.data_ptr() != b.data_ptr() for a, b in zip(copied, held))
+    net = BindingNet(hidden=8, num_layers=1).compile_message_passing(mode="reduce-overhead")
+    assert vars(net.ligand)["message_passing"].__wrapped__ is not None

@@ -1,6 +1,7 @@
 """BindingNet: the ligand, protein and complex modules assembled into a force field (section 4.2)."""
 from __future__ import annotations
 
+import functools
 from typing import Any, Optional
 
 import torch
@@ -13,6 +14,18 @@ from ._blocks import MLP
 from ._complex import BindingNetComplex
 from ._ligand import BindingNetLigand
 from ._protein import BindingNetProtein, ProteinEncoding
+
+
+#: ``torch.compile`` modes that replay CUDA graphs.
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+
+
+def _copied_outputs(fn):
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        return tuple(out.clone() for out in fn(*args, **kwargs))
+
+    return call
 
 
 class BindingNet(nn.Module):
@@ -70,9 +83,21 @@ class BindingNet(nn.Module):
         self.protein = BindingNetProtein(hidden, cutoff, num_rbf, num_residue_types)
         self.complex = BindingNetComplex(hidden, num_layers, interaction_cutoff, num_rbf)
         self.energy_head = MLP(hidden, hidden, 1)
-        if compile:  # instance attributes: the parameters and the state dict stay those of the modules
-            self.ligand.message_passing = torch.compile(self.ligand.message_passing, dynamic=True)
-            self.complex.message_passing = torch.compile(self.complex.message_passing, dynamic=True)
+        if compile:
+            self.compile_message_passing()
+
+    def compile_message_passing(self, *, mode: Optional[str] = None) -> "BindingNet":
+        """Run the ligand's and the complex's message passing through ``torch.compile(dynamic=True,
+        mode=mode)`` from now on (what ``compile=True`` does at construction); returns ``self``.
+        Instance attributes: the parameters and the state dict stay those of the modules.
+
+        ``mode="reduce-overhead"`` (CUDA) replays CUDA graphs, one per edge count met. A graph
+        reuses its output memory at its next replay while a solver still holds earlier stages'
+        forces, so those outputs are copied out."""
+        for module in (self.ligand, self.complex):
+            compiled = torch.compile(module.message_passing, dynamic=True, mode=mode)
+            module.message_passing = _copied_outputs(compiled) if mode in CUDA_GRAPH_MODES else compiled
+        return self
 
     def encode_protein(self, data: Any) -> ProteinEncoding:
         """Residue features, C-alphas and residue frames of every protein in ``data``."""

@@ -73,7 +73,11 @@ def weighted_row_sum(table: Tensor, index: Tensor, weights: Tensor) -> Tensor:
     """``(weights.unsqueeze(-1) * table[index]).sum(1)`` without the gathered rows.
 
     Shapes: ``table`` (R, d), ``index`` (E, Q) long rows of ``table``, ``weights`` (E, Q) -> (E, d).
+    Mixed dtypes (a bfloat16 table from an autocast matmul, float32 weights) meet in the wider one.
     """
+    if table.dtype != weights.dtype:  # embedding_bag wants one dtype
+        wide = torch.promote_types(table.dtype, weights.dtype)
+        table, weights = table.to(wide), weights.to(wide)
     if torch.is_grad_enabled() and (table.requires_grad or weights.requires_grad):
         return _WeightedRowSum.apply(table, index, weights)
     # No autograd.Function, and the aten op without F.embedding_bag's Python checks: bags of Q rows.

@@ -214,8 +214,8 @@ def interaction_stack(
         weighted = w * act
         coeff = torch.addmm(stacked.coeff_b[k], weighted, stacked.coeff_w[k])  # w (a, b, c) / norm
         small = torch.bmm(coeff.unsqueeze(1), basis).view(num_edges, 4)  # w (a, b r + F^T c) / norm
-        summed = h.new_zeros(num, hidden).index_add_(0, dst, weighted)
-        summed_small = h.new_zeros(num, 4).index_add_(0, dst, small)
+        summed = h.new_zeros(num, hidden).index_add_(0, dst, weighted.to(h.dtype))
+        summed_small = h.new_zeros(num, 4).index_add_(0, dst, small.to(h.dtype))  # (bfloat16 under autocast)
         m_sum = torch.addmm(stacked.message_b[k], summed, stacked.message_w[k])  # sum_j w m_ij / norm
         h = h + F.linear(m_sum, layer.update.weight, layer.update.bias)
         # sum_j w a_ij vec_i = vec_i sum_j w a_ij: the gate needs no gathered vec
