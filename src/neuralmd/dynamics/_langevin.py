@@ -101,6 +101,24 @@ class LangevinCoefficients(nn.Module):
         return gamma, head(self.noise_bias, self.noise_weight)
 
 
+def history_well(pos: Tensor, start: Tensor, kT: Tensor, *, floor: float) -> Callable[[Tensor], Tensor]:
+    """The harmonic well of the snapshots seen so far, as a force ``x -> (N, 3)``.
+
+    ``F_i(x) = -kT (x_i - mean_i) / (s_i^2 + floor)`` with ``mean_i`` and the isotropic variance
+    ``s_i^2`` of atom i over snapshots 0..start (:func:`observed_mean_and_spread`, what the
+    Stationary baseline samples). Its Boltzmann density at ``kT`` is ``N(mean_i, (s_i^2 + floor) I)``
+    for any kT, so under fluctuation-dissipation the learned force only has to correct it, and kT
+    and the friction set how fast a rollout relaxes into it. ``floor`` (Å^2) keeps the well finite
+    when few snapshots were seen. Equivariant: the mean moves with the data, the variance is
+    invariant.
+    """
+    from ._baselines import observed_mean_and_spread  # (the baselines' own statistics)
+
+    mean, var = observed_mean_and_spread(pos, start)
+    stiffness = kT / (var + floor).unsqueeze(-1)                           # (N, 1)
+    return lambda x: stiffness * (mean - x)
+
+
 def ou_noise_scale(gamma: Tensor | None, h: float) -> Tensor | float:
     """sqrt of ``(1 - exp(-2 gamma h)) / (2 gamma)``: the spread of the exact OU step per unit noise.
 
