@@ -72,6 +72,14 @@ ABLATION: dict[str, tuple[dict, str]] = {
                                                              "coefficients": "ligand", "history_prior": True,
                                                              "gate_learned_force": True, "score_weight": 1.0,
                                                              "score_noise": 0.2}, "energy"),
+    # The well with each atom's 3 x 3 covariance instead of one variance, without a learned force.
+    "SDE + all + anisotropic history prior, no learned force": ({"friction": 0.5, "noise": "fdt", "method": "baoab",
+                                                                 "coefficients": "ligand", "history_prior": True,
+                                                                 "prior_shape": "anisotropic",
+                                                                 NO_LEARNED_FORCE: True}, "energy"),
+    "SDE + all + anisotropic history prior": ({"friction": 0.5, "noise": "fdt", "method": "baoab",
+                                               "coefficients": "ligand", "history_prior": True,
+                                               "prior_shape": "anisotropic"}, "energy"),
     # Its ablation: the same Langevin dynamics in the well alone, the learned force set to zero
     # (friction, kT and the velocity map still learned).
     "SDE + all + history prior, no learned force": ({"friction": 0.5, "noise": "fdt", "method": "baoab",

@@ -8,7 +8,7 @@ from _dynamics_toys import one_thread  # noqa: F401  (autouse fixture)
 from test_dynamics_langevin import point_record
 
 from neuralmd.dynamics import NeuralMD
-from neuralmd.dynamics._baselines import observed_mean_and_spread
+from neuralmd.dynamics._baselines import observed_covariance, observed_mean_and_spread
 from neuralmd.dynamics._langevin import history_well
 
 F64 = torch.float64
@@ -28,10 +28,12 @@ class NoForce(nn.Module):
         return torch.zeros_like(x)
 
 
-def history(n: int, seen: int, future: int, mean: Tensor, variance: float, seed: int) -> Tensor:
-    """(n, seen + future, 3): ``seen`` snapshots around ``mean`` (n, 3), then ``future`` far away."""
+def history(n: int, seen: int, future: int, mean: Tensor, variance: float | Tensor, seed: int) -> Tensor:
+    """(n, seen + future, 3): ``seen`` snapshots around ``mean`` (n, 3) with ``variance`` per
+    coordinate (or (3,) per axis), then ``future`` far away."""
     g = torch.Generator().manual_seed(seed)
-    past = mean.unsqueeze(1) + variance ** 0.5 * torch.randn(n, seen, 3, generator=g, dtype=F64)
+    scale = torch.as_tensor(variance, dtype=F64).sqrt()
+    past = mean.unsqueeze(1) + scale * torch.randn(n, seen, 3, generator=g, dtype=F64)
     return torch.cat((past, torch.full((n, future, 3), 50.0, dtype=F64)), dim=1)
 
 
@@ -50,20 +52,32 @@ def test_history_well_pulls_each_atom_to_its_observed_mean_with_stiffness_kT_ove
     torch.testing.assert_close(force(x), -2.0 * (x - mean) / (var + 0.01).unsqueeze(-1))
 
 
-def test_langevin_in_the_well_samples_the_stationary_baselines_distribution():
+@pytest.mark.parametrize("shape", ["isotropic", "anisotropic"])
+def test_langevin_in_the_well_samples_the_observed_gaussian(shape):
     # With no learned force the model's long-run positions are N(mean_i, (s_i^2 + floor) I) per
-    # atom whatever kT: a missing kT in the well (or a factor 2) changes the spread by that factor.
-    n, seen, variance, floor, kT = 120, 40, 0.2, 0.05, 3.0
+    # atom (isotropic) or N(mean_i, C_i + floor I) (anisotropic) whatever kT: a missing kT in the
+    # well (or a factor 2) changes the spread by that factor, an isotropic well on anisotropic
+    # snapshots flattens the per-axis spreads.
+    n, seen, floor, kT = 120, 40, 0.05, 3.0
+    variance = torch.tensor([0.45, 0.2, 0.06], dtype=F64)
     centre = torch.randn(n, 3, dtype=F64, generator=torch.Generator().manual_seed(0))
     data = point_record(history(n, seen, 3, centre, variance, seed=2), torch.full((n,), 12.0, dtype=F64), "well")
-    model = prior_model(kT=kT, prior_floor=floor)
-    mean, var = observed_mean_and_spread(data["ligand"].pos, torch.full((n,), seen - 1))
+    model = prior_model(kT=kT, prior_floor=floor, prior_shape=shape)
+    start = torch.full((n,), seen - 1)
+    mean, cov = observed_covariance(data["ligand"].pos, start)
+    _, var = observed_mean_and_spread(data["ligand"].pos, start)
+    torch.testing.assert_close(cov.diagonal(dim1=1, dim2=2).mean(-1), var)
     with torch.no_grad():
         xs = model.rollout(data, torch.arange(seen - 1, seen + 160, dtype=F64),
                            generator=torch.Generator().manual_seed(0))
     late = xs[80:]                                   # after 40 / gamma of burn-in
-    spread = (late - mean).pow(2).mean((0, 2))       # per atom, per coordinate
-    assert float((spread / (var + floor)).mean()) == pytest.approx(1.0, rel=0.08)
+    per_axis = (late - mean).pow(2).mean(0)          # (n, 3): per atom and axis
+    if shape == "isotropic":
+        expected = (var + floor).unsqueeze(-1).expand(-1, 3)
+    else:
+        expected = cov.diagonal(dim1=1, dim2=2) + floor
+    ratio = (per_axis / expected).mean(0)            # per axis, over atoms
+    torch.testing.assert_close(ratio, torch.ones(3, dtype=F64), rtol=0.1, atol=0)
     assert float((late.mean(0) - mean).norm(dim=-1).mean()) < 0.15
 
 
@@ -127,6 +141,7 @@ def test_gated_learned_force_starts_at_zero_and_learns_its_gate():
     ({"history_prior": True, "noise": "full"}, "history_prior needs noise='fdt'"),
     ({"history_prior": "yes"}, "history_prior must be True or False"),
     ({"history_prior": True, "prior_floor": 0.0}, "prior_floor must be a positive number"),
+    ({"history_prior": True, "prior_shape": "full"}, "prior_shape must be one of"),
 ])
 def test_bad_prior_options_give_one_clear_error(options, match):
     base = dict(solver="sde", method="baoab", friction=0.5, noise="fdt")

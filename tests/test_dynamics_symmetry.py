@@ -41,6 +41,9 @@ def build(name: str) -> torch.nn.Module:
                                                noise="fdt", kT=2.0),
         "langevin-history-prior": lambda: NeuralMD(ff, solver="sde", method="baoab", step_size=0.5, friction=0.5,
                                                    noise="fdt", kT=2.0, history_prior=True, velocity_mapping=True),
+        "langevin-anisotropic-prior": lambda: NeuralMD(ff, solver="sde", method="baoab", step_size=0.5,
+                                                       friction=0.5, noise="fdt", kT=2.0, history_prior=True,
+                                                       prior_shape="anisotropic", gate_learned_force=True),
         "gnnmd": lambda: GNNMD(ff),
         "verlet": lambda: VerletMD(ff, step_size=0.5),
         "denoising": lambda: DenoisingLD(ff, steps=4),
@@ -56,11 +59,11 @@ def seeded_rollout(model):
 
 
 NAMES = ["static", "linear", "meanpose", "stationary", "randomwalk", "ode-rk4", "ode-dopri5", "sde-euler",
-         "sde-srk", "ode-friction", "langevin-baoab", "langevin-euler-fdt", "langevin-history-prior", "gnnmd",
-         "verlet", "denoising"]
+         "sde-srk", "ode-friction", "langevin-baoab", "langevin-euler-fdt", "langevin-history-prior",
+         "langevin-anisotropic-prior", "gnnmd", "verlet", "denoising"]
 #: Models whose ensembles are checked: every stochastic one, and a deterministic one (copies).
 ENSEMBLE_NAMES = ["stationary", "randomwalk", "sde-euler", "langevin-baoab", "langevin-euler-fdt",
-                  "langevin-history-prior", "denoising", "ode-rk4"]
+                  "langevin-history-prior", "langevin-anisotropic-prior", "denoising", "ode-rk4"]
 
 
 def seeded_ensemble(model, samples: int = 3):

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from .._format import ligand_batch
 from ._base import DynamicsModel, replicate
 from ._integrators import INTEGRATORS, integrator, solver_options
-from ._langevin import COEFFICIENT_SOURCES, NOISE_FORMS, LangevinCoefficients, history_well
+from ._langevin import COEFFICIENT_SOURCES, NOISE_FORMS, WELL_SHAPES, LangevinCoefficients, history_well
 from ._noise import atom_frames
 from ._score import denoising_score_loss, perturbed_snapshots
 from ._second_order import (LigandFactory, SecondOrderDynamics, default_ligand_factory,
@@ -68,6 +68,8 @@ class NeuralMD(DynamicsModel):
             order, and the learned friction and kT decide how fast a rollout relaxes into it. The
             model then reads the trajectory's history like the history baselines do.
         prior_floor: Å^2 added to each atom's observed variance (a finite well after few snapshots).
+        prior_shape: ``"isotropic"`` (one variance per atom, the Stationary baseline's) or
+            ``"anisotropic"`` (each atom's 3 x 3 covariance).
         gate_learned_force: multiply the learned force by a learned scalar that starts at 0 (a
             ReZero-style gate; needs ``history_prior``), so that training starts from the well's
             own dynamics and the untrained force field's random forces never enter a rollout.
@@ -95,7 +97,8 @@ class NeuralMD(DynamicsModel):
                  friction: float | None = None, noise: str = "rank1",
                  coefficients: str = "constant", kT: float = 1.0, score_weight: float = 0.0,
                  score_noise: float = 0.2, score_snapshots: int = 8, history_prior: bool = False,
-                 prior_floor: float = 0.01, gate_learned_force: bool = False) -> None:
+                 prior_floor: float = 0.01, prior_shape: str = "isotropic",
+                 gate_learned_force: bool = False) -> None:
         super().__init__()
         method, entry = integrator(solver, method)
         if adjoint and not entry.adjoint:
@@ -106,7 +109,7 @@ class NeuralMD(DynamicsModel):
             raise ValueError(f"noise_scale must be positive, got {noise_scale}")
         friction = _check_langevin_options(solver, method, friction, noise, coefficients, kT)
         _check_score_options(noise, score_weight, score_noise, score_snapshots)
-        _check_prior_options(noise, history_prior, prior_floor, gate_learned_force)
+        _check_prior_options(noise, history_prior, prior_floor, gate_learned_force, prior_shape)
         if entry.rank1_noise_only and noise != "rank1":
             raise ValueError(f"method {method!r} needs the rank-1 noise; use 'euler' or 'baoab' with noise={noise!r}")
         self.force_field = force_field
@@ -116,7 +119,7 @@ class NeuralMD(DynamicsModel):
         self.noise = noise
         self.score_weight, self.score_noise = float(score_weight), float(score_noise)
         self.score_snapshots = int(score_snapshots)
-        self.history_prior, self.prior_floor = bool(history_prior), float(prior_floor)
+        self.history_prior, self.prior_floor, self.prior_shape = bool(history_prior), float(prior_floor), prior_shape
         ref_param = next(force_field.parameters(), torch.empty(()))
         self.force_gate = (nn.Parameter(torch.zeros((), dtype=ref_param.dtype, device=ref_param.device))
                            if gate_learned_force else None)
@@ -164,7 +167,7 @@ class NeuralMD(DynamicsModel):
         if not self.history_prior:
             return None
         kT = self.langevin.kT if kT is None else kT
-        return history_well(data["ligand"].pos, start, kT, floor=self.prior_floor)
+        return history_well(data["ligand"].pos, start, kT, floor=self.prior_floor, shape=self.prior_shape)
 
     @property
     def noise_scale(self) -> Tensor | None:
@@ -286,8 +289,10 @@ def _check_langevin_options(solver: str, method: str, friction: float | None, no
     return friction
 
 
-def _check_prior_options(noise: str, history_prior: bool, floor: float, gate: bool) -> None:
+def _check_prior_options(noise: str, history_prior: bool, floor: float, gate: bool, shape: str) -> None:
     """Validate the history-prior options (see NeuralMD)."""
+    if shape not in WELL_SHAPES:
+        raise ValueError(f"prior_shape must be one of {WELL_SHAPES}, got {shape!r}")
     if not isinstance(history_prior, bool):
         raise ValueError(f"history_prior must be True or False, got {history_prior!r}")
     if not isinstance(gate, bool):
