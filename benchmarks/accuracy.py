@@ -114,6 +114,9 @@ def score(model, records: list, start: int, seed: int, samples: int) -> dict:
                                  seed=seed, samples=samples)
     out = {k: v for k, v in result.overall.items() if not k.startswith("skill")}
     out["finite"] = all(bool(torch.isfinite(e).all()) for e in result.ensembles)
+    # the farthest any sampled rollout's ligand centroid gets from its start: "leaves the pocket"
+    out["max_centroid_shift"] = max(float((c - c[:, :1]).norm(dim=-1).max())
+                                    for c in (e.mean(-2) for e in result.ensembles))
     # RMSF curves (Eq. 2) of the first test trajectory: the first sample and the truth
     out["rmsf_pred"] = metrics.rmsf(result.predictions[0][1:].double())
     out["rmsf_true"] = metrics.rmsf(records[0]["ligand"].pos[:, start + 1:].transpose(0, 1).double())
