@@ -148,12 +148,11 @@ class NeighborEmbedding(nn.Module):
                 weights = self.filter(self.rbf(safe_norm(r_ij)))
             else:
                 weights = self.filter(rbf if chunk is None else rbf[chunk])
-            z_src = z[src]
             if self.smooth and self.project is None:  # one product for both filters, columns (filter, d)
-                smooth_message, message = (weights.view(-1, 2, hidden) * z_src.unsqueeze(1)).unbind(1)
-            else:
-                message = weights[:, -self.channels :] * (z_src if zv is None else zv[src])
-                smooth_message = weights[:, :hidden] * z_src if self.smooth else None
+                smooth_message, message = (weights.view(-1, 2, hidden) * z[src].unsqueeze(1)).unbind(1)
+            else:  # gather z only where a message reads it (a protein's E x d rows are ~100 MB)
+                message = weights[:, -self.channels :] * (z[src] if zv is None else zv[src])
+                smooth_message = weights[:, :hidden] * z[src] if self.smooth else None
             if self.smooth:
                 smooth = smooth.index_add(0, dst, smooth_message)
             vectors = vectors.index_add(0, dst, r_ij.unsqueeze(-1) * message.unsqueeze(-2))
