@@ -141,18 +141,20 @@ class NeighborEmbedding(nn.Module):
         for chunk in chunks:
             src, dst = edge_index if chunk is None else edge_index[:, chunk]
             if rel is None:
-                r_ij = pos[dst] - pos[src]
+                r_ij = pos.index_select(0, dst) - pos.index_select(0, src)
             else:
                 r_ij = rel if chunk is None else rel[chunk]
             if rbf is None:
                 weights = self.filter(self.rbf(safe_norm(r_ij)))
             else:
                 weights = self.filter(rbf if chunk is None else rbf[chunk])
+            # (index_select, not z[src]: ~7x faster on (E, d) rows, and its backward is an index_add)
             if self.smooth and self.project is None:  # one product for both filters, columns (filter, d)
-                smooth_message, message = (weights.view(-1, 2, hidden) * z[src].unsqueeze(1)).unbind(1)
+                z_src = z.index_select(0, src).unsqueeze(1)
+                smooth_message, message = (weights.view(-1, 2, hidden) * z_src).unbind(1)
             else:  # gather z only where a message reads it (a protein's E x d rows are ~100 MB)
-                message = weights[:, -self.channels :] * (z[src] if zv is None else zv[src])
-                smooth_message = weights[:, :hidden] * z[src] if self.smooth else None
+                message = weights[:, -self.channels :] * (z if zv is None else zv).index_select(0, src)
+                smooth_message = weights[:, :hidden] * z.index_select(0, src) if self.smooth else None
             if self.smooth:
                 smooth = smooth.index_add(0, dst, smooth_message)
             vectors = vectors.index_add(0, dst, r_ij.unsqueeze(-1) * message.unsqueeze(-2))

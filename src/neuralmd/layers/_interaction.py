@@ -127,7 +127,7 @@ def _stack_parameters(layers: Sequence[FrameInteraction], hidden: int, edge_attr
         node_w = torch.cat([weight for layer in layers for weight in (layer.dst_in.weight, layer.src_in.weight)])
         node_w = node_w.t().split(2 * hidden, dim=1)
     else:  # the source nodes do not change: their block is fixed for all layers at once
-        fixed = fixed + (source @ torch.cat([layer.src_in.weight for layer in layers]).t())[src]
+        fixed = fixed + (source @ torch.cat([layer.src_in.weight for layer in layers]).t()).index_select(0, src)
         node_w = torch.cat([layer.dst_in.weight for layer in layers]).t().split(hidden, dim=1)
     vector = torch.stack([layer.vector.weight for layer in layers])  # (L, 5, d)
     message = torch.stack([layer.message[1].weight for layer in layers])  # (L, d, d)
@@ -211,7 +211,7 @@ def interaction_stack(
             else:
                 pre = pre + weighted_row_sum(table, node_index, ones)
         else:
-            pre = pre + (h @ stacked.node_w[k])[dst]
+            pre = pre + (h @ stacked.node_w[k]).index_select(0, dst)
         act = F.silu(pre)  # (E, d); layer.message is SiLU -> Linear
         # m = W_m act + b_m enters only linear maps (the h update after a sum, and the vector
         # coefficients), so they take act: sum_j w m = W_m sum_j w act + b_m sum_j w, and
