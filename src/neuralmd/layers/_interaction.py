@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._blocks import weighted_row_sum
 
 
 class EdgeGeometry(NamedTuple):
@@ -174,8 +173,8 @@ def interaction_stack(
     change between layers (the edge-feature block of the first linear map, for all layers in one
     matrix product; the source-node block when the sources are another node set; the product of the
     vector head with the message map; the frames as a (5, 4) basis) is computed once, the node
-    blocks run per node and are summed onto edges (:func:`weighted_row_sum`), and the message map
-    acts after the sum over edges. The fixed divisor is folded into the envelope.
+    blocks run per node and are gathered onto edges, and the message map acts after the sum over
+    edges. The fixed divisor is folded into the envelope.
     """
     norm = layers[0].norm
     if any(layer.norm != norm for layer in layers):
@@ -196,20 +195,24 @@ def interaction_stack(
     sides = vector_index.shape[1]
     vector_inputs, vector_rows = 3 * sides, vector_index.reshape(-1)
     stacked = _stack_parameters(layers, hidden, edge_attr, edge_map, source, extra, src, vector_inputs, w, weight_sum)
-    if source is None:  # rows (n, side) of the per-layer node table
-        node_index = ends * 2 + torch.tensor([0, 1], device=ends.device)
-        ones = torch.ones(node_index.shape, dtype=h.dtype, device=h.device)
+    grad = torch.is_grad_enabled()
+    if source is None:  # rows 2 n + side of the per-layer node table (side 0: dst_in, 1: src_in)
+        if grad:  # index_select's backward is ~2.5x faster than embedding_bag's
+            dst_rows, src_rows = 2 * dst, 2 * src + 1
+        else:  # one embedding_bag of the two rows (a bag per edge)
+            node_rows = (ends * 2 + torch.tensor([0, 1], device=ends.device)).view(-1)
+            bag_offsets = torch.arange(0, 2 * num_edges, 2, device=ends.device)
     for k, layer in enumerate(layers):
         # e_i . vec_i (and e_i . vec_j) for every edge, in one batched product
         gathered = vec.index_select(0, vector_rows).view(num_edges, sides, 3)  # a cheaper backward than vec[index]
         scalars = torch.bmm(gathered, frames_t).view(num_edges, vector_inputs)
         pre = torch.addmm(stacked.fixed[k], scalars, stacked.vector_w[k])
         if source is None:
-            table = (h @ stacked.node_w[k]).view(2 * num, hidden)
-            if torch.is_grad_enabled():  # index_select's backward is ~2.5x faster than embedding_bag's
-                pre = pre + table.index_select(0, node_index[:, 0]) + table.index_select(0, node_index[:, 1])
+            table = (h @ stacked.node_w[k]).view(2 * num, hidden).to(pre.dtype)  # (float32 under autocast)
+            if grad:
+                pre = pre + table.index_select(0, dst_rows) + table.index_select(0, src_rows)
             else:
-                pre = pre + weighted_row_sum(table, node_index, ones)
+                pre = pre + torch.embedding_bag(table, node_rows, bag_offsets)[0]
         else:
             pre = pre + (h @ stacked.node_w[k]).index_select(0, dst)
         act = F.silu(pre)  # (E, d); layer.message is SiLU -> Linear
