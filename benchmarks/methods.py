@@ -9,6 +9,7 @@ and no learned initial-velocity map unless asked for.
 """
 from __future__ import annotations
 
+import torch
 from omegaconf import OmegaConf
 from torch import nn
 
@@ -36,6 +37,9 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "RandomWalk": ("randomwalk", {}),
 }
 
+#: An ABLATION option (not a model key): replace the learned force by zero after building.
+NO_LEARNED_FORCE = "no_learned_force"
+
 #: The Langevin ablation (issue 11): the paper's NeuralMD SDE (rank-1 noise, Euler-Maruyama, MAE
 #: training, model=neuralmd_sde) with one component added at a time, and all of them. Each entry:
 #: overrides of neuralmd_sde's keys, and the training loss.
@@ -54,8 +58,50 @@ ABLATION: dict[str, tuple[dict, str]] = {
     "SDE + all + equilibrium score": ({"friction": 0.5, "noise": "fdt", "method": "baoab",
                                        "coefficients": "ligand", "score_weight": 1.0, "score_noise": 0.2},
                                       "energy"),
+    # All of the above (no equilibrium term), plus the harmonic well of the snapshots seen before
+    # each start (NeuralMD(history_prior=True)): the Stationary baseline's distribution as the
+    # prior equilibrium, the learned force correcting it.
+    "SDE + all + history prior": ({"friction": 0.5, "noise": "fdt", "method": "baoab", "coefficients": "ligand",
+                                   "history_prior": True}, "energy"),
+    # The learned force behind a gate that starts at 0 (training starts from the well's dynamics),
+    # and with the equilibrium term on the training snapshots (the well included in the score).
+    "SDE + all + gated history prior": ({"friction": 0.5, "noise": "fdt", "method": "baoab",
+                                         "coefficients": "ligand", "history_prior": True,
+                                         "gate_learned_force": True}, "energy"),
+    "SDE + all + gated history prior + equilibrium score": ({"friction": 0.5, "noise": "fdt", "method": "baoab",
+                                                             "coefficients": "ligand", "history_prior": True,
+                                                             "gate_learned_force": True, "score_weight": 1.0,
+                                                             "score_noise": 0.2}, "energy"),
+    # The well with each atom's 3 x 3 covariance instead of one variance, without a learned force.
+    "SDE + all + anisotropic history prior, no learned force": ({"friction": 0.5, "noise": "fdt", "method": "baoab",
+                                                                 "coefficients": "ligand", "history_prior": True,
+                                                                 "prior_shape": "anisotropic",
+                                                                 NO_LEARNED_FORCE: True}, "energy"),
+    "SDE + all + anisotropic history prior": ({"friction": 0.5, "noise": "fdt", "method": "baoab",
+                                               "coefficients": "ligand", "history_prior": True,
+                                               "prior_shape": "anisotropic"}, "energy"),
+    # Its ablation: the same Langevin dynamics in the well alone, the learned force set to zero
+    # (friction, kT and the velocity map still learned).
+    "SDE + all + history prior, no learned force": ({"friction": 0.5, "noise": "fdt", "method": "baoab",
+                                                     "coefficients": "ligand", "history_prior": True,
+                                                     NO_LEARNED_FORCE: True}, "energy"),
 }
 CONFIGS.update({name: ("neuralmd_sde", options) for name, (options, _) in ABLATION.items()})
+
+
+class ZeroForce(nn.Module):
+    """A force field whose force is always zero, encoding the protein like the one it replaces
+    (the ablation of a prior's own dynamics)."""
+
+    def __init__(self, replaced: nn.Module) -> None:
+        super().__init__()
+        self.replaced = replaced
+
+    def encode_protein(self, data):
+        return self.replaced.encode_protein(data)
+
+    def forward(self, data, x, protein=None):
+        return torch.zeros_like(x)
 
 
 def training_loss(method: str) -> str:
@@ -102,4 +148,9 @@ def method_config(method: str, *, hidden: int = 128, layers: int = 5, cutoff: fl
 
 def build(method: str, **sizes) -> nn.Module:
     """One dynamics model of ``method`` on a fresh BindingNet (keywords: :func:`method_config`)."""
-    return build_model(method_config(method, **sizes))[0]
+    config = method_config(method, **sizes)
+    no_force = config.pop(NO_LEARNED_FORCE, False)
+    model = build_model(config)[0]
+    if no_force:
+        model.force_field = ZeroForce(model.force_field)
+    return model

@@ -39,6 +39,11 @@ def build(name: str) -> torch.nn.Module:
                                            noise="full", noise_scale=1.0, coefficients="ligand"),
         "langevin-euler-fdt": lambda: NeuralMD(ff, solver="sde", method="euler", step_size=0.5, friction=0.5,
                                                noise="fdt", kT=2.0),
+        "langevin-history-prior": lambda: NeuralMD(ff, solver="sde", method="baoab", step_size=0.5, friction=0.5,
+                                                   noise="fdt", kT=2.0, history_prior=True, velocity_mapping=True),
+        "langevin-anisotropic-prior": lambda: NeuralMD(ff, solver="sde", method="baoab", step_size=0.5,
+                                                       friction=0.5, noise="fdt", kT=2.0, history_prior=True,
+                                                       prior_shape="anisotropic", gate_learned_force=True),
         "gnnmd": lambda: GNNMD(ff),
         "verlet": lambda: VerletMD(ff, step_size=0.5),
         "denoising": lambda: DenoisingLD(ff, steps=4),
@@ -54,10 +59,11 @@ def seeded_rollout(model):
 
 
 NAMES = ["static", "linear", "meanpose", "stationary", "randomwalk", "ode-rk4", "ode-dopri5", "sde-euler",
-         "sde-srk", "ode-friction", "langevin-baoab", "langevin-euler-fdt", "gnnmd", "verlet", "denoising"]
+         "sde-srk", "ode-friction", "langevin-baoab", "langevin-euler-fdt", "langevin-history-prior",
+         "langevin-anisotropic-prior", "gnnmd", "verlet", "denoising"]
 #: Models whose ensembles are checked: every stochastic one, and a deterministic one (copies).
-ENSEMBLE_NAMES = ["stationary", "randomwalk", "sde-euler", "langevin-baoab", "langevin-euler-fdt", "denoising",
-                  "ode-rk4"]
+ENSEMBLE_NAMES = ["stationary", "randomwalk", "sde-euler", "langevin-baoab", "langevin-euler-fdt",
+                  "langevin-history-prior", "langevin-anisotropic-prior", "denoising", "ode-rk4"]
 
 
 def seeded_ensemble(model, samples: int = 3):
@@ -105,7 +111,8 @@ def test_rollout_is_batch_independent(name):
     assert_batch_independent(seeded_rollout(model), records, atom_dim=-2, atol=atol)
 
 
-@pytest.mark.parametrize("name", ["ode-rk4", "sde-euler", "langevin-baoab", "langevin-euler-fdt"])
+@pytest.mark.parametrize("name", ["ode-rk4", "sde-euler", "langevin-baoab", "langevin-euler-fdt",
+                                  "langevin-history-prior"])
 def test_neuralmd_rollout_sees_chirality(name):
     model = build(name)
     assert_reflection_sensitive(seeded_rollout(model), make_record(3, n_lig=7, n_res=12),

@@ -62,6 +62,18 @@ def observed_mean_and_spread(pos: Tensor, start: Tensor) -> tuple[Tensor, Tensor
     return mean, var
 
 
+def observed_covariance(pos: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
+    """Each atom's mean position (N, 3) over snapshots 0..start and its 3 x 3 covariance (N, 3, 3),
+    unbiased (0 when only the start is observed), in Å^2. Its trace / 3 is
+    :func:`observed_mean_and_spread`'s isotropic variance."""
+    mask = observed_mask(pos, start).unsqueeze(-1).to(pos.dtype)       # (N, T, 1)
+    count = mask.sum(1)                                                  # (N, 1)
+    mean = (pos * mask).sum(1) / count
+    centred = (pos - mean.unsqueeze(1)) * mask
+    cov = torch.einsum("ntk,ntl->nkl", centred, centred) / (count - 1).clamp_min(1).unsqueeze(-1)
+    return mean, cov
+
+
 def observed_msd(pos: Tensor, start: Tensor) -> Tensor:
     """Per-atom mean squared displacement (N, L + 1) in Å^2 at lags 0..L over snapshots 0..start.
 

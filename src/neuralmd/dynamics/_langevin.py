@@ -101,6 +101,38 @@ class LangevinCoefficients(nn.Module):
         return gamma, head(self.noise_bias, self.noise_weight)
 
 
+#: Shapes of the history well: one variance per atom, or its full 3 x 3 covariance.
+WELL_SHAPES = ("isotropic", "anisotropic")
+
+
+def history_well(pos: Tensor, start: Tensor, kT: Tensor, *, floor: float,
+                 shape: str = "isotropic") -> Callable[[Tensor], Tensor]:
+    """The harmonic well of the snapshots seen so far, as a force ``x -> (N, 3)``.
+
+    ``isotropic``: ``F_i(x) = -kT (x_i - mean_i) / (s_i^2 + floor)`` with ``mean_i`` and the
+    isotropic variance ``s_i^2`` of atom i over snapshots 0..start (:func:`observed_mean_and_spread`,
+    what the Stationary baseline samples); ``anisotropic``: ``F_i(x) = -kT (C_i + floor I)^-1
+    (x_i - mean_i)`` with the atom's 3 x 3 covariance ``C_i`` (:func:`observed_covariance`). The
+    Boltzmann density at ``kT`` is ``N(mean_i, s_i^2 I + floor I)`` (or ``C_i + floor I``) for any
+    kT, so under fluctuation-dissipation the learned force only has to correct it, and kT and the
+    friction set how fast a rollout relaxes into it. ``floor`` (Å^2) keeps the well finite when few
+    snapshots were seen. Equivariant: the mean moves with the data, the variance is invariant and
+    the covariance turns with it.
+    """
+    from ._baselines import observed_covariance, observed_mean_and_spread  # (the baselines' statistics)
+
+    if shape not in WELL_SHAPES:
+        raise ValueError(f"shape must be one of {WELL_SHAPES}, got {shape!r}")
+    if shape == "isotropic":
+        mean, var = observed_mean_and_spread(pos, start)
+        stiffness = kT / (var + floor).unsqueeze(-1)                       # (N, 1)
+        return lambda x: stiffness * (mean - x)
+    mean, cov = observed_covariance(pos, start)
+    eye = torch.eye(3, dtype=cov.dtype, device=cov.device)
+    precision = kT * torch.linalg.inv(cov + floor * eye)                   # (N, 3, 3), symmetric
+    return lambda x: torch.einsum("nkl,nl->nk", precision, mean - x)
+
+
 def ou_noise_scale(gamma: Tensor | None, h: float) -> Tensor | float:
     """sqrt of ``(1 - exp(-2 gamma h)) / (2 gamma)``: the spread of the exact OU step per unit noise.
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -9,7 +10,7 @@ from torch import Tensor, nn
 from .._format import ligand_batch
 from ._base import DynamicsModel, replicate
 from ._integrators import INTEGRATORS, integrator, solver_options
-from ._langevin import COEFFICIENT_SOURCES, NOISE_FORMS, LangevinCoefficients
+from ._langevin import COEFFICIENT_SOURCES, NOISE_FORMS, WELL_SHAPES, LangevinCoefficients, history_well
 from ._noise import atom_frames
 from ._score import denoising_score_loss, perturbed_snapshots
 from ._second_order import (LigandFactory, SecondOrderDynamics, default_ligand_factory,
@@ -59,6 +60,20 @@ class NeuralMD(DynamicsModel):
         score_noise: sigma of the denoising noise, Å per coordinate.
         score_snapshots: snapshots drawn per complex for one evaluation of the term.
 
+    A prior from the trajectory's past (``noise="fdt"`` only):
+        history_prior: add the harmonic well of the snapshots seen so far (0..start of each
+            rollout or training window; :func:`_langevin.history_well`) to the learned force. Its
+            Boltzmann density at the model's kT is the Stationary baseline's ``N(mean_i, s_i^2 I)``,
+            so the learned force corrects a prior that is already the right equilibrium to first
+            order, and the learned friction and kT decide how fast a rollout relaxes into it. The
+            model then reads the trajectory's history like the history baselines do.
+        prior_floor: Å^2 added to each atom's observed variance (a finite well after few snapshots).
+        prior_shape: ``"isotropic"`` (one variance per atom, the Stationary baseline's) or
+            ``"anisotropic"`` (each atom's 3 x 3 covariance).
+        gate_learned_force: multiply the learned force by a learned scalar that starts at 0 (a
+            ReZero-style gate; needs ``history_prior``), so that training starts from the well's
+            own dynamics and the untrained force field's random forces never enter a rollout.
+
     Example:
         >>> import torch
         >>> from neuralmd.data import synthetic_trajectories
@@ -81,7 +96,9 @@ class NeuralMD(DynamicsModel):
                  atol: float | None = None, ligand_factory: LigandFactory | None = None,
                  friction: float | None = None, noise: str = "rank1",
                  coefficients: str = "constant", kT: float = 1.0, score_weight: float = 0.0,
-                 score_noise: float = 0.2, score_snapshots: int = 8) -> None:
+                 score_noise: float = 0.2, score_snapshots: int = 8, history_prior: bool = False,
+                 prior_floor: float = 0.01, prior_shape: str = "isotropic",
+                 gate_learned_force: bool = False) -> None:
         super().__init__()
         method, entry = integrator(solver, method)
         if adjoint and not entry.adjoint:
@@ -92,6 +109,7 @@ class NeuralMD(DynamicsModel):
             raise ValueError(f"noise_scale must be positive, got {noise_scale}")
         friction = _check_langevin_options(solver, method, friction, noise, coefficients, kT)
         _check_score_options(noise, score_weight, score_noise, score_snapshots)
+        _check_prior_options(noise, history_prior, prior_floor, gate_learned_force, prior_shape)
         if entry.rank1_noise_only and noise != "rank1":
             raise ValueError(f"method {method!r} needs the rank-1 noise; use 'euler' or 'baoab' with noise={noise!r}")
         self.force_field = force_field
@@ -101,6 +119,10 @@ class NeuralMD(DynamicsModel):
         self.noise = noise
         self.score_weight, self.score_noise = float(score_weight), float(score_noise)
         self.score_snapshots = int(score_snapshots)
+        self.history_prior, self.prior_floor, self.prior_shape = bool(history_prior), float(prior_floor), prior_shape
+        ref_param = next(force_field.parameters(), torch.empty(()))
+        self.force_gate = (nn.Parameter(torch.zeros((), dtype=ref_param.dtype, device=ref_param.device))
+                           if gate_learned_force else None)
         factory = ligand_factory or default_ligand_factory(force_field)
         self.velocity_mapper = factory() if velocity_mapping else None
         self.refiner = factory() if self.velocity_refinement != 0.0 else None
@@ -130,6 +152,24 @@ class NeuralMD(DynamicsModel):
         return self.noise == "fdt"
 
     @property
+    def observes_history(self) -> bool:
+        """With ``history_prior`` the model reads the snapshots before each start."""
+        return self.history_prior
+
+    def learned_force(self, data, x: Tensor, protein=None) -> Tensor:
+        """(N, 3) the force field's force at x, times the learned gate with ``gate_learned_force``."""
+        force = self.force_field(data, x, protein=protein)
+        return force if self.force_gate is None else self.force_gate * force
+
+    def prior(self, data, start: Tensor, *, kT: Tensor | None = None) -> Callable[[Tensor], Tensor] | None:
+        """The history well of ``data``'s snapshots 0..start (N,) as a force, or None without one;
+        at ``kT`` (default: the learned one)."""
+        if not self.history_prior:
+            return None
+        kT = self.langevin.kT if kT is None else kT
+        return history_well(data["ligand"].pos, start, kT, floor=self.prior_floor, shape=self.prior_shape)
+
+    @property
     def noise_scale(self) -> Tensor | None:
         """The learned sigma of the paper's rank-1 SDE noise (None otherwise)."""
         return None if self.log_noise_scale is None else self.log_noise_scale.exp()
@@ -145,22 +185,26 @@ class NeuralMD(DynamicsModel):
         batch, _ = ligand_batch(data)
         return self.langevin(data["ligand"].z, x, batch)
 
-    def dynamics(self, data) -> SecondOrderDynamics:
-        """The Eq. 14 function for ``data``, with the protein encoded here, once."""
+    def dynamics(self, data, prior: Callable[[Tensor], Tensor] | None = None) -> SecondOrderDynamics:
+        """The Eq. 14 function for ``data``, with the protein encoded here, once; ``prior``: a
+        fixed force added to the learned one (:meth:`prior`)."""
         protein = self.protein_encoding(data)
         friction = None
         if self.langevin is not None and self.langevin.has_friction:
             friction = lambda x: self.coefficients(data, x)[0]  # noqa: E731
-        return SecondOrderDynamics(self.force_field, data, protein, data["ligand"].mass,
+        return SecondOrderDynamics(self.learned_force, data, protein, data["ligand"].mass,
                                    velocity_refinement=self.velocity_refinement, refiner=self.refiner,
-                                   friction=friction)
+                                   friction=friction, prior=prior)
 
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
-                generator: torch.Generator | None = None) -> Tensor:
-        """(T, N, 3) positions at relative times (T,) in snapshot intervals from x0, v0 (N, 3)."""
+                generator: torch.Generator | None = None, *, start: Tensor | None = None) -> Tensor:
+        """(T, N, 3) positions at relative times (T,) in snapshot intervals from x0, v0 (N, 3);
+        ``start`` (N,): each atom's start snapshot, needed with ``history_prior``."""
+        if self.history_prior and start is None:
+            raise ValueError("history_prior reads the snapshots before the start: pass start= (N,)")
         if self.velocity_mapper is not None:
             v0 = map_initial_velocity(self.velocity_mapper, data, x0, v0)
-        func = self.dynamics(data)
+        func = self.dynamics(data, self.prior(data, start))
         if times.numel() == 1:
             return x0.unsqueeze(0)
         return INTEGRATORS[self.solver][self.method].integrate(self, func, data, x0, v0, times, generator)
@@ -179,9 +223,17 @@ class NeuralMD(DynamicsModel):
         copies = replicate(data, self.score_snapshots).to(x.device)
         protein = self.protein_encoding(copies)
         kT = self.langevin.kT.detach()
+        # every snapshot of a training record is seen: the well of all of them
+        seen = torch.full((x.shape[-2] * self.score_snapshots,), copies["ligand"].pos.shape[1] - 1,
+                          device=x.device)
+        prior = self.prior(copies, seen, kT=kT)
 
         def scaled_force(y: Tensor) -> Tensor:
-            return self.force_field(copies, y.reshape(-1, 3), protein=protein).reshape(y.shape) / kT
+            flat = y.reshape(-1, 3)
+            force = self.learned_force(copies, flat, protein=protein)
+            if prior is not None:
+                force = force + prior(flat)
+            return force.reshape(y.shape) / kT
 
         return denoising_score_loss(scaled_force, x, eps, noise=self.score_noise)
 
@@ -235,6 +287,22 @@ def _check_langevin_options(solver: str, method: str, friction: float | None, no
     if not kT > 0:
         raise ValueError(f"kT must be positive, got {kT}")
     return friction
+
+
+def _check_prior_options(noise: str, history_prior: bool, floor: float, gate: bool, shape: str) -> None:
+    """Validate the history-prior options (see NeuralMD)."""
+    if shape not in WELL_SHAPES:
+        raise ValueError(f"prior_shape must be one of {WELL_SHAPES}, got {shape!r}")
+    if not isinstance(history_prior, bool):
+        raise ValueError(f"history_prior must be True or False, got {history_prior!r}")
+    if not isinstance(gate, bool):
+        raise ValueError(f"gate_learned_force must be True or False, got {gate!r}")
+    if gate and not history_prior:
+        raise ValueError("gate_learned_force needs history_prior=True (a zero force with no prior does not move)")
+    if history_prior and noise != "fdt":
+        raise ValueError(f"history_prior needs noise='fdt' (the kT of the well's equilibrium), got noise={noise!r}")
+    if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not floor > 0:
+        raise ValueError(f"prior_floor must be a positive number of Å^2, got {floor!r}")
 
 
 def _check_score_options(noise: str, weight: float, sigma: float, snapshots: int) -> None:

@@ -20,7 +20,8 @@ class SecondOrderDynamics:
     the force field absorbs; dividing by the mass keeps heavy atoms slower for the same force.
 
     Args:
-        force_field: a BindingNet-like module, ``force_field(data, x, protein=enc) -> (N, 3)``.
+        force_field: a BindingNet-like module (or any callable),
+            ``force_field(data, x, protein=enc) -> (N, 3)``.
         data: the record (or batch) the ligand belongs to.
         protein: the ``ProteinEncoding`` of ``data``; ``None`` lets the force field encode the
             protein at every evaluation (only useful to measure what caching saves).
@@ -30,6 +31,8 @@ class SecondOrderDynamics:
             required when ``velocity_refinement != 0``.
         friction: ``x -> gamma (N, 1)``, a non-negative invariant friction in 1 / interval that
             adds ``-gamma v`` to dv/dt (Langevin NeuralMD); None (the paper) adds nothing.
+        prior: ``x -> (N, 3)`` a fixed force added to the learned one (the history well of
+            ``NeuralMD(history_prior=True)``); None adds nothing.
 
     Example:
         >>> import torch
@@ -44,9 +47,10 @@ class SecondOrderDynamics:
         (True, True)
     """
 
-    def __init__(self, force_field: nn.Module, data, protein, mass: Tensor, *,
+    def __init__(self, force_field: Callable[..., Tensor], data, protein, mass: Tensor, *,
                  velocity_refinement: float = 0.0, refiner: nn.Module | None = None,
-                 friction: Callable[[Tensor], Tensor] | None = None) -> None:
+                 friction: Callable[[Tensor], Tensor] | None = None,
+                 prior: Callable[[Tensor], Tensor] | None = None) -> None:
         if velocity_refinement != 0.0 and refiner is None:
             raise ValueError("velocity_refinement != 0 needs a refiner (a BindingNet-Ligand)")
         self.force_field = force_field
@@ -56,12 +60,14 @@ class SecondOrderDynamics:
         self.velocity_refinement = float(velocity_refinement)
         self.refiner = refiner
         self.friction = friction
+        self.prior = prior
         self.batch, self.num_complexes = ligand_batch(data)
         self.nfe = 0
 
     def forces(self, x: Tensor) -> Tensor:
         """(N, 3) forces on the ligand atoms at positions x (N, 3)."""
-        return self.force_field(self.data, x, protein=self.protein)
+        learned = self.force_field(self.data, x, protein=self.protein)
+        return learned if self.prior is None else learned + self.prior(x)
 
     def acceleration(self, x: Tensor) -> Tensor:
         """(N, 3) ``F / m``."""
