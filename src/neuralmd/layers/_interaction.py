@@ -206,15 +206,15 @@ def interaction_stack(
         # e_i . vec_i (and e_i . vec_j) for every edge, in one batched product
         gathered = vec.index_select(0, vector_rows).view(num_edges, sides, 3)  # a cheaper backward than vec[index]
         scalars = torch.bmm(gathered, frames_t).view(num_edges, vector_inputs)
-        pre = torch.addmm(stacked.fixed[k], scalars, stacked.vector_w[k])
+        pre = torch.addmm(stacked.fixed[k], scalars, stacked.vector_w[k])  # fresh: the node terms add in place
         if source is None:
             table = (h @ stacked.node_w[k]).view(2 * num, hidden).to(pre.dtype)  # (float32 under autocast)
             if grad:
-                pre = pre + table.index_select(0, dst_rows) + table.index_select(0, src_rows)
+                pre.add_(table.index_select(0, dst_rows)).add_(table.index_select(0, src_rows))
             else:
-                pre = pre + torch.embedding_bag(table, node_rows, bag_offsets)[0]
+                pre.add_(torch.embedding_bag(table, node_rows, bag_offsets)[0])
         else:
-            pre = pre + (h @ stacked.node_w[k]).index_select(0, dst)
+            pre.add_((h @ stacked.node_w[k]).index_select(0, dst))
         act = F.silu(pre)  # (E, d); layer.message is SiLU -> Linear
         # m = W_m act + b_m enters only linear maps (the h update after a sum, and the vector
         # coefficients), so they take act: sum_j w m = W_m sum_j w act + b_m sum_j w, and
