@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-
 class EdgeGeometry(NamedTuple):
     """The geometry of one edge set ``j -> i``, computed once per force evaluation and shared by every
     layer that runs on those edges (a tuple, so it passes through ``torch.compile`` unchanged).
