@@ -44,9 +44,9 @@ def edge_frames(pos: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None,
     else:  # the mean position of every complex, gathered back onto its atoms
         num = int(batch.max()) + 1 if batch.numel() else 0
         count = torch.bincount(batch, minlength=num).clamp_min(1).unsqueeze(-1).to(pos.dtype)
-        centred = pos - (pos.new_zeros(num, 3).index_add_(0, batch, pos) / count)[batch]
+        centred = pos - (pos.new_zeros(num, 3).index_add_(0, batch, pos) / count).index_select(0, batch)
     src, dst = edge_index
-    return gram_schmidt(pos[dst] - pos[src], centred[dst], eps=eps)
+    return gram_schmidt(pos.index_select(0, dst) - pos.index_select(0, src), centred.index_select(0, dst), eps=eps)
 
 
 def backbone_frames(n: Tensor, ca: Tensor, c: Tensor, eps: float = DEGENERATE_EPS) -> Tensor:

@@ -85,6 +85,49 @@ def weighted_row_sum(table: Tensor, index: Tensor, weights: Tensor) -> Tensor:
     return torch.embedding_bag(table, index.reshape(-1), offsets, False, 0, False, weights.reshape(-1))[0]
 
 
+class _OuterScatter(torch.autograd.Function):
+    """``out[i] = sum_{e: index[e] = i} rel[e] (x) message[e]`` (N, 3, C), the equivariant vector
+    features. Autograd's backward of the plain formula gathers and multiplies an (E, 3, C) tensor
+    twice (on a protein's 194,000 edges, 75 MB each); here the message gradient is a weighted row
+    sum of the output gradient (no (E, 3, C) tensor) and the ``rel`` gradient, needed only when the
+    positions are differentiated, one gather and a batched product. Under ``create_graph`` the
+    backward uses plain differentiable tensor ops, as :class:`_WeightedRowSum`'s does."""
+
+    @staticmethod
+    def forward(ctx, rel: Tensor, message: Tensor, index: Tensor, num: int) -> Tensor:
+        ctx.save_for_backward(rel, message, index)
+        product = rel.unsqueeze(-1) * message.unsqueeze(-2)
+        return product.new_zeros(num, 3, message.shape[-1]).index_add_(0, index, product)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Optional[Tensor], Optional[Tensor], None, None]:
+        rel, message, index = ctx.saved_tensors
+        needs_rel, needs_message, _, _ = ctx.needs_input_grad
+        gathered = grad.index_select(0, index) if needs_rel or torch.is_grad_enabled() else None
+        grad_rel = grad_message = None
+        if torch.is_grad_enabled():  # create_graph: every op below is differentiable again
+            if needs_rel:
+                grad_rel = (gathered * message.unsqueeze(-2)).sum(-1)
+            if needs_message:
+                grad_message = (gathered * rel.unsqueeze(-1)).sum(-2)
+            return grad_rel, grad_message, None, None
+        if needs_rel:
+            grad_rel = torch.bmm(gathered, message.unsqueeze(-1)).squeeze(-1)
+        if needs_message:  # row 3 i + x of grad, weighted by rel[e, x]
+            rows = 3 * index.unsqueeze(-1) + torch.arange(3, device=index.device)
+            grad_message = weighted_row_sum(grad.reshape(-1, grad.shape[-1]), rows, rel.to(grad.dtype))
+        return grad_rel, grad_message, None, None
+
+
+def outer_scatter(rel: Tensor, message: Tensor, index: Tensor, num: int) -> Tensor:
+    """``zeros(num, 3, C).index_add(0, index, rel.unsqueeze(-1) * message.unsqueeze(-2))`` with a
+    cheaper backward. Shapes: ``rel`` (E, 3), ``message`` (E, C), ``index`` (E,) long -> (num, 3, C)."""
+    if torch.is_grad_enabled() and (rel.requires_grad or message.requires_grad):
+        return _OuterScatter.apply(rel, message, index, num)
+    product = rel.unsqueeze(-1) * message.unsqueeze(-2)
+    return product.new_zeros(num, 3, message.shape[-1]).index_add_(0, index, product)
+
+
 class NeighborEmbedding(nn.Module):
     """Atom embeddings refined by their neighbours, plus equivariant vector features (Eq. 32).
 
@@ -132,7 +175,7 @@ class NeighborEmbedding(nn.Module):
         num, hidden = z.shape
         zv = None if self.project is None else self.project(z)
         smooth = z.new_zeros(num, hidden)
-        vectors = z.new_zeros(num, 3, self.channels)
+        vectors = None
         num_edges = edge_index.shape[1]
         # One chunk needs no loop over range(num_edges) (torch.compile(dynamic=True) would have to
         # specialise on the edge count to unroll it, and recompile whenever it changes) and no slices.
@@ -141,20 +184,22 @@ class NeighborEmbedding(nn.Module):
         for chunk in chunks:
             src, dst = edge_index if chunk is None else edge_index[:, chunk]
             if rel is None:
-                r_ij = pos[dst] - pos[src]
+                r_ij = pos.index_select(0, dst) - pos.index_select(0, src)
             else:
                 r_ij = rel if chunk is None else rel[chunk]
             if rbf is None:
                 weights = self.filter(self.rbf(safe_norm(r_ij)))
             else:
                 weights = self.filter(rbf if chunk is None else rbf[chunk])
-            z_src = z[src]
+            # (index_select, not z[src]: ~7x faster on (E, d) rows, and its backward is an index_add)
             if self.smooth and self.project is None:  # one product for both filters, columns (filter, d)
-                smooth_message, message = (weights.view(-1, 2, hidden) * z_src.unsqueeze(1)).unbind(1)
-            else:
-                message = weights[:, -self.channels :] * (z_src if zv is None else zv[src])
-                smooth_message = weights[:, :hidden] * z_src if self.smooth else None
+                z_src = z.index_select(0, src).unsqueeze(1)
+                smooth_message, message = (weights.view(-1, 2, hidden) * z_src).unbind(1)
+            else:  # gather z only where a message reads it (a protein's E x d rows are ~100 MB)
+                message = weights[:, -self.channels :] * (z if zv is None else zv).index_select(0, src)
+                smooth_message = weights[:, :hidden] * z.index_select(0, src) if self.smooth else None
             if self.smooth:
                 smooth = smooth.index_add(0, dst, smooth_message)
-            vectors = vectors.index_add(0, dst, r_ij.unsqueeze(-1) * message.unsqueeze(-2))
+            part = outer_scatter(r_ij, message, dst, num)
+            vectors = part if vectors is None else vectors + part
         return z + smooth / self.norm, vectors / self.norm

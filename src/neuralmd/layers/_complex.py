@@ -82,8 +82,9 @@ class BindingNetComplex(nn.Module):
         # Only pocket residues (those with a pair) are read: every per-residue projection below runs
         # on them, not on all N_r residues of a protein encoded once.
         pocket, res = torch.unique(res, return_inverse=True)
-        return self.message_passing(h_lig, vec_lig, pos_lig, h_res=protein.h[pocket], ca=protein.ca[pocket],
-                                    res_frames=protein.frames[pocket], edge_index=torch.stack((res, atom)))
+        h_res, ca, res_frames = (t.index_select(0, pocket) for t in (protein.h, protein.ca, protein.frames))
+        return self.message_passing(h_lig, vec_lig, pos_lig, h_res=h_res, ca=ca, res_frames=res_frames,
+                                    edge_index=torch.stack((res, atom)))
 
     def message_passing(
         self,
@@ -99,9 +100,9 @@ class BindingNetComplex(nn.Module):
         """Everything after the pair search, with no data-dependent control flow (compiles as one
         graph, ``BindingNet(compile=True)``) -> new ``h`` (N_l, d), ``vec`` (N_l, 3)."""
         res, atom = edge_index
-        rel = pos_lig[atom] - ca[res]
+        rel = pos_lig.index_select(0, atom) - ca.index_select(0, res)
         r = safe_norm(rel)
-        frames = res_frames[res]
+        frames = res_frames.index_select(0, res)
         envelope = cosine_cutoff(r, self.cutoff)
         # edge_mlp is Linear -> SiLU -> Linear; its last Linear goes to the layers (edge_map)
         hidden_attr = F.silu(self._edge_mlp_input_layer(h_lig, h_res, rel, frames, r, envelope, atom, res))

@@ -82,7 +82,7 @@ class BindingNetLigand(LigandEncoder):
         by the edges and no data-dependent control flow, so it compiles as one graph
         (``BindingNet(compile=True)``)."""
         src, dst = edge_index
-        rel = pos[dst] - pos[src]
+        rel = pos.index_select(0, dst) - pos.index_select(0, src)
         r = safe_norm(rel)
         envelope = cosine_cutoff(r, self.cutoff)
         rbf = self.neighbors.rbf(r, envelope=envelope)  # once for the neighbour filter and the edge MLP

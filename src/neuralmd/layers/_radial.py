@@ -103,6 +103,11 @@ class RadialBasis(nn.Module):
             # exp of very negative numbers underflows to subnormals and runs ~10x slower on x86 CPUs
             # (with 96 functions most exponents are below -87); past MIN_EXPONENT the value is
             # < 2e-35 anyway, so clamping changes the basis by less than that.
+            if not (torch.is_grad_enabled() and (r.requires_grad or envelope.requires_grad)):
+                # nothing to differentiate (a protein's fixed atoms, inference): the same operations
+                # in place, one (E, K) tensor instead of six (each of a protein's is ~25 MB)
+                basis = torch.sub(r, centres).square_().mul_(-self.gamma).clamp_min_(MIN_EXPONENT).exp_()
+                return basis.mul_(envelope.unsqueeze(-1))
             basis = torch.exp((-self.gamma * (r - centres) ** 2).clamp_min(MIN_EXPONENT))
         else:
             # sin(k pi r / c) / r = (k pi / c) sinc(k r / c); sinc is finite with a finite gradient at 0.
