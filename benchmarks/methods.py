@@ -34,6 +34,8 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "Linear": ("linear", {}),
     "MeanPose": ("meanpose", {}),
     "Stationary": ("stationary", {}),
+    # Not in HISTORY_BASELINES (the trivial set): the check of the history well's shape
+    "Stationary (anisotropic)": ("stationary", {"shape": "anisotropic"}),
     "RandomWalk": ("randomwalk", {}),
 }
 

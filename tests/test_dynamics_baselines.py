@@ -42,6 +42,24 @@ def test_stationary_samples_have_the_observed_mean_and_isotropic_spread():
     assert torch.equal(out[:, 0], data["ligand"].pos[:, start].expand(4000, -1, -1))
 
 
+def test_anisotropic_stationary_samples_have_the_observed_covariance():
+    data = make_record(1, n_lig=4, T=10)
+    start = 9 - 1
+    out = StationaryBaseline(shape="anisotropic").rollout(data, [start, start + 1, start + 2],
+                                                          generator=torch.Generator().manual_seed(0), samples=4000)
+    draws = out[:, 1:].reshape(-1, 4, 3).numpy()                       # (K * 2, N, 3)
+    obs = data["ligand"].pos[:, :start + 1].numpy()                    # (N, 9, 3)
+    centred = obs - obs.mean(1, keepdims=True)
+    cov = np.einsum("ntk,ntl->nkl", centred, centred) / (obs.shape[1] - 1)
+    sampled = np.einsum("snk,snl->nkl", draws - draws.mean(0), draws - draws.mean(0)) / (draws.shape[0] - 1)
+    scale = np.sqrt(np.einsum("nkk->nk", cov))                         # per-axis sd, for a relative check
+    np.testing.assert_allclose(sampled / (scale[:, :, None] * scale[:, None, :]),
+                               cov / (scale[:, :, None] * scale[:, None, :]), atol=0.06)
+    np.testing.assert_allclose(draws.mean(0), obs.mean(1), atol=4 * np.sqrt(scale.max() ** 2 / draws.shape[0]))
+    with pytest.raises(ValueError, match="shape must be one of"):
+        StationaryBaseline(shape="full")
+
+
 def test_random_walk_spread_grows_as_the_observed_msd_then_stays():
     data = make_record(2, n_lig=3, T=8, motion="linear")      # MSD grows as lag^2
     start = 4

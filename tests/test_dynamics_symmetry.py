@@ -28,6 +28,7 @@ def build(name: str) -> torch.nn.Module:
         "linear": lambda: LinearBaseline(),
         "meanpose": lambda: MeanPoseBaseline(),
         "stationary": lambda: StationaryBaseline(),
+        "stationary-anisotropic": lambda: StationaryBaseline(shape="anisotropic"),
         "randomwalk": lambda: RandomWalkBaseline(),
         "ode-rk4": lambda: NeuralMD(ff, method="rk4", step_size=0.5, velocity_mapping=True,
                                     velocity_refinement=0.01),
@@ -58,11 +59,11 @@ def seeded_rollout(model):
     return fn
 
 
-NAMES = ["static", "linear", "meanpose", "stationary", "randomwalk", "ode-rk4", "ode-dopri5", "sde-euler",
+NAMES = ["static", "linear", "meanpose", "stationary", "stationary-anisotropic", "randomwalk", "ode-rk4", "ode-dopri5", "sde-euler",
          "sde-srk", "ode-friction", "langevin-baoab", "langevin-euler-fdt", "langevin-history-prior",
          "langevin-anisotropic-prior", "gnnmd", "verlet", "denoising"]
 #: Models whose ensembles are checked: every stochastic one, and a deterministic one (copies).
-ENSEMBLE_NAMES = ["stationary", "randomwalk", "sde-euler", "langevin-baoab", "langevin-euler-fdt",
+ENSEMBLE_NAMES = ["stationary", "stationary-anisotropic", "randomwalk", "sde-euler", "langevin-baoab", "langevin-euler-fdt",
                   "langevin-history-prior", "langevin-anisotropic-prior", "denoising", "ode-rk4"]
 
 
@@ -140,7 +141,7 @@ def test_ensemble_is_se3_equivariant_and_batch_independent(name):
     assert_batch_independent(seeded_ensemble(model), records, atom_dim=-2, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["stationary", "randomwalk"])
+@pytest.mark.parametrize("name", ["stationary", "stationary-anisotropic", "randomwalk"])
 def test_stochastic_baselines_see_chirality_through_their_noise_frames(name):
     assert_reflection_sensitive(seeded_rollout(build(name)), make_record(3, n_lig=7, n_res=12),
                                 output="position", min_relative_difference=1e-6)

@@ -140,11 +140,28 @@ class StationaryBaseline(_EnsembleBaseline):
     ``x_i(t) ~ N(mean_i, s_i^2 I)`` for ``t > t0``, with ``mean_i`` and the isotropic variance
     ``s_i^2`` of atom i over the observed snapshots (:func:`observed_mean_and_spread`); no
     dynamics at all. It is the right answer when snapshots are far enough apart to be independent.
+    ``shape="anisotropic"`` draws ``N(mean_i, C_i)`` with each atom's 3 x 3 covariance instead
+    (:func:`observed_covariance`), through its symmetric square root so that draws stay equivariant.
     """
+
+    SHAPES = ("isotropic", "anisotropic")
+
+    def __init__(self, *, shape: str = "isotropic") -> None:
+        super().__init__()
+        if shape not in self.SHAPES:
+            raise ValueError(f"shape must be one of {self.SHAPES}, got {shape!r}")
+        self.shape = shape
 
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None, *, start: Tensor) -> Tensor:
         """(T, N, 3): x0, then independent samples of each atom's observed distribution."""
+        if self.shape == "anisotropic":
+            mean, cov = observed_covariance(data["ligand"].pos, start)
+            noise = self._noise(data, mean, generator)
+            values, vectors = torch.linalg.eigh(cov)
+            root = vectors @ torch.diag_embed(values.clamp_min(0).sqrt()) @ vectors.transpose(-1, -2)
+            return torch.stack([x0] + [mean + (root @ noise().unsqueeze(-1)).squeeze(-1)
+                                       for _ in range(times.shape[0] - 1)])
         mean, var = observed_mean_and_spread(data["ligand"].pos, start)
         noise = self._noise(data, mean, generator)
         scale = var.sqrt().unsqueeze(-1)
