@@ -226,6 +226,8 @@ def run(args) -> None:
         for seed in args.seeds:
             for method in args.methods:
                 label = f"{method} + velocity mapping" if args.velocity_mapping else method
+                if args.time_scale != 1.0:
+                    label = f"{label}, time scale {args.time_scale:g}"
                 has_map = "NeuralMD" in method or method in ABLATION     # models with a velocity map
                 if (args.task, test_name, label, seed) in done or (args.velocity_mapping and not has_map):
                     continue
@@ -235,10 +237,14 @@ def run(args) -> None:
                               velocity_mapping=args.velocity_mapping, kT=apparent_kT(train_set),
                               friction=args.friction)
                 cpu = train(model, train_set, args, training_loss(method))
+                if args.time_scale != 1.0:
+                    if not hasattr(model, "time_scale"):
+                        raise SystemExit(f"--time-scale applies to NeuralMD models, not {method!r}")
+                    model.time_scale = args.time_scale
                 torch.manual_seed(seed)
                 row = dict(task=args.task, test=test_name, **details, method=label, seed=seed, steps=args.steps,
                            score_steps=equilibrium_steps(model, args),
-                           loss=training_loss(method), friction=args.friction,
+                           loss=training_loss(method), friction=args.friction, time_scale=args.time_scale,
                            batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
                            layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
                            data=args.data.name, test_sha1=fingerprint(test_set),
@@ -471,6 +477,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--time-scale", type=float, default=1.0,
+                   help="after training, run NeuralMD's dynamics this many times faster (NeuralMD(time_scale=)): "
+                        "a calibration chosen on validation (benchmarks/time_scale_probe.py)")
     p.add_argument("--velocity-mapping", action="store_true",
                    help="NeuralMD with its learned initial-velocity map (only NeuralMD methods are run)")
     p.add_argument("--threads", type=int, default=1)

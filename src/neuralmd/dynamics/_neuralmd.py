@@ -53,6 +53,12 @@ class NeuralMD(DynamicsModel):
             ``"ligand"`` (per atom, from the invariant output of a BindingNet-Ligand, softplus).
         kT: initial learned kT for ``noise="fdt"``, in amu Å² / snapshot interval².
 
+    time_scale: how many of the dynamics' own time units one snapshot interval spans (1: the
+        interval is the unit, as trained). ``s`` integrates the learned dynamics over s times the
+        time per interval, the finite-difference velocity divided by s: the same stationary
+        distribution, s times faster relaxation, s times the force evaluations. A calibration to
+        choose on validation rollouts after training (docs/results.md, 3.2.2), not a training knob.
+
     Equilibrium score matching (``noise="fdt"`` only; module ``_score``): with fluctuation-dissipation
     the model samples ``exp(-U / kT)`` in the long run, so ``F / kT`` can be fitted to the training
     snapshots' score directly, beside (or, with ``loss="score"``, before) the trajectory loss:
@@ -98,7 +104,7 @@ class NeuralMD(DynamicsModel):
                  coefficients: str = "constant", kT: float = 1.0, score_weight: float = 0.0,
                  score_noise: float = 0.2, score_snapshots: int = 8, history_prior: bool = False,
                  prior_floor: float = 0.01, prior_shape: str = "isotropic",
-                 gate_learned_force: bool = False) -> None:
+                 gate_learned_force: bool = False, time_scale: float = 1.0) -> None:
         super().__init__()
         method, entry = integrator(solver, method)
         if adjoint and not entry.adjoint:
@@ -107,6 +113,9 @@ class NeuralMD(DynamicsModel):
             raise ValueError(f"step_size must be positive, got {step_size}")
         if noise_scale <= 0:
             raise ValueError(f"noise_scale must be positive, got {noise_scale}")
+        if isinstance(time_scale, bool) or not isinstance(time_scale, (int, float)) or not time_scale > 0:
+            raise ValueError(f"time_scale must be a positive number, got {time_scale!r}")
+        self.time_scale = float(time_scale)
         friction = _check_langevin_options(solver, method, friction, noise, coefficients, kT)
         _check_score_options(noise, score_weight, score_noise, score_snapshots)
         _check_prior_options(noise, history_prior, prior_floor, gate_learned_force, prior_shape)
@@ -202,6 +211,8 @@ class NeuralMD(DynamicsModel):
         ``start`` (N,): each atom's start snapshot, needed with ``history_prior``."""
         if self.history_prior and start is None:
             raise ValueError("history_prior reads the snapshots before the start: pass start= (N,)")
+        if self.time_scale != 1.0:  # snapshot intervals -> the dynamics' own time units
+            v0, times = v0 / self.time_scale, times * self.time_scale
         if self.velocity_mapper is not None:
             v0 = map_initial_velocity(self.velocity_mapper, data, x0, v0)
         func = self.dynamics(data, self.prior(data, start))
