@@ -123,6 +123,24 @@ def score(model, records: list, start: int, seed: int, samples: int) -> dict:
     return out
 
 
+#: Time scales ``--time-scale auto`` chooses from.
+TIME_SCALES = (0.5, 1.0, 1.5, 2.0, 3.0)
+
+
+def fit_time_scale(model, records: list, seed: int, samples: int) -> float:
+    """The time scale (of :data:`TIME_SCALES`) whose rollouts score best on the training snapshots
+    themselves: from the middle of each of the first two training records to its end. Only
+    training data enter, so the choice is part of training, not tuning on the test."""
+    chosen = records[:2]
+    start = int(chosen[0]["ligand"].pos.shape[1]) // 2
+    scores = {}
+    for scale in TIME_SCALES:
+        model.time_scale = scale
+        torch.manual_seed(seed)
+        scores[scale] = score(model, chosen, start, seed, samples)["energy_score"]
+    return min(scores, key=scores.get)
+
+
 def fingerprint(records: list) -> str:
     """SHA-1 of the records' ligand coordinates: rows made on different copies of a data file
     (one still growing, say) are comparable only where their test trajectories are identical."""
@@ -226,8 +244,8 @@ def run(args) -> None:
         for seed in args.seeds:
             for method in args.methods:
                 label = f"{method} + velocity mapping" if args.velocity_mapping else method
-                if args.time_scale != 1.0:
-                    label = f"{label}, time scale {args.time_scale:g}"
+                if args.time_scale != "1":
+                    label = f"{label}, time scale {args.time_scale}"
                 has_map = "NeuralMD" in method or method in ABLATION     # models with a velocity map
                 if (args.task, test_name, label, seed) in done or (args.velocity_mapping and not has_map):
                     continue
@@ -237,14 +255,17 @@ def run(args) -> None:
                               velocity_mapping=args.velocity_mapping, kT=apparent_kT(train_set),
                               friction=args.friction)
                 cpu = train(model, train_set, args, training_loss(method))
-                if args.time_scale != 1.0:
+                time_scale = 1.0
+                if args.time_scale != "1":
                     if not hasattr(model, "time_scale"):
                         raise SystemExit(f"--time-scale applies to NeuralMD models, not {method!r}")
-                    model.time_scale = args.time_scale
+                    time_scale = (fit_time_scale(model, train_set, seed, args.samples) if args.time_scale == "auto"
+                                  else float(args.time_scale))
+                    model.time_scale = time_scale
                 torch.manual_seed(seed)
                 row = dict(task=args.task, test=test_name, **details, method=label, seed=seed, steps=args.steps,
                            score_steps=equilibrium_steps(model, args),
-                           loss=training_loss(method), friction=args.friction, time_scale=args.time_scale,
+                           loss=training_loss(method), friction=args.friction, time_scale=time_scale,
                            batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
                            layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
                            data=args.data.name, test_sha1=fingerprint(test_set),
@@ -442,6 +463,19 @@ def plot_rmsf(rows: list, path: Path, order: list) -> None:
     print(f"wrote {path}")
 
 
+def _time_scale(text: str) -> str:
+    """``--time-scale``: 'auto' or a positive number, kept as the text the row's label shows."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a positive number or 'auto', got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"a positive number or 'auto', got {text!r}")
+    return f"{value:g}"
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=None,
@@ -477,9 +511,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--layers", type=int, default=3)
-    p.add_argument("--time-scale", type=float, default=1.0,
+    p.add_argument("--time-scale", type=_time_scale, default="1",
                    help="after training, run NeuralMD's dynamics this many times faster (NeuralMD(time_scale=)): "
-                        "a calibration chosen on validation (benchmarks/time_scale_probe.py)")
+                        "a number chosen on validation (benchmarks/time_scale_probe.py), or 'auto': the one of "
+                        f"{TIME_SCALES} that scores best on the training snapshots (fit_time_scale)")
     p.add_argument("--velocity-mapping", action="store_true",
                    help="NeuralMD with its learned initial-velocity map (only NeuralMD methods are run)")
     p.add_argument("--threads", type=int, default=1)
