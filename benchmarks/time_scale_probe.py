@@ -10,9 +10,10 @@ faster, or its force c times stronger, and score each (docs/results.md, 3.2.2).
 
 The model trains as in benchmarks/accuracy.py (single task: the trajectory's first 80 % of
 snapshots, 64 channels, 3 layers, the velocity map). "s times faster" integrates the learned
-dynamics over s times the time with the same step (the initial velocity divided by s): the same
-stationary distribution, s times faster relaxation. "c times stronger" multiplies the force field's
-output by c at the same kT: the equilibrium p becomes p^c, narrower. Each setting is scored like a
+dynamics over s times the time with the same step (``NeuralMD(time_scale=s)``: the initial
+velocity divided by s): the same stationary distribution, s times faster relaxation. "c times
+stronger" multiplies the force field's output by c at the same kT: the equilibrium p becomes p^c,
+narrower. Each setting is scored like a
 benchmark row (16 rollouts) on the trajectory's last 20 % ("test": use a validation trajectory,
 never a test one) and on the second half of the training snapshots ("train").
 """
@@ -59,15 +60,11 @@ def main(argv: list[str] | None = None) -> None:
     model = build(args.method, hidden=64, layers=3, velocity_mapping=True, kT=apparent_kT(train_set), friction=None)
     train(model, train_set, options, training_loss(args.method))
     print(f"learned kT {model.langevin.kT.item():.3f}", flush=True)
-    learned_predict, force_field = model.predict, model.force_field
+    force_field = model.force_field
     plain_forward = force_field.forward
     for c, s in itertools.product(args.force_scales, args.scales):
         force_field.forward = lambda *a, c=c, **k: c * plain_forward(*a, **k)
-
-        def faster(data, x0, v0, times, generator=None, s=s, **kwargs):
-            return learned_predict(data, x0, v0 / s, times * s, generator, **kwargs)
-
-        model.predict = faster
+        model.time_scale = s
         for where, records, start in [("test", [record], seen - 1), ("train", train_set, seen // 2)]:
             torch.manual_seed(args.seed)
             result = score(model, records, start, args.seed, 16)

@@ -48,15 +48,20 @@ def observed_mask(pos: Tensor, start: Tensor) -> Tensor:
     return torch.arange(pos.shape[1], device=pos.device).unsqueeze(0) <= start.unsqueeze(1)
 
 
+def _observed_mean(pos: Tensor, start: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The observed-snapshot mask (N, T, 1), its count per atom (N, 1) and each atom's mean (N, 3)."""
+    mask = observed_mask(pos, start).unsqueeze(-1).to(pos.dtype)
+    count = mask.sum(1)
+    return mask, count, (pos * mask).sum(1) / count
+
+
 def observed_mean_and_spread(pos: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
     """Each atom's mean position (N, 3) over snapshots 0..start and its isotropic variance (N,).
 
     The variance is per coordinate, ``sum_t |x_t - mean|^2 / (3 (n - 1))`` over the n observed
     snapshots (unbiased; 0 when only the start is observed), in Å^2.
     """
-    mask = observed_mask(pos, start).unsqueeze(-1).to(pos.dtype)       # (N, T, 1)
-    count = mask.sum(1)                                                  # (N, 1)
-    mean = (pos * mask).sum(1) / count
+    mask, count, mean = _observed_mean(pos, start)
     sq = ((pos - mean.unsqueeze(1)).square() * mask).sum((1, 2))
     var = sq / (3 * (count.squeeze(1) - 1)).clamp_min(1)
     return mean, var
@@ -66,9 +71,7 @@ def observed_covariance(pos: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
     """Each atom's mean position (N, 3) over snapshots 0..start and its 3 x 3 covariance (N, 3, 3),
     unbiased (0 when only the start is observed), in Å^2. Its trace / 3 is
     :func:`observed_mean_and_spread`'s isotropic variance."""
-    mask = observed_mask(pos, start).unsqueeze(-1).to(pos.dtype)       # (N, T, 1)
-    count = mask.sum(1)                                                  # (N, 1)
-    mean = (pos * mask).sum(1) / count
+    mask, count, mean = _observed_mean(pos, start)
     centred = (pos - mean.unsqueeze(1)) * mask
     cov = torch.einsum("ntk,ntl->nkl", centred, centred) / (count - 1).clamp_min(1).unsqueeze(-1)
     return mean, cov

@@ -21,6 +21,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from ._baselines import observed_covariance, observed_mean_and_spread
+
 #: Langevin noise forms: the paper's rank-1 noise, free full-rank, full-rank tied to the friction.
 NOISE_FORMS = ("rank1", "full", "fdt")
 #: Where the per-atom coefficients come from: one learned constant, or the ligand's invariants.
@@ -119,8 +121,6 @@ def history_well(pos: Tensor, start: Tensor, kT: Tensor, *, floor: float,
     snapshots were seen. Equivariant: the mean moves with the data, the variance is invariant and
     the covariance turns with it.
     """
-    from ._baselines import observed_covariance, observed_mean_and_spread  # (the baselines' statistics)
-
     if shape not in WELL_SHAPES:
         raise ValueError(f"shape must be one of {WELL_SHAPES}, got {shape!r}")
     if shape == "isotropic":

@@ -129,13 +129,12 @@ class NeuralMD(DynamicsModel):
         self.score_weight, self.score_noise = float(score_weight), float(score_noise)
         self.score_snapshots = int(score_snapshots)
         self.history_prior, self.prior_floor, self.prior_shape = bool(history_prior), float(prior_floor), prior_shape
-        ref_param = next(force_field.parameters(), torch.empty(()))
-        self.force_gate = (nn.Parameter(torch.zeros((), dtype=ref_param.dtype, device=ref_param.device))
+        ref = next(force_field.parameters(), torch.empty(()))
+        self.force_gate = (nn.Parameter(torch.zeros((), dtype=ref.dtype, device=ref.device))
                            if gate_learned_force else None)
         factory = ligand_factory or default_ligand_factory(force_field)
         self.velocity_mapper = factory() if velocity_mapping else None
         self.refiner = factory() if self.velocity_refinement != 0.0 else None
-        ref = next(force_field.parameters(), torch.empty(()))
         if solver == "sde" and noise == "rank1":
             self.diffusion = factory()
             self.log_noise_scale = nn.Parameter(torch.tensor(math.log(noise_scale), dtype=ref.dtype,
@@ -232,19 +231,14 @@ class NeuralMD(DynamicsModel):
         x, eps, _ = perturbed_snapshots(data, snapshots=self.score_snapshots, noise=self.score_noise,
                                         generator=generator)
         copies = replicate(data, self.score_snapshots).to(x.device)
-        protein = self.protein_encoding(copies)
         kT = self.langevin.kT.detach()
         # every snapshot of a training record is seen: the well of all of them
-        seen = torch.full((x.shape[-2] * self.score_snapshots,), copies["ligand"].pos.shape[1] - 1,
-                          device=x.device)
-        prior = self.prior(copies, seen, kT=kT)
+        atoms, length = copies["ligand"].pos.shape[:2]
+        seen = torch.full((atoms,), length - 1, device=x.device)
+        func = self.dynamics(copies, self.prior(copies, seen, kT=kT))
 
         def scaled_force(y: Tensor) -> Tensor:
-            flat = y.reshape(-1, 3)
-            force = self.learned_force(copies, flat, protein=protein)
-            if prior is not None:
-                force = force + prior(flat)
-            return force.reshape(y.shape) / kT
+            return func.forces(y.reshape(-1, 3)).reshape(y.shape) / kT
 
         return denoising_score_loss(scaled_force, x, eps, noise=self.score_noise)
 
