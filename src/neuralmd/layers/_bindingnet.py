@@ -49,6 +49,11 @@ class BindingNet(nn.Module):
             (pays after ~50,000 evaluations) or 17-46 ms for a batch of 32 (its further ~20 s pay after
             ~1,000); for training it pays after ~1,500 steps (docs/results.md, 2.4). Use it for long
             batched rollouts.
+        pad_edges: pad the ligand's edge list, the pocket and its pair list to a few fixed sizes
+            (:func:`~neuralmd.layers._padding.padded_size`) with zero-weight repeats: the same forces
+            (to round-off) on a handful of shapes, so that code specialised to shapes (CUDA graphs,
+            :meth:`compile_message_passing`) is reused across a rollout. Off by default (< 12.5 % or
+            < 32 more edges).
 
     ``data`` is a ``HeteroData`` record or a ``Batch`` of them with ``ligand.z``,
     ``residue.type``, ``residue.backbone`` (N_r, 3, 3) and ``residue.chain``.
@@ -74,6 +79,7 @@ class BindingNet(nn.Module):
         max_z: int = ATOM_VOCABULARY,
         num_residue_types: int = RESIDUE_VOCABULARY,
         compile: bool = False,
+        pad_edges: bool = False,
     ) -> None:
         super().__init__()
         interaction_cutoff = cutoff if interaction_cutoff is None else interaction_cutoff
@@ -83,6 +89,7 @@ class BindingNet(nn.Module):
         self.protein = BindingNetProtein(hidden, cutoff, num_rbf, num_residue_types)
         self.complex = BindingNetComplex(hidden, num_layers, interaction_cutoff, num_rbf)
         self.energy_head = MLP(hidden, hidden, 1)
+        self.pad_edges = pad_edges
         if compile:
             self.compile_message_passing()
 
@@ -91,13 +98,25 @@ class BindingNet(nn.Module):
         mode=mode)`` from now on (what ``compile=True`` does at construction); returns ``self``.
         Instance attributes: the parameters and the state dict stay those of the modules.
 
-        ``mode="reduce-overhead"`` (CUDA) replays CUDA graphs, one per edge count met. A graph
-        reuses its output memory at its next replay while a solver still holds earlier stages'
-        forces, so those outputs are copied out."""
+        ``mode="reduce-overhead"`` (CUDA) replays CUDA graphs, one per shape met, so it turns on
+        :attr:`pad_edges` (a rollout then meets a few shapes instead of a new edge count at almost
+        every step). A graph reuses its output memory at its next replay while a solver still holds
+        earlier stages' forces, so those outputs are copied out."""
+        if mode in CUDA_GRAPH_MODES:
+            self.pad_edges = True
         for module in (self.ligand, self.complex):
             compiled = torch.compile(module.message_passing, dynamic=True, mode=mode)
             module.message_passing = _copied_outputs(compiled) if mode in CUDA_GRAPH_MODES else compiled
         return self
+
+    @property
+    def pad_edges(self) -> bool:
+        """Whether the edge lists are padded to a few fixed sizes (the ``pad_edges`` argument)."""
+        return self.ligand.pad_edges and self.complex.pad_edges
+
+    @pad_edges.setter
+    def pad_edges(self, value: bool) -> None:
+        self.ligand.pad_edges = self.complex.pad_edges = bool(value)
 
     def encode_protein(self, data: Any) -> ProteinEncoding:
         """Residue features, C-alphas and residue frames of every protein in ``data``."""

@@ -11,6 +11,7 @@ from ..frames import scalarize
 from ._blocks import MLP, weighted_row_sum
 from ._interaction import EdgeGeometry, FrameInteraction, interaction_stack
 from ._neighbors import _check_points, _radius
+from ._padding import pad_edges, pad_rows, padded_size
 from ._protein import ProteinEncoding
 from ._radial import RadialBasis, cosine_cutoff, safe_norm
 
@@ -47,6 +48,11 @@ class BindingNetComplex(nn.Module):
             FrameInteraction(hidden, num_extra=0, norm=avg_neighbors) for _ in range(num_layers)
         )
 
+    #: Pad the pocket and the pair list to :func:`~neuralmd.layers._padding.padded_size` rows
+    #: (zero-weight repeats; the same function on a few shapes, for CUDA graphs). Set by
+    #: ``BindingNet(pad_edges=...)``.
+    pad_edges = False
+
     def _edge_mlp_input_layer(
         self, h_lig: Tensor, h_res: Tensor, rel: Tensor, frames: Tensor, r: Tensor, envelope: Tensor, atom: Tensor,
         res: Tensor,
@@ -82,9 +88,13 @@ class BindingNetComplex(nn.Module):
         # Only pocket residues (those with a pair) are read: every per-residue projection below runs
         # on them, not on all N_r residues of a protein encoded once.
         pocket, res = torch.unique(res, return_inverse=True)
+        edge_index, edge_weight = torch.stack((res, atom)), None
+        if self.pad_edges and pocket.shape[0]:  # a few fixed shapes (CUDA graphs): repeat a residue and an edge
+            pocket = pad_rows(pocket, padded_size(pocket.shape[0]))
+            edge_index, edge_weight, _ = pad_edges(edge_index, dtype=pos_lig.dtype)
         h_res, ca, res_frames = (t.index_select(0, pocket) for t in (protein.h, protein.ca, protein.frames))
         return self.message_passing(h_lig, vec_lig, pos_lig, h_res=h_res, ca=ca, res_frames=res_frames,
-                                    edge_index=torch.stack((res, atom)))
+                                    edge_index=edge_index, edge_weight=edge_weight)
 
     def message_passing(
         self,
@@ -96,6 +106,7 @@ class BindingNetComplex(nn.Module):
         ca: Tensor,  # (M, 3) their C-alphas, Å
         res_frames: Tensor,  # (M, 3, 3) their residue frames
         edge_index: Tensor,  # (2, E) long: pocket residue j -> ligand atom i
+        edge_weight: Optional[Tensor] = None,  # (E,) multiplies the cutoff envelope: 0 on padding edges
     ) -> tuple[Tensor, Tensor]:
         """Everything after the pair search, with no data-dependent control flow (compiles as one
         graph, ``BindingNet(compile=True)``) -> new ``h`` (N_l, d), ``vec`` (N_l, 3)."""
@@ -104,6 +115,8 @@ class BindingNetComplex(nn.Module):
         r = safe_norm(rel)
         frames = res_frames.index_select(0, res)
         envelope = cosine_cutoff(r, self.cutoff)
+        if edge_weight is not None:
+            envelope = envelope * edge_weight
         # edge_mlp is Linear -> SiLU -> Linear; its last Linear goes to the layers (edge_map)
         hidden_attr = F.silu(self._edge_mlp_input_layer(h_lig, h_res, rel, frames, r, envelope, atom, res))
         geometry = EdgeGeometry(rel, frames, envelope)

@@ -11,6 +11,7 @@ from ..frames import edge_frames
 from ._blocks import MLP, NeighborEmbedding, weighted_row_sum
 from ._interaction import EdgeGeometry, FrameInteraction, interaction_stack
 from ._ligand_encoder import LigandEncoder
+from ._padding import pad_edges
 from ._radial import cosine_cutoff, safe_norm
 
 #: Row of the per-node table of :meth:`BindingNetLigand._edge_mlp_input_layer` for side s, frame
@@ -71,20 +72,32 @@ class BindingNetLigand(LigandEncoder):
         pair = weighted_row_sum(table.view(num * 18, hidden), index.view(-1, 18), frames_xa.reshape(-1, 18))
         return torch.addmm(first.bias, rbf, first.weight[:, 6 * channels :].t()) + pair
 
+    #: Pad the edge list to :func:`~neuralmd.layers._padding.padded_size` rows (zero-weight repeats of
+    #: an edge; the same function on a few shapes, for CUDA graphs). Set by ``BindingNet(pad_edges=...)``.
+    pad_edges = False
+
     def encode(
         self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, batch: Optional[Tensor]
     ) -> tuple[Tensor, Tensor]:
         """The atom-level frames of Eq. (3) on the radius graph, then :meth:`message_passing`."""
-        return self.message_passing(z, pos, vec, edge_index, edge_frames(pos, edge_index, batch))
+        frames = edge_frames(pos, edge_index, batch)
+        if not (self.pad_edges and edge_index.shape[1]):
+            return self.message_passing(z, pos, vec, edge_index, frames)
+        edge_index, edge_weight, (frames,) = pad_edges(edge_index, frames, dtype=pos.dtype)
+        return self.message_passing(z, pos, vec, edge_index, frames, edge_weight=edge_weight)
 
-    def message_passing(self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, frames: Tensor) -> tuple[Tensor, Tensor]:
-        """Everything after the neighbour search (edge_index (2, E), frames (E, 3, 3)): shapes fixed
-        by the edges and no data-dependent control flow, so it compiles as one graph
+    def message_passing(self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, frames: Tensor, *,
+                        edge_weight: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+        """Everything after the neighbour search (edge_index (2, E), frames (E, 3, 3), and an edge
+        weight (E,) that multiplies the cutoff envelope, 0 on padding edges): shapes fixed by the
+        edges and no data-dependent control flow, so it compiles as one graph
         (``BindingNet(compile=True)``)."""
         src, dst = edge_index
         rel = pos.index_select(0, dst) - pos.index_select(0, src)
         r = safe_norm(rel)
         envelope = cosine_cutoff(r, self.cutoff)
+        if edge_weight is not None:
+            envelope = envelope * edge_weight
         rbf = self.neighbors.rbf(r, envelope=envelope)  # once for the neighbour filter and the edge MLP
         h, vectors = self.neighbors(self.embedding(z), pos, edge_index, rel=rel, rbf=rbf)
         hidden_attr = F.silu(self._edge_mlp_input_layer(vectors, frames, rbf, edge_index))  # edge_mlp: Linear, SiLU,
