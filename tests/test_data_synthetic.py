@@ -1,11 +1,13 @@
 """synthetic_trajectories: deterministic, fast, physically plausible toy binding dynamics."""
+import copy
 import time
 
 import numpy as np
 import pytest
 import torch
 
-from neuralmd.data import synthetic_trajectories, validate_record
+from neuralmd.data import simulate_binding, synthetic_trajectories, validate_record
+from neuralmd.data._synthetic import toy_complex
 from neuralmd.data._toy_pocket import ideal_segment
 
 
@@ -48,6 +50,28 @@ def test_deterministic_per_seed_and_index():
     assert torch.equal(a[0]["ligand"].pos, b[0]["ligand"].pos) and a[0].id == b[0].id
     assert not torch.equal(a[0]["ligand"].pos[:, :1], a[1]["ligand"].pos[:, :1][: a[0]["ligand"].z.numel()])
     assert a[0]["ligand"].z.shape != c[0]["ligand"].z.shape or not torch.equal(a[0]["ligand"].pos, c[0]["ligand"].pos)
+
+
+def test_toy_complex_and_continuation_reproduce_a_trajectory():
+    """toy_complex rebuilds a trajectory's pocket and generator state; a run cut after snapshot 1
+    and continued from its positions and velocities (same force field via reference=) draws the
+    same noise and lands on the same snapshots (benchmarks/synthetic_oracle.py relies on both)."""
+    options = {"ligand_atoms": (8, 12), "residues": (20, 25)}
+    record = synthetic_trajectories(2, seed=5, n_snapshots=6, **options)[1]
+    c = toy_complex(1, 5, **options)
+    first, v1 = simulate_binding(c["z"], c["start"], c["sites"], c["rng"], n_snapshots=2, bonds=c["bonds"],
+                                 rings=c["rings"], return_velocity=True)
+    same_noise = copy.deepcopy(c["rng"])
+    rest = simulate_binding(c["z"], first[:, 1], c["sites"], c["rng"], n_snapshots=5, bonds=c["bonds"],
+                            rings=c["rings"], reference=c["start"], velocity=v1)
+    pos = record["ligand"].pos.double().numpy()
+    assert v1.shape == first[:, 0].shape
+    np.testing.assert_allclose(first, pos[:, :2], atol=1e-5)
+    np.testing.assert_allclose(rest, pos[:, 1:], atol=1e-4)
+    # without reference= the continuation would take snapshot 1 as the springs' rest geometry
+    moved = simulate_binding(c["z"], first[:, 1], c["sites"], same_noise, n_snapshots=5,
+                             bonds=c["bonds"], rings=c["rings"], velocity=v1)
+    assert not np.allclose(moved, rest, atol=1e-4)
 
 
 def test_backbone_geometry_is_real(trajs):

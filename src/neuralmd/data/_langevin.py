@@ -117,11 +117,16 @@ def forces(x: np.ndarray, ff: LigandForceField, sites: np.ndarray, sigma6: np.nd
 
 def langevin(x0: np.ndarray, mass: np.ndarray, ff: LigandForceField, sites: np.ndarray, center: np.ndarray,
              free_radius: float, *, rng: np.random.Generator, n_snapshots: int, steps_per_snapshot: int,
-             dt_ps: float, temperature: float = 300.0, friction: float = 5.0) -> np.ndarray:
+             dt_ps: float, temperature: float = 300.0, friction: float = 5.0,
+             velocity: np.ndarray | None = None, reference: np.ndarray | None = None,
+             return_velocity: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Integrate with BAOAB Langevin dynamics; return snapshots (T, N_l, 3), the first being ``x0``.
 
-    Velocities start from the Maxwell-Boltzmann distribution at ``temperature`` (K);
-    ``friction`` is the collision rate in 1/ps.
+    Velocities start from the Maxwell-Boltzmann distribution at ``temperature`` (K), or at
+    ``velocity`` (N_l, 3) Å/ps when given (then nothing is drawn for them); ``friction`` is the
+    collision rate in 1/ps. ``reference`` (default ``x0``): the pose whose contacts set the
+    Lennard-Jones sigmas (``contact_sigma6``), so that a trajectory continued from a later state
+    keeps the force field it started with. ``return_velocity``: also return the last velocities.
     """
     kt = BOLTZMANN_KCAL * temperature * KCAL_TO_AMU_A2_PS2
     inv_m = 1.0 / mass[:, None]
@@ -129,8 +134,8 @@ def langevin(x0: np.ndarray, mass: np.ndarray, ff: LigandForceField, sites: np.n
     c1 = np.exp(-friction * dt_ps)
     c2 = np.sqrt(1.0 - c1 * c1) * sigma_v
     x = x0.astype(np.float64).copy()
-    sigma6 = contact_sigma6(x, sites)
-    v = rng.standard_normal(x.shape) * sigma_v
+    sigma6 = contact_sigma6(x if reference is None else np.asarray(reference, dtype=np.float64), sites)
+    v = rng.standard_normal(x.shape) * sigma_v if velocity is None else np.array(velocity, dtype=np.float64)
     a = forces(x, ff, sites, sigma6, center, free_radius) * KCAL_TO_AMU_A2_PS2 * inv_m
     out = np.empty((n_snapshots,) + x.shape)
     out[0] = x
@@ -143,4 +148,4 @@ def langevin(x0: np.ndarray, mass: np.ndarray, ff: LigandForceField, sites: np.n
             a = forces(x, ff, sites, sigma6, center, free_radius) * KCAL_TO_AMU_A2_PS2 * inv_m
             v += 0.5 * dt_ps * a
         out[t] = x
-    return out
+    return (out, v) if return_velocity else out
