@@ -14,6 +14,7 @@ from ._neighbors import _check_points, _radius
 from ._padding import pad_edges, pad_rows, padded_size
 from ._protein import ProteinEncoding
 from ._radial import RadialBasis, cosine_cutoff, safe_norm
+from ._weight_cache import WeightCache
 
 
 class BindingNetComplex(nn.Module):
@@ -47,6 +48,8 @@ class BindingNetComplex(nn.Module):
         self.layers = nn.ModuleList(
             FrameInteraction(hidden, num_extra=0, norm=avg_neighbors) for _ in range(num_layers)
         )
+        self._stack_cache = WeightCache()  # the layers' parameter products, kept between no-grad calls
+        self._input_cache = WeightCache()  # the edge MLP's per-node weight blocks, likewise
 
     #: Pad the pocket and the pair list to :func:`~neuralmd.layers._padding.padded_size` rows
     #: (zero-weight repeats; the same function on a few shapes, for CUDA graphs). Set by
@@ -63,7 +66,8 @@ class BindingNetComplex(nn.Module):
         residue and ``s = scalarize(r_ij, F_j)``."""
         first = self.edge_mlp[0]
         hidden = h_lig.shape[1]
-        blocks = first.weight[:, : 3 * hidden].view(-1, 3, hidden).permute(2, 1, 0).reshape(hidden, -1)
+        blocks = self._input_cache.get([first.weight], lambda: first.weight[:, : 3 * hidden].view(
+            -1, 3, hidden).permute(2, 1, 0).reshape(hidden, -1))
         node = torch.cat((h_lig, h_res)) @ blocks  # (N_l + N_pocket, 3 d): W_a h for a = 0, 1, 2
         three = torch.arange(3, device=atom.device)
         index = torch.cat((3 * atom.unsqueeze(-1) + three, 3 * (h_lig.shape[0] + res.unsqueeze(-1)) + three), dim=-1)
@@ -121,7 +125,7 @@ class BindingNetComplex(nn.Module):
         hidden_attr = F.silu(self._edge_mlp_input_layer(h_lig, h_res, rel, frames, r, envelope, atom, res))
         geometry = EdgeGeometry(rel, frames, envelope)
         return interaction_stack(self.layers, h_lig, vec_lig, edge_index, hidden_attr, geometry, source=h_res,
-                                 edge_map=self.edge_mlp[2])
+                                 edge_map=self.edge_mlp[2], cache=self._stack_cache)
 
     def forward(self, h_lig: Tensor, vec_lig: Tensor, pos_lig: Tensor, lig_batch: Optional[Tensor],
                 protein: ProteinEncoding) -> Tensor:

@@ -12,6 +12,7 @@ from ._blocks import MLP, NeighborEmbedding, weighted_row_sum
 from ._interaction import EdgeGeometry, FrameInteraction, interaction_stack
 from ._ligand_encoder import LigandEncoder
 from ._padding import pad_edges
+from ._weight_cache import WeightCache
 from ._radial import cosine_cutoff, safe_norm
 
 #: Row of the per-node table of :meth:`BindingNetLigand._edge_mlp_input_layer` for side s, frame
@@ -53,6 +54,8 @@ class BindingNetLigand(LigandEncoder):
         self.layers = nn.ModuleList(
             FrameInteraction(hidden, num_extra=3, norm=self.avg_neighbors) for _ in range(num_layers)
         )
+        self._stack_cache = WeightCache()  # the layers' parameter products, kept between no-grad calls
+        self._input_cache = WeightCache()  # the edge MLP's per-node weight blocks, likewise
 
     def _edge_mlp_input_layer(self, vectors: Tensor, frames: Tensor, rbf: Tensor, edge_index: Tensor) -> Tensor:
         """``edge_mlp[0](cat(scalarize(cat(V_i, V_j), F_ij).flatten(), rbf_ij))`` (E, d) without the
@@ -65,8 +68,9 @@ class BindingNetLigand(LigandEncoder):
         num, _, channels = vectors.shape
         hidden = first.weight.shape[0]
         # input column a * 2C + side * C + c (side 0: centre i, 1: neighbour j), then the radial basis
-        blocks = first.weight[:, : 6 * channels].view(hidden, 3, 2, channels).permute(3, 2, 1, 0)
-        table = vectors.reshape(num * 3, channels) @ blocks.reshape(channels, 6 * hidden)
+        blocks = self._input_cache.get([first.weight], lambda: first.weight[:, : 6 * channels].view(
+            hidden, 3, 2, channels).permute(3, 2, 1, 0).reshape(channels, 6 * hidden))
+        table = vectors.reshape(num * 3, channels) @ blocks
         index = (18 * torch.stack((dst, src), dim=1)).unsqueeze(-1) + _PAIR_ROWS.to(dst.device)  # (E, 2, 9)
         frames_xa = frames.transpose(1, 2).reshape(-1, 1, 9).expand(-1, 2, 9)  # F[a, x] at 3 x + a, both sides
         pair = weighted_row_sum(table.view(num * 18, hidden), index.view(-1, 18), frames_xa.reshape(-1, 18))
@@ -104,4 +108,4 @@ class BindingNetLigand(LigandEncoder):
         # and its last Linear goes to the layers (edge_map); every layer's extra input is
         # scalarize(vec_j, F_ij) of the current vectors
         return interaction_stack(self.layers, h, vec, edge_index, hidden_attr, EdgeGeometry(rel, frames, envelope),
-                                 source_vectors=True, edge_map=self.edge_mlp[2])
+                                 source_vectors=True, edge_map=self.edge_mlp[2], cache=self._stack_cache)
