@@ -66,14 +66,14 @@ class BindingNetComplex(nn.Module):
         residue and ``s = scalarize(r_ij, F_j)``."""
         first = self.edge_mlp[0]
         hidden = h_lig.shape[1]
-        blocks = self._input_cache.get([first.weight], lambda: first.weight[:, : 3 * hidden].view(
-            -1, 3, hidden).permute(2, 1, 0).reshape(hidden, -1))
+        blocks, rbf_block = self._input_cache.get([first.weight], lambda: (first.weight[:, : 3 * hidden].view(
+            -1, 3, hidden).permute(2, 1, 0).reshape(hidden, -1), first.weight[:, 3 * hidden :].t()))
         node = torch.cat((h_lig, h_res)) @ blocks  # (N_l + N_pocket, 3 d): W_a h for a = 0, 1, 2
         three = torch.arange(3, device=atom.device)
         index = torch.cat((3 * atom.unsqueeze(-1) + three, 3 * (h_lig.shape[0] + res.unsqueeze(-1)) + three), dim=-1)
         s = scalarize(rel, frames)
         pair = weighted_row_sum(node.view(-1, first.weight.shape[0]), index, torch.cat((s, s), dim=-1))
-        return torch.addmm(first.bias, self.rbf(r, envelope=envelope), first.weight[:, 3 * hidden :].t()) + pair
+        return torch.addmm(first.bias, self.rbf(r, envelope=envelope), rbf_block) + pair
 
     def interact(
         self,

@@ -68,13 +68,13 @@ class BindingNetLigand(LigandEncoder):
         num, _, channels = vectors.shape
         hidden = first.weight.shape[0]
         # input column a * 2C + side * C + c (side 0: centre i, 1: neighbour j), then the radial basis
-        blocks = self._input_cache.get([first.weight], lambda: first.weight[:, : 6 * channels].view(
-            hidden, 3, 2, channels).permute(3, 2, 1, 0).reshape(channels, 6 * hidden))
+        blocks, rbf_block = self._input_cache.get([first.weight], lambda: (first.weight[:, : 6 * channels].view(
+            hidden, 3, 2, channels).permute(3, 2, 1, 0).reshape(channels, 6 * hidden), first.weight[:, 6 * channels :].t()))
         table = vectors.reshape(num * 3, channels) @ blocks
         index = (18 * torch.stack((dst, src), dim=1)).unsqueeze(-1) + _PAIR_ROWS.to(dst.device)  # (E, 2, 9)
-        frames_xa = frames.transpose(1, 2).reshape(-1, 1, 9).expand(-1, 2, 9)  # F[a, x] at 3 x + a, both sides
-        pair = weighted_row_sum(table.view(num * 18, hidden), index.view(-1, 18), frames_xa.reshape(-1, 18))
-        return torch.addmm(first.bias, rbf, first.weight[:, 6 * channels :].t()) + pair
+        frames_xa = frames.transpose(1, 2).reshape(-1, 9).repeat(1, 2)  # F[a, x] at 3 x + a, both sides
+        pair = weighted_row_sum(table.view(num * 18, hidden), index.view(-1, 18), frames_xa)
+        return torch.addmm(first.bias, rbf, rbf_block) + pair
 
     #: Pad the edge list to :func:`~neuralmd.layers._padding.padded_size` rows (zero-weight repeats of
     #: an edge; the same function on a few shapes, for CUDA graphs). Set by ``BindingNet(pad_edges=...)``.
