@@ -104,15 +104,17 @@ class _LayerWeights(NamedTuple):
     node_w: list[Tensor]  # per layer (d, 2 d) dst_in and src_in, or (d, d) dst_in only (bipartite)
     coeff_w: list[Tensor]  # per layer (d, 5): (W_vector W_message)^T
     coeff_b: Tensor  # (L, 5): W_vector b_message + b_vector
-    update_w: list[Tensor]  # per layer (d, d): (W_update W_message)^T
-    update_b: Tensor  # (L, 1, d): W_update b_message, times each node's sum of edge weights
+    message_w: Optional[list[Tensor]]  # per layer (d, d): W_message^T, or None when folded into update_w
+    message_b: Tensor  # (L, 1, d): b_message, or W_update b_message when folded (times each node's weight sum)
+    update_w: list[Tensor]  # per layer (d, d): W_update^T, or (W_update W_message)^T when folded
     update_bias: Tensor  # (L, 1, d): b_update
     folded: bool  # the edge map is folded into edge_block and bias
 
 
 def layer_weights(layers: Sequence[FrameInteraction], hidden: int, *, edge_map: Optional[nn.Linear],
-                  fold_edge_map: bool, bipartite: bool, vector_inputs: int) -> _LayerWeights:
-    """The edge-independent part of :func:`interaction_stack` (parameters only)."""
+                  fold_edge_map: bool, fold_update: bool, bipartite: bool, vector_inputs: int) -> _LayerWeights:
+    """The edge-independent part of :func:`interaction_stack` (parameters only). ``fold_edge_map``:
+    the edge map joins the first blocks; ``fold_update``: the update joins the message map."""
     num = len(layers)
     edge_w = torch.cat([layer.edge_in.weight for layer in layers])  # (L d, d + q + num_extra)
     edge_block, bias = edge_w[:, :hidden], torch.cat([layer.edge_in.bias for layer in layers])
@@ -143,25 +145,34 @@ def layer_weights(layers: Sequence[FrameInteraction], hidden: int, *, edge_map: 
         node_w=list(node_w),
         coeff_w=list(torch.bmm(vector, message).transpose(1, 2).unbind(0)),
         coeff_b=coeff_b.view(num, 5),
-        update_w=list(torch.bmm(update, message).transpose(1, 2).unbind(0)),
-        update_b=torch.bmm(update, message_bias.unsqueeze(-1)).transpose(1, 2),
+        message_w=None if fold_update else list(message.transpose(1, 2).unbind(0)),
+        message_b=(torch.bmm(update, message_bias.unsqueeze(-1)).transpose(1, 2) if fold_update
+                   else message_bias.unsqueeze(1)),
+        update_w=list((torch.bmm(update, message) if fold_update else update).transpose(1, 2).unbind(0)),
         update_bias=torch.stack([layer.update.bias for layer in layers]).unsqueeze(1),
         folded=folded,
     )
 
 
-def _weights(layers: Sequence[FrameInteraction], hidden: int, *, edge_map: Optional[nn.Linear], num_edges: int,
-             bipartite: bool, vector_inputs: int, cache: Optional[WeightCache]) -> _LayerWeights:
-    """:func:`layer_weights`, from ``cache`` when it holds them for the current parameters. Without
-    a cache the edge map is folded only with more edges than the layers' total width (then the
-    (L d, d) x (d, d) product is the cheaper one); a cached fold costs nothing per call."""
-    options = dict(edge_map=edge_map, bipartite=bipartite, vector_inputs=vector_inputs)
+def stack_weights(layers: Sequence[FrameInteraction], *, edge_map: Optional[nn.Linear], bipartite: bool,
+                  source_vectors: bool, num_edges: int, num_nodes: int,
+                  cache: Optional[WeightCache] = None) -> _LayerWeights:
+    """The parameter-only part of :func:`interaction_stack` for ``num_edges`` edges into ``num_nodes``
+    nodes (``bipartite``: the sources are another node set; ``source_vectors`` as there), to pass as
+    its ``weights``: computed outside a compiled ``message_passing``, so that ``cache`` (a
+    :class:`~neuralmd.layers._weight_cache.WeightCache`, one per stack) serves eager and compiled
+    no-grad calls alike. Each fold is made where it saves work: per call, the edge map joins the
+    first blocks with more edges than the layers' total width (E > L d) and the update joins the
+    message map with more nodes than the width (N > d); from the cache, always (a cached product
+    costs nothing per call)."""
+    hidden = layers[0].dst_in.weight.shape[1]
+    options = dict(edge_map=edge_map, bipartite=bipartite, vector_inputs=6 if source_vectors else 3)
+    per_call = dict(fold_edge_map=num_edges > len(layers) * hidden, fold_update=num_nodes > hidden, **options)
     if cache is None:
-        return layer_weights(layers, hidden, fold_edge_map=num_edges > len(layers) * hidden, **options)
+        return layer_weights(layers, hidden, **per_call)
     params = [p for layer in layers for p in layer.parameters()] + ([] if edge_map is None else list(edge_map.parameters()))
-    return cache.get(params, lambda: layer_weights(layers, hidden, fold_edge_map=True, **options),
-                     fallback=lambda: layer_weights(layers, hidden, fold_edge_map=num_edges > len(layers) * hidden,
-                                                    **options))
+    return cache.get(params, lambda: layer_weights(layers, hidden, fold_edge_map=True, fold_update=True, **options),
+                     fallback=lambda: layer_weights(layers, hidden, **per_call))
 
 
 def interaction_stack(
@@ -176,7 +187,7 @@ def interaction_stack(
     extra: Optional[Tensor] = None,
     source_vectors: bool = False,
     edge_map: Optional[nn.Linear] = None,
-    cache: Optional[WeightCache] = None,
+    weights: Optional[_LayerWeights] = None,
 ) -> tuple[Tensor, Tensor]:
     """``layers`` (:class:`FrameInteraction`, one norm) applied in turn on one edge set -> (h, vec).
 
@@ -185,9 +196,8 @@ def interaction_stack(
     current ``vec`` (the ligand's layers), and ``extra`` holds only the rest. With ``edge_map`` the
     edge features are ``edge_map(edge_attr)`` (the last linear map of an edge MLP); with more edges
     than the layers' total width it is folded into their first linear maps, which saves the
-    (E, d) x (d, d) product. With ``cache`` (a :class:`~neuralmd.layers._weight_cache.WeightCache`
-    owned by the caller, one per stack) the parameter-only part is kept between no-grad calls while
-    the parameters are unchanged, and the edge map is then always folded.
+    (E, d) x (d, d) product. ``weights``: the parameter-only part from :func:`stack_weights` (for
+    these layers, edge map and edge set), e.g. from a cache; computed here when not given.
 
     Same function as the layers' plain formula, computed with fewer operations: what does not
     change between layers (the edge-feature block of the first linear map, for all layers in one
@@ -215,8 +225,9 @@ def interaction_stack(
     vector_index = ends if source_vectors else dst.unsqueeze(1)
     sides = vector_index.shape[1]
     vector_inputs, vector_rows = 3 * sides, vector_index.reshape(-1)
-    weights = _weights(layers, hidden, edge_map=edge_map, num_edges=num_edges, bipartite=source is not None,
-                       vector_inputs=vector_inputs, cache=cache)
+    if weights is None:
+        weights = stack_weights(layers, edge_map=edge_map, bipartite=source is not None,
+                                source_vectors=source_vectors, num_edges=num_edges, num_nodes=num)
     extra_width = 0 if weights.extra_block is None else weights.extra_block.shape[1]
     if (0 if extra is None else extra.shape[-1]) != extra_width:
         raise ValueError(f"the layers take {extra_width} extra edge inputs, got "
@@ -230,8 +241,11 @@ def interaction_stack(
         fixed = fixed + (source @ weights.source_block).index_select(0, src)
     fixed = fixed.split(hidden, dim=1)
     coeff_b = (w.unsqueeze(1) * weights.coeff_b).unbind(1)  # per layer (E, 5): w_ij (W_v b_m + b_v)
-    # per layer (N, d): b_u + (sum_j w_ij / norm) W_u b_m
-    update_b = torch.addcmul(weights.update_bias, weight_sum, weights.update_b).unbind(0)
+    folded_update = weights.message_w is None
+    if folded_update:  # per layer (N, d): b_u + (sum_j w_ij / norm) W_u b_m
+        node_bias = torch.addcmul(weights.update_bias, weight_sum, weights.message_b).unbind(0)
+    else:  # per layer (N, d): (sum_j w_ij / norm) b_m
+        node_bias = (weight_sum * weights.message_b).unbind(0)
     grad = torch.is_grad_enabled()
     if source is None:  # rows 2 n + side of the per-layer node table (side 0: dst_in, 1: src_in)
         if grad:  # index_select's backward is ~2.5x faster than embedding_bag's
@@ -261,8 +275,12 @@ def interaction_stack(
         small = torch.bmm(coeff.unsqueeze(1), basis).view(num_edges, 4)  # w (a, b r + F^T c) / norm
         summed = h.new_zeros(num, hidden).index_add_(0, dst, weighted.to(h.dtype))
         summed_small = h.new_zeros(num, 4).index_add_(0, dst, small.to(h.dtype))  # (bfloat16 under autocast)
-        # h += W_u (sum_j w m_ij / norm) + b_u, with m = W_m act + b_m: one product by W_u W_m
-        h = h + torch.addmm(update_b[k], summed, weights.update_w[k])
+        # h += W_u (sum_j w m_ij / norm) + b_u, with m = W_m act + b_m (folded: one product by W_u W_m)
+        if folded_update:
+            h = h + torch.addmm(node_bias[k], summed, weights.update_w[k])
+        else:
+            m_sum = torch.addmm(node_bias[k], summed, weights.message_w[k])
+            h = h + torch.addmm(weights.update_bias[k], m_sum, weights.update_w[k])
         # sum_j w a_ij vec_i = vec_i sum_j w a_ij: the gate needs no gathered vec
         vec = torch.addcmul(vec + summed_small[:, 1:], summed_small[:, :1], vec)
     return h, vec

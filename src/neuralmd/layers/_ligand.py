@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ..frames import edge_frames
 from ._blocks import MLP, NeighborEmbedding, weighted_row_sum
-from ._interaction import EdgeGeometry, FrameInteraction, interaction_stack
+from ._interaction import EdgeGeometry, FrameInteraction, interaction_stack, stack_weights
 from ._ligand_encoder import LigandEncoder
 from ._padding import pad_edges
 from ._weight_cache import WeightCache
@@ -84,18 +84,19 @@ class BindingNetLigand(LigandEncoder):
         self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, batch: Optional[Tensor]
     ) -> tuple[Tensor, Tensor]:
         """The atom-level frames of Eq. (3) on the radius graph, then :meth:`message_passing`."""
-        frames = edge_frames(pos, edge_index, batch)
-        if not (self.pad_edges and edge_index.shape[1]):
-            return self.message_passing(z, pos, vec, edge_index, frames)
-        edge_index, edge_weight, (frames,) = pad_edges(edge_index, frames, dtype=pos.dtype)
-        return self.message_passing(z, pos, vec, edge_index, frames, edge_weight=edge_weight)
+        frames, edge_weight = edge_frames(pos, edge_index, batch), None
+        if self.pad_edges and edge_index.shape[1]:
+            edge_index, edge_weight, (frames,) = pad_edges(edge_index, frames, dtype=pos.dtype)
+        weights = stack_weights(self.layers, edge_map=self.edge_mlp[2], bipartite=False, source_vectors=True,
+                                num_edges=edge_index.shape[1], num_nodes=z.shape[0], cache=self._stack_cache)
+        return self.message_passing(z, pos, vec, edge_index, frames, edge_weight=edge_weight, weights=weights)
 
     def message_passing(self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, frames: Tensor, *,
-                        edge_weight: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
-        """Everything after the neighbour search (edge_index (2, E), frames (E, 3, 3), and an edge
-        weight (E,) that multiplies the cutoff envelope, 0 on padding edges): shapes fixed by the
-        edges and no data-dependent control flow, so it compiles as one graph
-        (``BindingNet(compile=True)``)."""
+                        edge_weight: Optional[Tensor] = None, weights: Optional[Any] = None) -> tuple[Tensor, Tensor]:
+        """Everything after the neighbour search (edge_index (2, E), frames (E, 3, 3), an edge weight
+        (E,) that multiplies the cutoff envelope, 0 on padding edges, and the layers' parameter
+        products from ``stack_weights``, computed when not given): shapes fixed by the edges and no
+        data-dependent control flow, so it compiles as one graph (``BindingNet(compile=True)``)."""
         src, dst = edge_index
         rel = pos.index_select(0, dst) - pos.index_select(0, src)
         r = safe_norm(rel)
@@ -108,4 +109,4 @@ class BindingNetLigand(LigandEncoder):
         # and its last Linear goes to the layers (edge_map); every layer's extra input is
         # scalarize(vec_j, F_ij) of the current vectors
         return interaction_stack(self.layers, h, vec, edge_index, hidden_attr, EdgeGeometry(rel, frames, envelope),
-                                 source_vectors=True, edge_map=self.edge_mlp[2], cache=self._stack_cache)
+                                 source_vectors=True, edge_map=self.edge_mlp[2], weights=weights)
