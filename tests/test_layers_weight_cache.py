@@ -87,3 +87,22 @@ def test_cache_is_per_copy_and_builds_only_when_needed():
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         cache.get([weight], build)  # autocast: products of another dtype, not cached
     assert len(calls) == 4
+
+
+def test_no_grad_forces_are_ordinary_tensors_equal_to_the_grad_mode_ones():
+    """Without gradients the force field runs in inference mode (cheaper per operation) and copies
+    its forces out: the caller may modify them in place and use them under autograd, and parts of
+    the net called directly afterwards read the cache it filled there."""
+    data = random_record(2, 9)
+    pos = data["ligand"].pos[:, 0]
+    net = _net()
+    with torch.no_grad():
+        forces = net(data, pos)
+    assert not forces.is_inference()
+    forces.mul_(1.0)  # in place: an inference tensor would refuse this outside inference mode
+    torch.testing.assert_close(forces, net(data, pos).detach(), rtol=1e-12, atol=1e-12)
+    x = pos.clone().requires_grad_(True)
+    (x * forces).sum().backward()  # saved for backward: refused for an inference tensor
+    with torch.no_grad():
+        h, vec = net.ligand(data["ligand"].z, pos)  # the ligand's cache was filled in inference mode
+    torch.testing.assert_close(vec, net.ligand(data["ligand"].z, pos)[1].detach(), rtol=1e-12, atol=1e-12)
