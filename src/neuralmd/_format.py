@@ -112,6 +112,13 @@ def ligand_batch(data: Any) -> tuple[Tensor, int]:
 # checks of the tensors a layer receives
 
 
+def all_finite(values: Tensor) -> bool:
+    """Whether every entry is finite, by one reduction and one read to the host (a force field
+    checks its positions at every evaluation): the float64 sum is NaN or infinite exactly when an
+    entry is, since finite float32 coordinates cannot overflow it."""
+    return math.isfinite(float(values.detach().sum(dtype=torch.float64))) if values.numel() else True
+
+
 def check_atoms(
     z: Tensor, pos: Tensor, batch: Optional[Tensor], max_z: int, vec: Optional[Tensor] = None, what: str = "ligand"
 ) -> Tensor:
@@ -123,9 +130,10 @@ def check_atoms(
         raise ValueError(f"{what}: pos must have shape ({z.shape[0]}, 3), got {tuple(pos.shape)}")
     if z.numel() == 0:
         raise ValueError(f"{what}: no atoms")
-    if int(z.min()) < 0 or int(z.max()) >= max_z:
-        raise ValueError(f"{what}: atom types must lie in [0, {max_z}), got {int(z.min())}..{int(z.max())}")
-    if not torch.isfinite(pos).all():
+    low, high = torch.stack(torch.aminmax(z)).tolist()  # one read to the host
+    if low < 0 or high >= max_z:
+        raise ValueError(f"{what}: atom types must lie in [0, {max_z}), got {low}..{high}")
+    if not all_finite(pos):
         raise ValueError(f"{what}: positions contain NaN or infinite values")
     if batch is not None and batch.shape != z.shape:
         raise ValueError(f"{what}: batch must have shape {tuple(z.shape)}, got {tuple(batch.shape)}")

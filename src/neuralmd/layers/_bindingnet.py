@@ -164,7 +164,14 @@ class BindingNet(nn.Module):
         ``protein`` is a cached :meth:`encode_protein` result (computed here when ``None``). The
         output rotates with the complex, ignores translations and sees chirality.
         """
-        return self._run(data, ligand_pos, protein)[1]
+        if torch.is_grad_enabled() or torch.is_inference_mode_enabled():
+            return self._run(data, ligand_pos, protein)[1]
+        # No gradients wanted (a rollout): inference mode skips autograd's bookkeeping of every
+        # tensor operation, ~15 % of an evaluation of one ligand; the forces are copied out of it,
+        # so that the caller gets an ordinary tensor it may modify or use under autograd.
+        with torch.inference_mode():
+            forces = self._run(data, ligand_pos, protein)[1]
+        return forces.clone()
 
     def energy(self, data: Any, ligand_pos: Tensor, protein: Optional[ProteinEncoding] = None) -> Tensor:
         """Invariant energy (B,) per complex: the sum of a per-atom head on the final invariant

@@ -1,7 +1,7 @@
 """BindingNet-Complex: residue-level frames on pocket residues and the force output (Eqs. 5, 8, 9, 33)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
@@ -9,11 +9,12 @@ from torch import Tensor, nn
 
 from ..frames import scalarize
 from ._blocks import MLP, weighted_row_sum
-from ._interaction import EdgeGeometry, FrameInteraction, interaction_stack
+from ._interaction import EdgeGeometry, FrameInteraction, interaction_stack, stack_weights
 from ._neighbors import _check_points, _radius
 from ._padding import pad_edges, pad_rows, padded_size
 from ._protein import ProteinEncoding
 from ._radial import RadialBasis, cosine_cutoff, safe_norm
+from ._weight_cache import WeightCache
 
 
 class BindingNetComplex(nn.Module):
@@ -47,6 +48,8 @@ class BindingNetComplex(nn.Module):
         self.layers = nn.ModuleList(
             FrameInteraction(hidden, num_extra=0, norm=avg_neighbors) for _ in range(num_layers)
         )
+        self._stack_cache = WeightCache()  # the layers' parameter products, kept between no-grad calls
+        self._input_cache = WeightCache()  # the edge MLP's per-node weight blocks, likewise
 
     #: Pad the pocket and the pair list to :func:`~neuralmd.layers._padding.padded_size` rows
     #: (zero-weight repeats; the same function on a few shapes, for CUDA graphs). Set by
@@ -63,13 +66,14 @@ class BindingNetComplex(nn.Module):
         residue and ``s = scalarize(r_ij, F_j)``."""
         first = self.edge_mlp[0]
         hidden = h_lig.shape[1]
-        blocks = first.weight[:, : 3 * hidden].view(-1, 3, hidden).permute(2, 1, 0).reshape(hidden, -1)
+        blocks, rbf_block = self._input_cache.get([first.weight], lambda: (first.weight[:, : 3 * hidden].view(
+            -1, 3, hidden).permute(2, 1, 0).reshape(hidden, -1), first.weight[:, 3 * hidden :].t()))
         node = torch.cat((h_lig, h_res)) @ blocks  # (N_l + N_pocket, 3 d): W_a h for a = 0, 1, 2
         three = torch.arange(3, device=atom.device)
         index = torch.cat((3 * atom.unsqueeze(-1) + three, 3 * (h_lig.shape[0] + res.unsqueeze(-1)) + three), dim=-1)
         s = scalarize(rel, frames)
         pair = weighted_row_sum(node.view(-1, first.weight.shape[0]), index, torch.cat((s, s), dim=-1))
-        return torch.addmm(first.bias, self.rbf(r, envelope=envelope), first.weight[:, 3 * hidden :].t()) + pair
+        return torch.addmm(first.bias, self.rbf(r, envelope=envelope), rbf_block) + pair
 
     def interact(
         self,
@@ -93,8 +97,10 @@ class BindingNetComplex(nn.Module):
             pocket = pad_rows(pocket, padded_size(pocket.shape[0]))
             edge_index, edge_weight, _ = pad_edges(edge_index, dtype=pos_lig.dtype)
         h_res, ca, res_frames = (t.index_select(0, pocket) for t in (protein.h, protein.ca, protein.frames))
+        weights = stack_weights(self.layers, edge_map=self.edge_mlp[2], bipartite=True, source_vectors=False,
+                                num_edges=edge_index.shape[1], num_nodes=h_lig.shape[0], cache=self._stack_cache)
         return self.message_passing(h_lig, vec_lig, pos_lig, h_res=h_res, ca=ca, res_frames=res_frames,
-                                    edge_index=edge_index, edge_weight=edge_weight)
+                                    edge_index=edge_index, edge_weight=edge_weight, weights=weights)
 
     def message_passing(
         self,
@@ -107,6 +113,7 @@ class BindingNetComplex(nn.Module):
         res_frames: Tensor,  # (M, 3, 3) their residue frames
         edge_index: Tensor,  # (2, E) long: pocket residue j -> ligand atom i
         edge_weight: Optional[Tensor] = None,  # (E,) multiplies the cutoff envelope: 0 on padding edges
+        weights: Optional[Any] = None,  # the layers' parameter products (stack_weights), computed when None
     ) -> tuple[Tensor, Tensor]:
         """Everything after the pair search, with no data-dependent control flow (compiles as one
         graph, ``BindingNet(compile=True)``) -> new ``h`` (N_l, d), ``vec`` (N_l, 3)."""
@@ -121,7 +128,7 @@ class BindingNetComplex(nn.Module):
         hidden_attr = F.silu(self._edge_mlp_input_layer(h_lig, h_res, rel, frames, r, envelope, atom, res))
         geometry = EdgeGeometry(rel, frames, envelope)
         return interaction_stack(self.layers, h_lig, vec_lig, edge_index, hidden_attr, geometry, source=h_res,
-                                 edge_map=self.edge_mlp[2])
+                                 edge_map=self.edge_mlp[2], weights=weights)
 
     def forward(self, h_lig: Tensor, vec_lig: Tensor, pos_lig: Tensor, lig_batch: Optional[Tensor],
                 protein: ProteinEncoding) -> Tensor:

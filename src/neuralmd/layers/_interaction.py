@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._weight_cache import WeightCache
+
 
 class EdgeGeometry(NamedTuple):
     """The geometry of one edge set ``j -> i``, computed once per force evaluation and shared by every
@@ -89,61 +91,88 @@ class FrameInteraction(nn.Module):
         return interaction_stack([self], h, vec, edge_index, edge_attr, geometry, source=source, extra=extra)
 
 
-class _Stacked(NamedTuple):
-    """The parameters of L layers, concatenated once per call so that the per-layer work is a few
-    large operations (rather than a few dozen small ones per layer)."""
+class _LayerWeights(NamedTuple):
+    """What L layers' parameters give before any edge is seen: concatenated once per call (so that
+    the per-layer work is a few large operations rather than a few dozen small ones per layer), or
+    once for many no-grad calls (:class:`~neuralmd.layers._weight_cache.WeightCache`)."""
 
-    fixed: list[Tensor]  # per layer (E, d): the edge-feature, extra-input and source-node blocks
+    edge_block: Tensor  # (L d, d_in): every layer's edge-feature block, the edge map folded in when given
+    bias: Tensor  # (L d,)
+    extra_block: Optional[Tensor]  # (L d, k) the extra inputs' block, or None
+    source_block: Optional[Tensor]  # (d, L d) src_in of every layer (bipartite), or None
     vector_w: list[Tensor]  # per layer (q, d): the block acting on the scalarized vectors
     node_w: list[Tensor]  # per layer (d, 2 d) dst_in and src_in, or (d, d) dst_in only (bipartite)
     coeff_w: list[Tensor]  # per layer (d, 5): (W_vector W_message)^T
-    coeff_b: list[Tensor]  # per layer (E, 5): w_ij (W_vector b_message + b_vector)
-    message_w: list[Tensor]  # per layer (d, d): W_message^T
-    message_b: list[Tensor]  # per layer (N, d): (sum_j w_ij / norm) b_message
+    coeff_b: Tensor  # (L, 5): W_vector b_message + b_vector
+    message_w: Optional[list[Tensor]]  # per layer (d, d): W_message^T, or None when folded into update_w
+    message_b: Tensor  # (L, 1, d): b_message, or W_update b_message when folded (times each node's weight sum)
+    update_w: list[Tensor]  # per layer (d, d): W_update^T, or (W_update W_message)^T when folded
+    update_bias: Tensor  # (L, 1, d): b_update
+    folded: bool  # the edge map is folded into edge_block and bias
 
 
-def _stack_parameters(layers: Sequence[FrameInteraction], hidden: int, edge_attr: Tensor,
-                      edge_map: Optional[nn.Linear], source: Optional[Tensor], extra: Optional[Tensor], src: Tensor,
-                      vector_inputs: int, w: Tensor, weight_sum: Tensor) -> _Stacked:
+def layer_weights(layers: Sequence[FrameInteraction], hidden: int, *, edge_map: Optional[nn.Linear],
+                  fold_edge_map: bool, fold_update: bool, bipartite: bool, vector_inputs: int) -> _LayerWeights:
+    """The edge-independent part of :func:`interaction_stack` (parameters only). ``fold_edge_map``:
+    the edge map joins the first blocks; ``fold_update``: the update joins the message map."""
     num = len(layers)
-    edge_w = torch.cat([layer.edge_in.weight for layer in layers])  # (L d, d + 3 + num_extra)
-    extra_width = edge_w.shape[1] - hidden - vector_inputs
-    if (0 if extra is None else extra.shape[-1]) != extra_width:
-        raise ValueError(f"the layers take {extra_width} extra edge inputs, got "
-                         f"{'none' if extra is None else tuple(extra.shape)}")
+    edge_w = torch.cat([layer.edge_in.weight for layer in layers])  # (L d, d + q + num_extra)
     edge_block, bias = edge_w[:, :hidden], torch.cat([layer.edge_in.bias for layer in layers])
-    if edge_map is not None:
-        if edge_attr.shape[0] > edge_block.shape[0]:  # E > L d: one (L d, d) x (d, d_in) product is cheaper
-            bias = torch.addmv(bias, edge_block, edge_map.bias)
-            edge_block = edge_block @ edge_map.weight
-        else:
-            edge_attr = F.linear(edge_attr, edge_map.weight, edge_map.bias)
-    fixed = torch.addmm(bias, edge_attr, edge_block.t())
-    if extra is not None:
-        fixed = torch.addmm(fixed, extra, edge_w[:, hidden + vector_inputs :].t())
-    if source is None:  # rows (layer, dst_in / src_in), applied to the changing h in the layer
+    folded = edge_map is not None and fold_edge_map
+    if folded:  # one (L d, d) x (d, d_in) product instead of an (E, d) x (d, d) one
+        bias = torch.addmv(bias, edge_block, edge_map.bias)
+        edge_block = edge_block @ edge_map.weight
+    extra_block = edge_w[:, hidden + vector_inputs :] if edge_w.shape[1] > hidden + vector_inputs else None
+    if bipartite:  # the source nodes do not change: their block is fixed for all layers at once
+        source_block = torch.cat([layer.src_in.weight for layer in layers]).t()
+        node_w = torch.cat([layer.dst_in.weight for layer in layers]).t().split(hidden, dim=1)
+    else:  # rows (layer, dst_in / src_in), applied to the changing h in the layer
+        source_block = None
         node_w = torch.cat([weight for layer in layers for weight in (layer.dst_in.weight, layer.src_in.weight)])
         node_w = node_w.t().split(2 * hidden, dim=1)
-    else:  # the source nodes do not change: their block is fixed for all layers at once
-        fixed = fixed + (source @ torch.cat([layer.src_in.weight for layer in layers]).t()).index_select(0, src)
-        node_w = torch.cat([layer.dst_in.weight for layer in layers]).t().split(hidden, dim=1)
     vector = torch.stack([layer.vector.weight for layer in layers])  # (L, 5, d)
     message = torch.stack([layer.message[1].weight for layer in layers])  # (L, d, d)
     message_bias = torch.stack([layer.message[1].bias for layer in layers])  # (L, d)
+    update = torch.stack([layer.update.weight for layer in layers])  # (L, d, d)
     coeff_b = torch.baddbmm(torch.stack([layer.vector.bias for layer in layers]).unsqueeze(-1), vector,
                             message_bias.unsqueeze(-1))
-    return _Stacked(
-        fixed=fixed.split(hidden, dim=1),
+    return _LayerWeights(
+        edge_block=edge_block, bias=bias, extra_block=extra_block, source_block=source_block,
         # (q, d) blocks, each contiguous: the backward's (E, d) x (d, q) product is ~2.5x slower on
         # the strided slices of the concatenated weight
-        vector_w=edge_w[:, hidden : hidden + vector_inputs].view(num, hidden, vector_inputs).transpose(1, 2)
-        .contiguous().unbind(0),
-        node_w=node_w,
-        coeff_w=torch.bmm(vector, message).transpose(1, 2).unbind(0),
-        coeff_b=(w.unsqueeze(1) * coeff_b.view(num, 5)).unbind(1),
-        message_w=message.transpose(1, 2).unbind(0),
-        message_b=(weight_sum * message_bias.unsqueeze(1)).unbind(0),
+        vector_w=list(edge_w[:, hidden : hidden + vector_inputs].view(num, hidden, vector_inputs).transpose(1, 2)
+                      .contiguous().unbind(0)),
+        node_w=list(node_w),
+        coeff_w=list(torch.bmm(vector, message).transpose(1, 2).unbind(0)),
+        coeff_b=coeff_b.view(num, 5),
+        message_w=None if fold_update else list(message.transpose(1, 2).unbind(0)),
+        message_b=(torch.bmm(update, message_bias.unsqueeze(-1)).transpose(1, 2) if fold_update
+                   else message_bias.unsqueeze(1)),
+        update_w=list((torch.bmm(update, message) if fold_update else update).transpose(1, 2).unbind(0)),
+        update_bias=torch.stack([layer.update.bias for layer in layers]).unsqueeze(1),
+        folded=folded,
     )
+
+
+def stack_weights(layers: Sequence[FrameInteraction], *, edge_map: Optional[nn.Linear], bipartite: bool,
+                  source_vectors: bool, num_edges: int, num_nodes: int,
+                  cache: Optional[WeightCache] = None) -> _LayerWeights:
+    """The parameter-only part of :func:`interaction_stack` for ``num_edges`` edges into ``num_nodes``
+    nodes (``bipartite``: the sources are another node set; ``source_vectors`` as there), to pass as
+    its ``weights``: computed outside a compiled ``message_passing``, so that ``cache`` (a
+    :class:`~neuralmd.layers._weight_cache.WeightCache`, one per stack) serves eager and compiled
+    no-grad calls alike. Each fold is made where it saves work: per call, the edge map joins the
+    first blocks with more edges than the layers' total width (E > L d) and the update joins the
+    message map with more nodes than the width (N > d); from the cache, always (a cached product
+    costs nothing per call)."""
+    hidden = layers[0].dst_in.weight.shape[1]
+    options = dict(edge_map=edge_map, bipartite=bipartite, vector_inputs=6 if source_vectors else 3)
+    per_call = dict(fold_edge_map=num_edges > len(layers) * hidden, fold_update=num_nodes > hidden, **options)
+    if cache is None:
+        return layer_weights(layers, hidden, **per_call)
+    params = [p for layer in layers for p in layer.parameters()] + ([] if edge_map is None else list(edge_map.parameters()))
+    return cache.get(params, lambda: layer_weights(layers, hidden, fold_edge_map=True, fold_update=True, **options),
+                     fallback=lambda: layer_weights(layers, hidden, **per_call))
 
 
 def interaction_stack(
@@ -158,6 +187,7 @@ def interaction_stack(
     extra: Optional[Tensor] = None,
     source_vectors: bool = False,
     edge_map: Optional[nn.Linear] = None,
+    weights: Optional[_LayerWeights] = None,
 ) -> tuple[Tensor, Tensor]:
     """``layers`` (:class:`FrameInteraction`, one norm) applied in turn on one edge set -> (h, vec).
 
@@ -166,14 +196,16 @@ def interaction_stack(
     current ``vec`` (the ligand's layers), and ``extra`` holds only the rest. With ``edge_map`` the
     edge features are ``edge_map(edge_attr)`` (the last linear map of an edge MLP); with more edges
     than the layers' total width it is folded into their first linear maps, which saves the
-    (E, d) x (d, d) product.
+    (E, d) x (d, d) product. ``weights``: the parameter-only part from :func:`stack_weights` (for
+    these layers, edge map and edge set), e.g. from a cache; computed here when not given.
 
     Same function as the layers' plain formula, computed with fewer operations: what does not
     change between layers (the edge-feature block of the first linear map, for all layers in one
     matrix product; the source-node block when the sources are another node set; the product of the
-    vector head with the message map; the frames as a (5, 4) basis) is computed once, the node
-    blocks run per node and are gathered onto edges, and the message map acts after the sum over
-    edges. The fixed divisor is folded into the envelope.
+    vector head with the message map, and of the update with it; the frames as a (5, 4) basis) is
+    computed once, the node blocks run per node and are gathered onto edges, and the message map
+    acts after the sum over edges, as one product with the update. The fixed divisor is folded into
+    the envelope.
     """
     norm = layers[0].norm
     if any(layer.norm != norm for layer in layers):
@@ -193,7 +225,27 @@ def interaction_stack(
     vector_index = ends if source_vectors else dst.unsqueeze(1)
     sides = vector_index.shape[1]
     vector_inputs, vector_rows = 3 * sides, vector_index.reshape(-1)
-    stacked = _stack_parameters(layers, hidden, edge_attr, edge_map, source, extra, src, vector_inputs, w, weight_sum)
+    if weights is None:
+        weights = stack_weights(layers, edge_map=edge_map, bipartite=source is not None,
+                                source_vectors=source_vectors, num_edges=num_edges, num_nodes=num)
+    extra_width = 0 if weights.extra_block is None else weights.extra_block.shape[1]
+    if (0 if extra is None else extra.shape[-1]) != extra_width:
+        raise ValueError(f"the layers take {extra_width} extra edge inputs, got "
+                         f"{'none' if extra is None else tuple(extra.shape)}")
+    if edge_map is not None and not weights.folded:
+        edge_attr = F.linear(edge_attr, edge_map.weight, edge_map.bias)
+    fixed = torch.addmm(weights.bias, edge_attr, weights.edge_block.t())
+    if extra is not None:
+        fixed = torch.addmm(fixed, extra, weights.extra_block.t())
+    if source is not None:
+        fixed = fixed + (source @ weights.source_block).index_select(0, src)
+    fixed = fixed.split(hidden, dim=1)
+    coeff_b = (w.unsqueeze(1) * weights.coeff_b).unbind(1)  # per layer (E, 5): w_ij (W_v b_m + b_v)
+    folded_update = weights.message_w is None
+    if folded_update:  # per layer (N, d): b_u + (sum_j w_ij / norm) W_u b_m
+        node_bias = torch.addcmul(weights.update_bias, weight_sum, weights.message_b).unbind(0)
+    else:  # per layer (N, d): (sum_j w_ij / norm) b_m
+        node_bias = (weight_sum * weights.message_b).unbind(0)
     grad = torch.is_grad_enabled()
     if source is None:  # rows 2 n + side of the per-layer node table (side 0: dst_in, 1: src_in)
         if grad:  # index_select's backward is ~2.5x faster than embedding_bag's
@@ -201,30 +253,34 @@ def interaction_stack(
         else:  # one embedding_bag of the two rows (a bag per edge)
             node_rows = (ends * 2 + torch.tensor([0, 1], device=ends.device)).view(-1)
             bag_offsets = torch.arange(0, 2 * num_edges, 2, device=ends.device)
-    for k, layer in enumerate(layers):
+    for k in range(len(layers)):
         # e_i . vec_i (and e_i . vec_j) for every edge, in one batched product
         gathered = vec.index_select(0, vector_rows).view(num_edges, sides, 3)  # a cheaper backward than vec[index]
         scalars = torch.bmm(gathered, frames_t).view(num_edges, vector_inputs)
-        pre = torch.addmm(stacked.fixed[k], scalars, stacked.vector_w[k])  # fresh: the node terms add in place
+        pre = torch.addmm(fixed[k], scalars, weights.vector_w[k])  # fresh: the node terms add in place
         if source is None:
-            table = (h @ stacked.node_w[k]).view(2 * num, hidden).to(pre.dtype)  # (float32 under autocast)
+            table = (h @ weights.node_w[k]).view(2 * num, hidden).to(pre.dtype)  # (float32 under autocast)
             if grad:
                 pre.add_(table.index_select(0, dst_rows)).add_(table.index_select(0, src_rows))
             else:
                 pre.add_(torch.embedding_bag(table, node_rows, bag_offsets)[0])
         else:
-            pre.add_((h @ stacked.node_w[k]).index_select(0, dst))
+            pre.add_((h @ weights.node_w[k]).index_select(0, dst))
         act = F.silu(pre)  # (E, d); layer.message is SiLU -> Linear
         # m = W_m act + b_m enters only linear maps (the h update after a sum, and the vector
         # coefficients), so they take act: sum_j w m = W_m sum_j w act + b_m sum_j w, and
         # (a, b, c) = (W_v W_m) act + W_v b_m + b_v. No (E, d) x (d, d) product for m.
         weighted = w * act
-        coeff = torch.addmm(stacked.coeff_b[k], weighted, stacked.coeff_w[k])  # w (a, b, c) / norm
+        coeff = torch.addmm(coeff_b[k], weighted, weights.coeff_w[k])  # w (a, b, c) / norm
         small = torch.bmm(coeff.unsqueeze(1), basis).view(num_edges, 4)  # w (a, b r + F^T c) / norm
         summed = h.new_zeros(num, hidden).index_add_(0, dst, weighted.to(h.dtype))
         summed_small = h.new_zeros(num, 4).index_add_(0, dst, small.to(h.dtype))  # (bfloat16 under autocast)
-        m_sum = torch.addmm(stacked.message_b[k], summed, stacked.message_w[k])  # sum_j w m_ij / norm
-        h = h + F.linear(m_sum, layer.update.weight, layer.update.bias)
+        # h += W_u (sum_j w m_ij / norm) + b_u, with m = W_m act + b_m (folded: one product by W_u W_m)
+        if folded_update:
+            h = h + torch.addmm(node_bias[k], summed, weights.update_w[k])
+        else:
+            m_sum = torch.addmm(node_bias[k], summed, weights.message_w[k])
+            h = h + torch.addmm(weights.update_bias[k], m_sum, weights.update_w[k])
         # sum_j w a_ij vec_i = vec_i sum_j w a_ij: the gate needs no gathered vec
         vec = torch.addcmul(vec + summed_small[:, 1:], summed_small[:, :1], vec)
     return h, vec

@@ -9,9 +9,10 @@ from torch import Tensor, nn
 
 from ..frames import edge_frames
 from ._blocks import MLP, NeighborEmbedding, weighted_row_sum
-from ._interaction import EdgeGeometry, FrameInteraction, interaction_stack
+from ._interaction import EdgeGeometry, FrameInteraction, interaction_stack, stack_weights
 from ._ligand_encoder import LigandEncoder
 from ._padding import pad_edges
+from ._weight_cache import WeightCache
 from ._radial import cosine_cutoff, safe_norm
 
 #: Row of the per-node table of :meth:`BindingNetLigand._edge_mlp_input_layer` for side s, frame
@@ -53,6 +54,8 @@ class BindingNetLigand(LigandEncoder):
         self.layers = nn.ModuleList(
             FrameInteraction(hidden, num_extra=3, norm=self.avg_neighbors) for _ in range(num_layers)
         )
+        self._stack_cache = WeightCache()  # the layers' parameter products, kept between no-grad calls
+        self._input_cache = WeightCache()  # the edge MLP's per-node weight blocks, likewise
 
     def _edge_mlp_input_layer(self, vectors: Tensor, frames: Tensor, rbf: Tensor, edge_index: Tensor) -> Tensor:
         """``edge_mlp[0](cat(scalarize(cat(V_i, V_j), F_ij).flatten(), rbf_ij))`` (E, d) without the
@@ -65,12 +68,13 @@ class BindingNetLigand(LigandEncoder):
         num, _, channels = vectors.shape
         hidden = first.weight.shape[0]
         # input column a * 2C + side * C + c (side 0: centre i, 1: neighbour j), then the radial basis
-        blocks = first.weight[:, : 6 * channels].view(hidden, 3, 2, channels).permute(3, 2, 1, 0)
-        table = vectors.reshape(num * 3, channels) @ blocks.reshape(channels, 6 * hidden)
+        blocks, rbf_block = self._input_cache.get([first.weight], lambda: (first.weight[:, : 6 * channels].view(
+            hidden, 3, 2, channels).permute(3, 2, 1, 0).reshape(channels, 6 * hidden), first.weight[:, 6 * channels :].t()))
+        table = vectors.reshape(num * 3, channels) @ blocks
         index = (18 * torch.stack((dst, src), dim=1)).unsqueeze(-1) + _PAIR_ROWS.to(dst.device)  # (E, 2, 9)
-        frames_xa = frames.transpose(1, 2).reshape(-1, 1, 9).expand(-1, 2, 9)  # F[a, x] at 3 x + a, both sides
-        pair = weighted_row_sum(table.view(num * 18, hidden), index.view(-1, 18), frames_xa.reshape(-1, 18))
-        return torch.addmm(first.bias, rbf, first.weight[:, 6 * channels :].t()) + pair
+        frames_xa = frames.transpose(1, 2).reshape(-1, 9).repeat(1, 2)  # F[a, x] at 3 x + a, both sides
+        pair = weighted_row_sum(table.view(num * 18, hidden), index.view(-1, 18), frames_xa)
+        return torch.addmm(first.bias, rbf, rbf_block) + pair
 
     #: Pad the edge list to :func:`~neuralmd.layers._padding.padded_size` rows (zero-weight repeats of
     #: an edge; the same function on a few shapes, for CUDA graphs). Set by ``BindingNet(pad_edges=...)``.
@@ -80,18 +84,19 @@ class BindingNetLigand(LigandEncoder):
         self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, batch: Optional[Tensor]
     ) -> tuple[Tensor, Tensor]:
         """The atom-level frames of Eq. (3) on the radius graph, then :meth:`message_passing`."""
-        frames = edge_frames(pos, edge_index, batch)
-        if not (self.pad_edges and edge_index.shape[1]):
-            return self.message_passing(z, pos, vec, edge_index, frames)
-        edge_index, edge_weight, (frames,) = pad_edges(edge_index, frames, dtype=pos.dtype)
-        return self.message_passing(z, pos, vec, edge_index, frames, edge_weight=edge_weight)
+        frames, edge_weight = edge_frames(pos, edge_index, batch), None
+        if self.pad_edges and edge_index.shape[1]:
+            edge_index, edge_weight, (frames,) = pad_edges(edge_index, frames, dtype=pos.dtype)
+        weights = stack_weights(self.layers, edge_map=self.edge_mlp[2], bipartite=False, source_vectors=True,
+                                num_edges=edge_index.shape[1], num_nodes=z.shape[0], cache=self._stack_cache)
+        return self.message_passing(z, pos, vec, edge_index, frames, edge_weight=edge_weight, weights=weights)
 
     def message_passing(self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, frames: Tensor, *,
-                        edge_weight: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
-        """Everything after the neighbour search (edge_index (2, E), frames (E, 3, 3), and an edge
-        weight (E,) that multiplies the cutoff envelope, 0 on padding edges): shapes fixed by the
-        edges and no data-dependent control flow, so it compiles as one graph
-        (``BindingNet(compile=True)``)."""
+                        edge_weight: Optional[Tensor] = None, weights: Optional[Any] = None) -> tuple[Tensor, Tensor]:
+        """Everything after the neighbour search (edge_index (2, E), frames (E, 3, 3), an edge weight
+        (E,) that multiplies the cutoff envelope, 0 on padding edges, and the layers' parameter
+        products from ``stack_weights``, computed when not given): shapes fixed by the edges and no
+        data-dependent control flow, so it compiles as one graph (``BindingNet(compile=True)``)."""
         src, dst = edge_index
         rel = pos.index_select(0, dst) - pos.index_select(0, src)
         r = safe_norm(rel)
@@ -104,4 +109,4 @@ class BindingNetLigand(LigandEncoder):
         # and its last Linear goes to the layers (edge_map); every layer's extra input is
         # scalarize(vec_j, F_ij) of the current vectors
         return interaction_stack(self.layers, h, vec, edge_index, hidden_attr, EdgeGeometry(rel, frames, envelope),
-                                 source_vectors=True, edge_map=self.edge_mlp[2])
+                                 source_vectors=True, edge_map=self.edge_mlp[2], weights=weights)

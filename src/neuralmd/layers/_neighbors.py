@@ -14,6 +14,8 @@ from typing import Iterator, Optional
 import torch
 from torch import Tensor
 
+from .._format import all_finite
+
 #: Most candidate pairs whose distance is tested at once (bounds the memory of the search).
 PAIR_BUDGET = 1 << 20
 #: Above this many same-complex pairs the cell list replaces the all-pairs test.
@@ -34,7 +36,7 @@ _OFFSETS = torch.tensor(list(itertools.product((-1, 0, 1), repeat=3)), dtype=tor
 def _check_points(p: Tensor, name: str) -> None:
     if p.dim() != 2 or p.shape[-1] != 3:
         raise ValueError(f"{name} must have shape (N, 3), got {tuple(p.shape)}")
-    if not torch.isfinite(p).all():
+    if not all_finite(p):
         raise ValueError(f"{name} contains NaN or infinite coordinates")
 
 

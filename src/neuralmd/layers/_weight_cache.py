@@ -1,0 +1,64 @@
+"""Products of parameters alone, kept between no-grad calls while the parameters are unchanged.
+
+The factored layers concatenate, transpose and multiply weight matrices before they touch an edge.
+In a rollout (no gradients, fixed weights) that is the same work at every force evaluation: at one
+ligand ~70 tensor operations and a (L d, d) x (d, d) product of the ~130 MFLOP. A cache keyed by
+each parameter's storage, dtype and version counter (which every in-place update, an optimizer
+step or ``load_state_dict``, bumps) computes it once.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+
+def _cacheable(params: Sequence[Tensor]) -> bool:
+    """Only plain no-grad calls: under autograd the products must be part of the graph, a compiled
+    function would guard on the Python state, and autocast changes the products' dtype."""
+    if torch.is_grad_enabled() or torch.compiler.is_compiling() or not params:
+        return False
+    return not torch.is_autocast_enabled(params[0].device.type)
+
+
+class WeightCache:
+    """One cached value per owner: ``get(params, build, fallback=...)`` returns ``build()``'s value
+    from the last call while no parameter in ``params`` changed (same storage, dtype and version),
+    and builds it anew otherwise; where caching does not apply (gradients enabled, compiling,
+    autocast) it returns ``fallback()`` (default ``build()``), uncached.
+
+    Example:
+        >>> layer = torch.nn.Linear(2, 2)
+        >>> cache = WeightCache()
+        >>> with torch.no_grad():
+        ...     first = cache.get(list(layer.parameters()), lambda: layer.weight.t().contiguous())
+        ...     again = cache.get(list(layer.parameters()), lambda: layer.weight.t().contiguous())
+        ...     _ = layer.weight.mul_(2.0)          # an in-place update: built anew
+        ...     fresh = cache.get(list(layer.parameters()), lambda: layer.weight.t().contiguous())
+        >>> again is first, torch.equal(fresh, 2 * first)
+        (True, True)
+    """
+
+    def __init__(self) -> None:
+        self._key: Optional[tuple] = None
+        self._value: Any = None
+
+    def __deepcopy__(self, memo: dict) -> "WeightCache":
+        return WeightCache()  # a copied module gets its own parameters: nothing to share
+
+    def __getstate__(self) -> dict:
+        return {"_key": None, "_value": None}  # never pickle tensors that state_dict does not list
+
+    def get(self, params: Sequence[Tensor], build: Callable[[], Any], *,
+            fallback: Optional[Callable[[], Any]] = None) -> Any:
+        if not _cacheable(params):
+            return (build if fallback is None else fallback)()
+        key = tuple((p.data_ptr(), p.dtype, p.device, p._version) for p in params)
+        if key != self._key:
+            self._value, self._key = build(), key
+        return self._value
+
+    def clear(self) -> None:
+        """Drop the cached value (it is rebuilt at the next call)."""
+        self._key = self._value = None

@@ -1,0 +1,108 @@
+"""The no-grad cache of the layers' parameter products (``layers/_weight_cache.py``): what it keeps
+is rebuilt whenever a parameter changes, so cached forces always equal a fresh model's."""
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from _layers_records import one_thread, random_record  # noqa: F401 (autouse fixture)
+from neuralmd.layers import BindingNet
+from neuralmd.layers._weight_cache import WeightCache
+
+
+def _net(seed: int = 0) -> BindingNet:
+    torch.manual_seed(seed)
+    return BindingNet(hidden=16, num_layers=2).double()
+
+
+def _fresh_forces(net: BindingNet, data, pos) -> torch.Tensor:
+    """The same weights in a model that has never cached anything, with gradients on (no cache)."""
+    return copy.deepcopy(net)(data, pos).detach()
+
+
+def test_cached_forces_equal_the_uncached_ones_and_follow_every_parameter_change():
+    data = random_record(0, 12)
+    pos = data["ligand"].pos[:, 0]
+    net = _net()
+    with torch.no_grad():
+        first = net(data, pos)
+        torch.testing.assert_close(net(data, pos), first, rtol=0, atol=0)  # from the cache
+    torch.testing.assert_close(first, _fresh_forces(net, data, pos), rtol=1e-12, atol=1e-12)
+    # an optimizer step (in place) on the parameters
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    net(data, pos).square().sum().backward()
+    opt.step()
+    with torch.no_grad():
+        stepped = net(data, pos)
+    assert (stepped - first).abs().max() > 1e-6
+    torch.testing.assert_close(stepped, _fresh_forces(net, data, pos), rtol=1e-12, atol=1e-12)
+    # load_state_dict of other weights, then a dtype change
+    other = _net(seed=1)
+    net.load_state_dict(other.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(net(data, pos), _fresh_forces(other, data, pos), rtol=1e-12, atol=1e-12)
+        as_float = net.float()(data.clone().apply(lambda t: t.float() if t.is_floating_point() else t), pos.float())
+    assert as_float.dtype == torch.float32
+    torch.testing.assert_close(as_float.double(), _fresh_forces(other, data, pos), rtol=1e-4, atol=1e-5)
+
+
+def test_gradients_flow_to_every_parameter_after_cached_calls():
+    """A no-grad rollout (cache filled) followed by training: the training forward must not use
+    the cached, graph-less products."""
+    data = random_record(1, 10)
+    pos = data["ligand"].pos[:, 0]
+    net = _net()
+    fresh = copy.deepcopy(net)
+    with torch.no_grad():
+        net(data, pos)
+    net(data, pos).square().sum().backward()
+    fresh(data, pos).square().sum().backward()
+    grads = [(p.grad, q.grad) for p, q in zip(net.parameters(), fresh.parameters())]
+    assert sum(q is not None and q.abs().sum() > 0 for _, q in grads) > 20
+    for got, want in grads:
+        assert (got is None) == (want is None)
+        if want is not None:
+            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_cache_is_per_copy_and_builds_only_when_needed():
+    calls = []
+    cache = WeightCache()
+    weight = torch.nn.Parameter(torch.ones(2))
+
+    def build():
+        calls.append(1)
+        return weight * 2
+
+    with torch.no_grad():
+        cache.get([weight], build)
+        cache.get([weight], build)
+        assert len(calls) == 1
+        copied = copy.deepcopy(cache)
+        copied.get([weight], build)  # a copy starts empty
+        assert len(calls) == 2
+    cache.get([weight], build)  # gradients on: built every time, never stored
+    assert len(calls) == 3
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        cache.get([weight], build)  # autocast: products of another dtype, not cached
+    assert len(calls) == 4
+
+
+def test_no_grad_forces_are_ordinary_tensors_equal_to_the_grad_mode_ones():
+    """Without gradients the force field runs in inference mode (cheaper per operation) and copies
+    its forces out: the caller may modify them in place and use them under autograd, and parts of
+    the net called directly afterwards read the cache it filled there."""
+    data = random_record(2, 9)
+    pos = data["ligand"].pos[:, 0]
+    net = _net()
+    with torch.no_grad():
+        forces = net(data, pos)
+    assert not forces.is_inference()
+    forces.mul_(1.0)  # in place: an inference tensor would refuse this outside inference mode
+    torch.testing.assert_close(forces, net(data, pos).detach(), rtol=1e-12, atol=1e-12)
+    x = pos.clone().requires_grad_(True)
+    (x * forces).sum().backward()  # saved for backward: refused for an inference tensor
+    with torch.no_grad():
+        h, vec = net.ligand(data["ligand"].z, pos)  # the ligand's cache was filled in inference mode
+    torch.testing.assert_close(vec, net.ligand(data["ligand"].z, pos)[1].detach(), rtol=1e-12, atol=1e-12)
