@@ -101,9 +101,13 @@ class BindingNet(nn.Module):
         ``mode="reduce-overhead"`` (CUDA) replays CUDA graphs, one per shape met, so it turns on
         :attr:`pad_edges` (a rollout then meets a few shapes instead of a new edge count at almost
         every step). A graph reuses its output memory at its next replay while a solver still holds
-        earlier stages' forces, so those outputs are copied out."""
+        earlier stages' forces, so those outputs are copied out. A replay copies every input that
+        is not a parameter, so in those modes the layers compute their parameter products inside
+        the graph instead of passing cached ones in, and no-grad calls stay out of inference mode
+        (which the graphs were not measured with)."""
         if mode in CUDA_GRAPH_MODES:
             self.pad_edges = True
+            self.ligand.cache_weights = self.complex.cache_weights = False
         for module in (self.ligand, self.complex):
             compiled = torch.compile(module.message_passing, dynamic=True, mode=mode)
             module.message_passing = _copied_outputs(compiled) if mode in CUDA_GRAPH_MODES else compiled
@@ -164,7 +168,7 @@ class BindingNet(nn.Module):
         ``protein`` is a cached :meth:`encode_protein` result (computed here when ``None``). The
         output rotates with the complex, ignores translations and sees chirality.
         """
-        if torch.is_grad_enabled() or torch.is_inference_mode_enabled():
+        if torch.is_grad_enabled() or torch.is_inference_mode_enabled() or not self.ligand.cache_weights:
             return self._run(data, ligand_pos, protein)[1]
         # No gradients wanted (a rollout): inference mode skips autograd's bookkeeping of every
         # tensor operation, ~15 % of an evaluation of one ligand; the forces are copied out of it,

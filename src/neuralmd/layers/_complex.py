@@ -55,6 +55,10 @@ class BindingNetComplex(nn.Module):
     #: (zero-weight repeats; the same function on a few shapes, for CUDA graphs). Set by
     #: ``BindingNet(pad_edges=...)``.
     pad_edges = False
+    #: Keep the layers' parameter products between no-grad calls and pass them to
+    #: :meth:`message_passing`; off under CUDA graphs (``BindingNet.compile_message_passing``), whose
+    #: replays read parameters in place but copy every passed-in tensor at each replay.
+    cache_weights = True
 
     def _edge_mlp_input_layer(
         self, h_lig: Tensor, h_res: Tensor, rel: Tensor, frames: Tensor, r: Tensor, envelope: Tensor, atom: Tensor,
@@ -97,8 +101,9 @@ class BindingNetComplex(nn.Module):
             pocket = pad_rows(pocket, padded_size(pocket.shape[0]))
             edge_index, edge_weight, _ = pad_edges(edge_index, dtype=pos_lig.dtype)
         h_res, ca, res_frames = (t.index_select(0, pocket) for t in (protein.h, protein.ca, protein.frames))
-        weights = stack_weights(self.layers, edge_map=self.edge_mlp[2], bipartite=True, source_vectors=False,
-                                num_edges=edge_index.shape[1], num_nodes=h_lig.shape[0], cache=self._stack_cache)
+        weights = None if not self.cache_weights else stack_weights(
+            self.layers, edge_map=self.edge_mlp[2], bipartite=True, source_vectors=False,
+            num_edges=edge_index.shape[1], num_nodes=h_lig.shape[0], cache=self._stack_cache)
         return self.message_passing(h_lig, vec_lig, pos_lig, h_res=h_res, ca=ca, res_frames=res_frames,
                                     edge_index=edge_index, edge_weight=edge_weight, weights=weights)
 
