@@ -45,10 +45,10 @@ class BindingNet(nn.Module):
             8 spare rows, see ``neuralmd._format``).
         compile: run the ligand's and the complex's message passing (everything after the neighbour
             searches) through ``torch.compile(dynamic=True)``. Off by default: on one CPU thread
-            compiling from scratch costs ~60 s CPU and saves ~1.2 ms per evaluation of one ligand
-            (pays after ~50,000 evaluations) or 17-46 ms for a batch of 32 (its further ~20 s pay after
-            ~1,000); for training it pays after ~1,500 steps (docs/results.md, 2.4). Use it for long
-            batched rollouts.
+            compiling from scratch costs ~60 s CPU and saves ~0.6 ms per evaluation of one ligand
+            (pays after ~100,000 evaluations) or 15-27 ms for a batch of 32 (its further ~20 s pay
+            after ~1,000); for training it pays after ~1,500 steps (docs/results.md, 2.4). Use it
+            for long batched rollouts.
         pad_edges: pad the ligand's edge list, the pocket and its pair list to a few fixed sizes
             (:func:`~neuralmd.layers._padding.padded_size`) with zero-weight repeats: the same forces
             (to round-off) on a handful of shapes, so that code specialised to shapes (CUDA graphs,
