@@ -159,7 +159,7 @@ class BindingNet(nn.Module):
             h, vec = self.ligand(lig.z, ligand_pos, batch)
         except ValueError as err:
             raise ValueError(f"{complex_name(data)}: {err}") from None
-        h, vec = self.complex.interact(h, vec, ligand_pos, batch, protein)
+        h, vec = self.complex.interact(h, vec, ligand_pos, batch, protein, positions_checked=True)
         return h, vec, batch
 
     def forward(self, data: Any, ligand_pos: Tensor, protein: Optional[ProteinEncoding] = None) -> Tensor:

@@ -86,10 +86,13 @@ class BindingNetComplex(nn.Module):
         pos_lig: Tensor,  # (N_l, 3) Å
         lig_batch: Optional[Tensor],  # (N_l,) long complex of each atom, or None for one complex
         protein: ProteinEncoding,  # the encoding of every protein in the batch
+        *,
+        positions_checked: bool = False,  # the caller has checked pos_lig already (BindingNet: its ligand module)
     ) -> tuple[Tensor, Tensor]:
         """The updated invariant features (N_l, hidden), used by energy heads, and the equivariant
         vectors (N_l, 3) that :meth:`forward` returns as forces."""
-        _check_points(pos_lig, "pos_lig")  # the encoding's C-alphas were checked when it was made
+        if not positions_checked:  # (a read to the host; the encoding's C-alphas were checked when it was made)
+            _check_points(pos_lig, "pos_lig")
         if lig_batch is None:
             lig_batch = torch.zeros(pos_lig.shape[0], dtype=torch.long, device=pos_lig.device)
         atom, res = _radius(protein.ca, pos_lig, self.cutoff, protein.batch, lig_batch.long())
