@@ -172,3 +172,32 @@ def test_evaluate_single_and_mdanalysis_data_configs(complex_file, tmp_path: Pat
         report = json.loads((out / "metrics.json").read_text())
         assert report["data"]["task"] == "single" and report["data"]["start"] == 5   # 8 snapshots: train 0-5
         assert report["methods"][0]["overall"]["mae"] > 0
+
+
+def test_simulate_compiles_the_force_field_on_request(run_dir: Path, complex_file, tmp_path: Path, monkeypatch,
+                                                       capsys) -> None:
+    """compile=default hands the force field's message passing to torch.compile (recorded here, not
+    run: compiling takes a minute); bad values, CUDA graphs on a CPU and models without a BindingNet
+    get one clear error before anything is written."""
+    from neuralmd.layers import BindingNet
+
+    h5, _ = complex_file
+    modes = []
+    monkeypatch.setattr(BindingNet, "compile_message_passing", lambda self, *, mode=None: modes.append(mode) or self)
+    out = tmp_path / "sim.xyz"
+    assert main(["simulate", f"checkpoint={run_dir}", f"complex={h5}", "snapshots=2", "compile=default",
+                 f"output={out}"]) == 0
+    assert modes == [None] and out.exists()
+    for value, words in (("fast", ["compile must be", "fast"]), ("reduce-overhead", ["device=cuda", "cpu"])):
+        bad = tmp_path / f"{value}.xyz"
+        assert main(["simulate", f"checkpoint={run_dir}", f"complex={h5}", "snapshots=2", f"compile={value}",
+                     "device=cpu", f"output={bad}"]) != 0
+        err = capsys.readouterr().err
+        assert all(w in err for w in words), err
+        assert not bad.exists() and not bad.with_suffix(".pt").exists()
+    assert modes == [None]
+    from neuralmd.cli import UsageError
+    from neuralmd.cli._simulate import compile_force_field
+
+    with pytest.raises(UsageError, match="no BindingNet force field"):
+        compile_force_field(torch.nn.Linear(1, 1), "Linear", "default", torch.device("cpu"))

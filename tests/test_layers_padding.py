@@ -104,4 +104,5 @@ def test_cuda_graph_modes_turn_padding_on():
     net = BindingNet(hidden=8, num_layers=1)
     assert not net.pad_edges
     assert net.compile_message_passing(mode="reduce-overhead").pad_edges
+    assert not (net.ligand.cache_weights or net.complex.cache_weights)  # replays would copy them in
     assert not BindingNet(hidden=8, num_layers=1).compile_message_passing().pad_edges

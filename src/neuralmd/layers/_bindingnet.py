@@ -45,10 +45,10 @@ class BindingNet(nn.Module):
             8 spare rows, see ``neuralmd._format``).
         compile: run the ligand's and the complex's message passing (everything after the neighbour
             searches) through ``torch.compile(dynamic=True)``. Off by default: on one CPU thread
-            compiling from scratch costs ~60 s CPU and saves ~1.2 ms per evaluation of one ligand
-            (pays after ~50,000 evaluations) or 17-46 ms for a batch of 32 (its further ~20 s pay after
-            ~1,000); for training it pays after ~1,500 steps (docs/results.md, 2.4). Use it for long
-            batched rollouts.
+            compiling from scratch costs ~60 s CPU and saves ~0.6 ms per evaluation of one ligand
+            (pays after ~100,000 evaluations) or 15-27 ms for a batch of 32 (its further ~20 s pay
+            after ~1,000); for training it pays after ~1,500 steps (docs/results.md, 2.4). Use it
+            for long batched rollouts.
         pad_edges: pad the ligand's edge list, the pocket and its pair list to a few fixed sizes
             (:func:`~neuralmd.layers._padding.padded_size`) with zero-weight repeats: the same forces
             (to round-off) on a handful of shapes, so that code specialised to shapes (CUDA graphs,
@@ -101,9 +101,13 @@ class BindingNet(nn.Module):
         ``mode="reduce-overhead"`` (CUDA) replays CUDA graphs, one per shape met, so it turns on
         :attr:`pad_edges` (a rollout then meets a few shapes instead of a new edge count at almost
         every step). A graph reuses its output memory at its next replay while a solver still holds
-        earlier stages' forces, so those outputs are copied out."""
+        earlier stages' forces, so those outputs are copied out. A replay copies every input that
+        is not a parameter, so in those modes the layers compute their parameter products inside
+        the graph instead of passing cached ones in, and no-grad calls stay out of inference mode
+        (which the graphs were not measured with)."""
         if mode in CUDA_GRAPH_MODES:
             self.pad_edges = True
+            self.ligand.cache_weights = self.complex.cache_weights = False
         for module in (self.ligand, self.complex):
             compiled = torch.compile(module.message_passing, dynamic=True, mode=mode)
             module.message_passing = _copied_outputs(compiled) if mode in CUDA_GRAPH_MODES else compiled
@@ -155,7 +159,7 @@ class BindingNet(nn.Module):
             h, vec = self.ligand(lig.z, ligand_pos, batch)
         except ValueError as err:
             raise ValueError(f"{complex_name(data)}: {err}") from None
-        h, vec = self.complex.interact(h, vec, ligand_pos, batch, protein)
+        h, vec = self.complex.interact(h, vec, ligand_pos, batch, protein, positions_checked=True)
         return h, vec, batch
 
     def forward(self, data: Any, ligand_pos: Tensor, protein: Optional[ProteinEncoding] = None) -> Tensor:
@@ -164,7 +168,7 @@ class BindingNet(nn.Module):
         ``protein`` is a cached :meth:`encode_protein` result (computed here when ``None``). The
         output rotates with the complex, ignores translations and sees chirality.
         """
-        if torch.is_grad_enabled() or torch.is_inference_mode_enabled():
+        if torch.is_grad_enabled() or torch.is_inference_mode_enabled() or not self.ligand.cache_weights:
             return self._run(data, ligand_pos, protein)[1]
         # No gradients wanted (a rollout): inference mode skips autograd's bookkeeping of every
         # tensor operation, ~15 % of an evaluation of one ligand; the forces are copied out of it,

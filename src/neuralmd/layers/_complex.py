@@ -55,6 +55,10 @@ class BindingNetComplex(nn.Module):
     #: (zero-weight repeats; the same function on a few shapes, for CUDA graphs). Set by
     #: ``BindingNet(pad_edges=...)``.
     pad_edges = False
+    #: Keep the layers' parameter products between no-grad calls and pass them to
+    #: :meth:`message_passing`; off under CUDA graphs (``BindingNet.compile_message_passing``), whose
+    #: replays read parameters in place but copy every passed-in tensor at each replay.
+    cache_weights = True
 
     def _edge_mlp_input_layer(
         self, h_lig: Tensor, h_res: Tensor, rel: Tensor, frames: Tensor, r: Tensor, envelope: Tensor, atom: Tensor,
@@ -82,10 +86,13 @@ class BindingNetComplex(nn.Module):
         pos_lig: Tensor,  # (N_l, 3) Å
         lig_batch: Optional[Tensor],  # (N_l,) long complex of each atom, or None for one complex
         protein: ProteinEncoding,  # the encoding of every protein in the batch
+        *,
+        positions_checked: bool = False,  # the caller has checked pos_lig already (BindingNet: its ligand module)
     ) -> tuple[Tensor, Tensor]:
         """The updated invariant features (N_l, hidden), used by energy heads, and the equivariant
         vectors (N_l, 3) that :meth:`forward` returns as forces."""
-        _check_points(pos_lig, "pos_lig")  # the encoding's C-alphas were checked when it was made
+        if not positions_checked:  # (a read to the host; the encoding's C-alphas were checked when it was made)
+            _check_points(pos_lig, "pos_lig")
         if lig_batch is None:
             lig_batch = torch.zeros(pos_lig.shape[0], dtype=torch.long, device=pos_lig.device)
         atom, res = _radius(protein.ca, pos_lig, self.cutoff, protein.batch, lig_batch.long())
@@ -97,8 +104,9 @@ class BindingNetComplex(nn.Module):
             pocket = pad_rows(pocket, padded_size(pocket.shape[0]))
             edge_index, edge_weight, _ = pad_edges(edge_index, dtype=pos_lig.dtype)
         h_res, ca, res_frames = (t.index_select(0, pocket) for t in (protein.h, protein.ca, protein.frames))
-        weights = stack_weights(self.layers, edge_map=self.edge_mlp[2], bipartite=True, source_vectors=False,
-                                num_edges=edge_index.shape[1], num_nodes=h_lig.shape[0], cache=self._stack_cache)
+        weights = None if not self.cache_weights else stack_weights(
+            self.layers, edge_map=self.edge_mlp[2], bipartite=True, source_vectors=False,
+            num_edges=edge_index.shape[1], num_nodes=h_lig.shape[0], cache=self._stack_cache)
         return self.message_passing(h_lig, vec_lig, pos_lig, h_res=h_res, ca=ca, res_frames=res_frames,
                                     edge_index=edge_index, edge_weight=edge_weight, weights=weights)
 

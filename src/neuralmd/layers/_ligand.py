@@ -79,6 +79,10 @@ class BindingNetLigand(LigandEncoder):
     #: Pad the edge list to :func:`~neuralmd.layers._padding.padded_size` rows (zero-weight repeats of
     #: an edge; the same function on a few shapes, for CUDA graphs). Set by ``BindingNet(pad_edges=...)``.
     pad_edges = False
+    #: Keep the layers' parameter products between no-grad calls and pass them to
+    #: :meth:`message_passing`; off under CUDA graphs (``BindingNet.compile_message_passing``), whose
+    #: replays read parameters in place but copy every passed-in tensor at each replay.
+    cache_weights = True
 
     def encode(
         self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, batch: Optional[Tensor]
@@ -87,8 +91,9 @@ class BindingNetLigand(LigandEncoder):
         frames, edge_weight = edge_frames(pos, edge_index, batch), None
         if self.pad_edges and edge_index.shape[1]:
             edge_index, edge_weight, (frames,) = pad_edges(edge_index, frames, dtype=pos.dtype)
-        weights = stack_weights(self.layers, edge_map=self.edge_mlp[2], bipartite=False, source_vectors=True,
-                                num_edges=edge_index.shape[1], num_nodes=z.shape[0], cache=self._stack_cache)
+        weights = None if not self.cache_weights else stack_weights(
+            self.layers, edge_map=self.edge_mlp[2], bipartite=False, source_vectors=True,
+            num_edges=edge_index.shape[1], num_nodes=z.shape[0], cache=self._stack_cache)
         return self.message_passing(z, pos, vec, edge_index, frames, edge_weight=edge_weight, weights=weights)
 
     def message_passing(self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, frames: Tensor, *,
