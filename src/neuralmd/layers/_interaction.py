@@ -170,7 +170,8 @@ def stack_weights(layers: Sequence[FrameInteraction], *, edge_map: Optional[nn.L
     per_call = dict(fold_edge_map=num_edges > len(layers) * hidden, fold_update=num_nodes > hidden, **options)
     if cache is None:
         return layer_weights(layers, hidden, **per_call)
-    params = [p for layer in layers for p in layer.parameters()] + ([] if edge_map is None else list(edge_map.parameters()))
+    modules = [*layers, *([] if edge_map is None else [edge_map])]
+    params = [p for module in modules for p in module.parameters()]
     return cache.get(params, lambda: layer_weights(layers, hidden, fold_edge_map=True, fold_update=True, **options),
                      fallback=lambda: layer_weights(layers, hidden, **per_call))
 

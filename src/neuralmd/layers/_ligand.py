@@ -68,8 +68,11 @@ class BindingNetLigand(LigandEncoder):
         num, _, channels = vectors.shape
         hidden = first.weight.shape[0]
         # input column a * 2C + side * C + c (side 0: centre i, 1: neighbour j), then the radial basis
-        blocks, rbf_block = self._input_cache.get([first.weight], lambda: (first.weight[:, : 6 * channels].view(
-            hidden, 3, 2, channels).permute(3, 2, 1, 0).reshape(channels, 6 * hidden), first.weight[:, 6 * channels :].t()))
+        def weight_blocks() -> tuple[Tensor, Tensor]:
+            node = first.weight[:, : 6 * channels].view(hidden, 3, 2, channels).permute(3, 2, 1, 0)
+            return node.reshape(channels, 6 * hidden), first.weight[:, 6 * channels :].t()
+
+        blocks, rbf_block = self._input_cache.get([first.weight], weight_blocks)
         table = vectors.reshape(num * 3, channels) @ blocks
         index = (18 * torch.stack((dst, src), dim=1)).unsqueeze(-1) + _PAIR_ROWS.to(dst.device)  # (E, 2, 9)
         frames_xa = frames.transpose(1, 2).reshape(-1, 9).repeat(1, 2)  # F[a, x] at 3 x + a, both sides

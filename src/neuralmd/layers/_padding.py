@@ -3,9 +3,9 @@
 A rollout changes its neighbour lists at almost every step: the ligand's edge count and its pocket
 residues move by a few. Code recorded for one shape (a CUDA graph replays fixed buffers) would be
 recorded again for each count met. Padding every count up to the next of a few sizes
-(:func:`padded_size`: at most 8 sizes per doubling, fewer than 32 or than 12.5 % extra rows) with rows that repeat
-a real edge and carry a zero edge weight gives the same function (every sum over edges is weighted
-by the envelope, and the padding's is exactly zero) on a handful of shapes.
+(:func:`padded_size`: at most 8 sizes per doubling, fewer than 32 or than 12.5 % extra rows) with
+rows that repeat a real edge and carry a zero edge weight gives the same function (every sum over
+edges is weighted by the envelope, and the padding's is exactly zero) on a handful of shapes.
 """
 from __future__ import annotations
 
