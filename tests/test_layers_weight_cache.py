@@ -76,16 +76,16 @@ def test_cache_is_per_copy_and_builds_only_when_needed():
         return weight * 2
 
     with torch.no_grad():
-        cache.get([weight], build)
-        cache.get([weight], build)
+        cache.get(lambda: [weight], build)
+        cache.get(lambda: [weight], build)
         assert len(calls) == 1
         copied = copy.deepcopy(cache)
-        copied.get([weight], build)  # a copy starts empty
+        copied.get(lambda: [weight], build)  # a copy starts empty
         assert len(calls) == 2
-    cache.get([weight], build)  # gradients on: built every time, never stored
+    cache.get(lambda: [weight], build)  # gradients on: built every time, never stored
     assert len(calls) == 3
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        cache.get([weight], build)  # autocast: products of another dtype, not cached
+        cache.get(lambda: [weight], build)  # autocast: products of another dtype, not cached
     assert len(calls) == 4
 
 

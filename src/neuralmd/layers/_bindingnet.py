@@ -90,6 +90,7 @@ class BindingNet(nn.Module):
         self.complex = BindingNetComplex(hidden, num_layers, interaction_cutoff, num_rbf)
         self.energy_head = MLP(hidden, hidden, 1)
         self.pad_edges = pad_edges
+        self._cuda_graphs = False  # compile_message_passing in a CUDA-graph mode
         if compile:
             self.compile_message_passing()
 
@@ -106,7 +107,7 @@ class BindingNet(nn.Module):
         the graph instead of passing cached ones in, and no-grad calls stay out of inference mode
         (which the graphs were not measured with)."""
         if mode in CUDA_GRAPH_MODES:
-            self.pad_edges = True
+            self.pad_edges, self._cuda_graphs = True, True
             self.ligand.cache_weights = self.complex.cache_weights = False
         for module in (self.ligand, self.complex):
             compiled = torch.compile(module.message_passing, dynamic=True, mode=mode)
@@ -168,7 +169,7 @@ class BindingNet(nn.Module):
         ``protein`` is a cached :meth:`encode_protein` result (computed here when ``None``). The
         output rotates with the complex, ignores translations and sees chirality.
         """
-        if torch.is_grad_enabled() or torch.is_inference_mode_enabled() or not self.ligand.cache_weights:
+        if torch.is_grad_enabled() or torch.is_inference_mode_enabled() or self._cuda_graphs:
             return self._run(data, ligand_pos, protein)[1]
         # No gradients wanted (a rollout): inference mode skips autograd's bookkeeping of every
         # tensor operation, ~15 % of an evaluation of one ligand; the forces are copied out of it,

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ..frames import scalarize
 from ._blocks import MLP, weighted_row_sum
-from ._interaction import EdgeGeometry, FrameInteraction, interaction_stack, stack_weights
+from ._interaction import EdgeGeometry, FrameInteraction, StackOwner, interaction_stack
 from ._neighbors import _check_points, _radius
 from ._padding import pad_edges, pad_rows, padded_size
 from ._protein import ProteinEncoding
@@ -17,7 +17,7 @@ from ._radial import RadialBasis, cosine_cutoff, safe_norm
 from ._weight_cache import WeightCache
 
 
-class BindingNetComplex(nn.Module):
+class BindingNetComplex(StackOwner, nn.Module):
     """Protein-ligand interaction module: per-atom forces from ligand features and a protein encoding.
 
     Pocket pairs are ligand atom ``i`` and residue ``j`` whose C-alpha lies within ``cutoff``. Each
@@ -51,15 +51,6 @@ class BindingNetComplex(nn.Module):
         self._stack_cache = WeightCache()  # the layers' parameter products, kept between no-grad calls
         self._input_cache = WeightCache()  # the edge MLP's per-node weight blocks, likewise
 
-    #: Pad the pocket and the pair list to :func:`~neuralmd.layers._padding.padded_size` rows
-    #: (zero-weight repeats; the same function on a few shapes, for CUDA graphs). Set by
-    #: ``BindingNet(pad_edges=...)``.
-    pad_edges = False
-    #: Keep the layers' parameter products between no-grad calls and pass them to
-    #: :meth:`message_passing`; off under CUDA graphs (``BindingNet.compile_message_passing``), whose
-    #: replays read parameters in place but copy every passed-in tensor at each replay.
-    cache_weights = True
-
     def _edge_mlp_input_layer(
         self, h_lig: Tensor, h_res: Tensor, rel: Tensor, frames: Tensor, r: Tensor, envelope: Tensor, atom: Tensor,
         res: Tensor,
@@ -70,8 +61,11 @@ class BindingNetComplex(nn.Module):
         residue and ``s = scalarize(r_ij, F_j)``."""
         first = self.edge_mlp[0]
         hidden = h_lig.shape[1]
-        blocks, rbf_block = self._input_cache.get([first.weight], lambda: (first.weight[:, : 3 * hidden].view(
-            -1, 3, hidden).permute(2, 1, 0).reshape(hidden, -1), first.weight[:, 3 * hidden :].t()))
+        def weight_blocks() -> tuple[Tensor, Tensor]:
+            node = first.weight[:, : 3 * hidden].view(-1, 3, hidden).permute(2, 1, 0).reshape(hidden, -1)
+            return node, first.weight[:, 3 * hidden :].t()
+
+        blocks, rbf_block = self._input_cache.get(lambda: [first.weight], weight_blocks)
         node = torch.cat((h_lig, h_res)) @ blocks  # (N_l + N_pocket, 3 d): W_a h for a = 0, 1, 2
         three = torch.arange(3, device=atom.device)
         index = torch.cat((3 * atom.unsqueeze(-1) + three, 3 * (h_lig.shape[0] + res.unsqueeze(-1)) + three), dim=-1)
@@ -104,9 +98,8 @@ class BindingNetComplex(nn.Module):
             pocket = pad_rows(pocket, padded_size(pocket.shape[0]))
             edge_index, edge_weight, _ = pad_edges(edge_index, dtype=pos_lig.dtype)
         h_res, ca, res_frames = (t.index_select(0, pocket) for t in (protein.h, protein.ca, protein.frames))
-        weights = None if not self.cache_weights else stack_weights(
-            self.layers, edge_map=self.edge_mlp[2], bipartite=True, source_vectors=False,
-            num_edges=edge_index.shape[1], num_nodes=h_lig.shape[0], cache=self._stack_cache)
+        weights = self._stack_weights(bipartite=True, source_vectors=False, num_edges=edge_index.shape[1],
+                                      num_nodes=h_lig.shape[0])
         return self.message_passing(h_lig, vec_lig, pos_lig, h_res=h_res, ca=ca, res_frames=res_frames,
                                     edge_index=edge_index, edge_weight=edge_weight, weights=weights)
 

@@ -171,9 +171,33 @@ def stack_weights(layers: Sequence[FrameInteraction], *, edge_map: Optional[nn.L
     if cache is None:
         return layer_weights(layers, hidden, **per_call)
     modules = [*layers, *([] if edge_map is None else [edge_map])]
-    params = [p for module in modules for p in module.parameters()]
-    return cache.get(params, lambda: layer_weights(layers, hidden, fold_edge_map=True, fold_update=True, **options),
+    return cache.get(lambda: (p for module in modules for p in module.parameters()),
+                     lambda: layer_weights(layers, hidden, fold_edge_map=True, fold_update=True, **options),
                      fallback=lambda: layer_weights(layers, hidden, **per_call))
+
+
+class StackOwner:
+    """Mixin of the modules that run an interaction stack (``self.layers``, ending an edge MLP
+    ``self.edge_mlp``) on one edge set per call: the ligand's and the complex's. Both options are
+    set by :class:`~neuralmd.layers.BindingNet`."""
+
+    #: Pad the edge set to :func:`~neuralmd.layers._padding.padded_size` rows (zero-weight repeats of
+    #: an edge; the same function on a few shapes, for CUDA graphs): ``BindingNet(pad_edges=...)``.
+    pad_edges = False
+    #: Keep the layers' parameter products between no-grad calls and pass them to
+    #: ``message_passing``; off under CUDA graphs (``BindingNet.compile_message_passing``), whose
+    #: replays read parameters in place but copy every passed-in tensor at each replay.
+    cache_weights = True
+
+    def _stack_weights(self, *, bipartite: bool, source_vectors: bool, num_edges: int,
+                       num_nodes: int) -> Optional[_LayerWeights]:
+        """:func:`stack_weights` of this module's layers from its cache, or None (computed inside
+        ``message_passing``) without ``cache_weights``."""
+        if not self.cache_weights:
+            return None
+        return stack_weights(self.layers, edge_map=self.edge_mlp[2], bipartite=bipartite,
+                             source_vectors=source_vectors, num_edges=num_edges, num_nodes=num_nodes,
+                             cache=self._stack_cache)
 
 
 def interaction_stack(

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ..frames import edge_frames
 from ._blocks import MLP, NeighborEmbedding, weighted_row_sum
-from ._interaction import EdgeGeometry, FrameInteraction, interaction_stack, stack_weights
+from ._interaction import EdgeGeometry, FrameInteraction, StackOwner, interaction_stack
 from ._ligand_encoder import LigandEncoder
 from ._padding import pad_edges
 from ._weight_cache import WeightCache
@@ -20,7 +20,7 @@ from ._radial import cosine_cutoff, safe_norm
 _PAIR_ROWS = (6 * torch.arange(3).repeat_interleave(3) + torch.arange(3).repeat(3) + 3 * torch.arange(2)[:, None])
 
 
-class BindingNetLigand(LigandEncoder):
+class BindingNetLigand(StackOwner, LigandEncoder):
     """Atom-level ligand module: invariant features and an equivariant vector per atom (Eq. 6/32).
 
     Pipeline: atom-type embedding refined over neighbours within ``cutoff``; vector features
@@ -72,20 +72,12 @@ class BindingNetLigand(LigandEncoder):
             node = first.weight[:, : 6 * channels].view(hidden, 3, 2, channels).permute(3, 2, 1, 0)
             return node.reshape(channels, 6 * hidden), first.weight[:, 6 * channels :].t()
 
-        blocks, rbf_block = self._input_cache.get([first.weight], weight_blocks)
+        blocks, rbf_block = self._input_cache.get(lambda: [first.weight], weight_blocks)
         table = vectors.reshape(num * 3, channels) @ blocks
         index = (18 * torch.stack((dst, src), dim=1)).unsqueeze(-1) + _PAIR_ROWS.to(dst.device)  # (E, 2, 9)
         frames_xa = frames.transpose(1, 2).reshape(-1, 9).repeat(1, 2)  # F[a, x] at 3 x + a, both sides
         pair = weighted_row_sum(table.view(num * 18, hidden), index.view(-1, 18), frames_xa)
         return torch.addmm(first.bias, rbf, rbf_block) + pair
-
-    #: Pad the edge list to :func:`~neuralmd.layers._padding.padded_size` rows (zero-weight repeats of
-    #: an edge; the same function on a few shapes, for CUDA graphs). Set by ``BindingNet(pad_edges=...)``.
-    pad_edges = False
-    #: Keep the layers' parameter products between no-grad calls and pass them to
-    #: :meth:`message_passing`; off under CUDA graphs (``BindingNet.compile_message_passing``), whose
-    #: replays read parameters in place but copy every passed-in tensor at each replay.
-    cache_weights = True
 
     def encode(
         self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, batch: Optional[Tensor]
@@ -94,9 +86,8 @@ class BindingNetLigand(LigandEncoder):
         frames, edge_weight = edge_frames(pos, edge_index, batch), None
         if self.pad_edges and edge_index.shape[1]:
             edge_index, edge_weight, (frames,) = pad_edges(edge_index, frames, dtype=pos.dtype)
-        weights = None if not self.cache_weights else stack_weights(
-            self.layers, edge_map=self.edge_mlp[2], bipartite=False, source_vectors=True,
-            num_edges=edge_index.shape[1], num_nodes=z.shape[0], cache=self._stack_cache)
+        weights = self._stack_weights(bipartite=False, source_vectors=True, num_edges=edge_index.shape[1],
+                                      num_nodes=z.shape[0])
         return self.message_passing(z, pos, vec, edge_index, frames, edge_weight=edge_weight, weights=weights)
 
     def message_passing(self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, frames: Tensor, *,

@@ -8,34 +8,34 @@ step or ``load_state_dict``, bumps) computes it once.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import torch
 from torch import Tensor
 
 
 def _cacheable(params: Sequence[Tensor]) -> bool:
-    """Only plain no-grad calls: under autograd the products must be part of the graph, a compiled
-    function would guard on the Python state, and autocast changes the products' dtype."""
-    if torch.is_grad_enabled() or torch.compiler.is_compiling() or not params:
-        return False
-    return not torch.is_autocast_enabled(params[0].device.type)
+    """Not under autocast, which changes the products' dtype (``get`` has already left out calls
+    under autograd, whose products must be part of the graph, and while compiling, where a cache
+    would be Python state to guard on)."""
+    return bool(params) and not torch.is_autocast_enabled(params[0].device.type)
 
 
 class WeightCache:
     """One cached value per owner: ``get(params, build, fallback=...)`` returns ``build()``'s value
-    from the last call while no parameter in ``params`` changed (same storage, dtype and version),
+    from the last call while no parameter in ``params()`` changed (same storage, dtype and version),
     and builds it anew otherwise; where caching does not apply (gradients enabled, compiling,
-    autocast) it returns ``fallback()`` (default ``build()``), uncached.
+    autocast) it returns ``fallback()`` (default ``build()``), uncached, without enumerating the
+    parameters (a training step pays nothing for the cache).
 
     Example:
         >>> layer = torch.nn.Linear(2, 2)
         >>> cache = WeightCache()
         >>> with torch.no_grad():
-        ...     first = cache.get(list(layer.parameters()), lambda: layer.weight.t().contiguous())
-        ...     again = cache.get(list(layer.parameters()), lambda: layer.weight.t().contiguous())
+        ...     first = cache.get(layer.parameters, lambda: layer.weight.t().contiguous())
+        ...     again = cache.get(layer.parameters, lambda: layer.weight.t().contiguous())
         ...     _ = layer.weight.mul_(2.0)          # an in-place update: built anew
-        ...     fresh = cache.get(list(layer.parameters()), lambda: layer.weight.t().contiguous())
+        ...     fresh = cache.get(layer.parameters, lambda: layer.weight.t().contiguous())
         >>> again is first, torch.equal(fresh, 2 * first)
         (True, True)
     """
@@ -50,10 +50,14 @@ class WeightCache:
     def __getstate__(self) -> dict:
         return {"_key": None, "_value": None}  # never pickle tensors that state_dict does not list
 
-    def get(self, params: Sequence[Tensor], build: Callable[[], Any], *,
+    def get(self, params: Callable[[], Iterable[Tensor]], build: Callable[[], Any], *,
             fallback: Optional[Callable[[], Any]] = None) -> Any:
+        uncached = build if fallback is None else fallback
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return uncached()
+        params = list(params())
         if not _cacheable(params):
-            return (build if fallback is None else fallback)()
+            return uncached()
         key = tuple((p.data_ptr(), p.dtype, p.device, p._version) for p in params)
         if key != self._key:
             self._value, self._key = build(), key
