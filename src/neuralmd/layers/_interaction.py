@@ -97,7 +97,8 @@ class _LayerWeights(NamedTuple):
     once for many no-grad calls (:class:`~neuralmd.layers._weight_cache.WeightCache`)."""
 
     edge_block: Tensor  # (L d, d_in): every layer's edge-feature block, the edge map folded in when given
-    bias: Tensor  # (L d,)
+    input_bias: list[Tensor]  # per layer (2 d,) or (d,) (bipartite): the first map's bias, added with the
+    # node table's dst_in half, so that it is added to N rows instead of broadcast onto E
     extra_block: Optional[Tensor]  # (L d, k) the extra inputs' block, or None
     source_block: Optional[Tensor]  # (d, L d) src_in of every layer (bipartite), or None
     vector_w: list[Tensor]  # per layer (q, d): the block acting on the scalarized vectors
@@ -136,8 +137,12 @@ def layer_weights(layers: Sequence[FrameInteraction], hidden: int, *, edge_map: 
     update = torch.stack([layer.update.weight for layer in layers])  # (L, d, d)
     coeff_b = torch.baddbmm(torch.stack([layer.vector.bias for layer in layers]).unsqueeze(-1), vector,
                             message_bias.unsqueeze(-1))
+    input_bias = bias.view(num, hidden)
+    if not bipartite:  # the node table's rows are (dst_in, src_in): the bias joins the dst_in half
+        input_bias = F.pad(input_bias, (0, hidden))
     return _LayerWeights(
-        edge_block=edge_block, bias=bias, extra_block=extra_block, source_block=source_block,
+        edge_block=edge_block, input_bias=list(input_bias.unbind(0)), extra_block=extra_block,
+        source_block=source_block,
         # (q, d) blocks, each contiguous: the backward's (E, d) x (d, q) product is ~2.5x slower on
         # the strided slices of the concatenated weight
         vector_w=list(edge_w[:, hidden : hidden + vector_inputs].view(num, hidden, vector_inputs).transpose(1, 2)
@@ -225,12 +230,11 @@ def interaction_stack(
     these layers, edge map and edge set), e.g. from a cache; computed here when not given.
 
     Same function as the layers' plain formula, computed with fewer operations: what does not
-    change between layers (the edge-feature block of the first linear map, for all layers in one
-    matrix product; the source-node block when the sources are another node set; the product of the
-    vector head with the message map, and of the update with it; the frames as a (5, 4) basis) is
-    computed once, the node blocks run per node and are gathered onto edges, and the message map
-    acts after the sum over edges, as one product with the update. The fixed divisor is folded into
-    the envelope.
+    change between layers (the extra inputs' and the source nodes' blocks of the first linear map,
+    for all layers in one product; the product of the vector head with the message map, and of the
+    update with it; the frames as a (5, 4) basis) is computed once, the node blocks and the first
+    map's bias run per node and are gathered onto edges, and the message map acts after the sum
+    over edges, as one product with the update. The fixed divisor is folded into the envelope.
     """
     norm = layers[0].norm
     if any(layer.norm != norm for layer in layers):
@@ -259,12 +263,19 @@ def interaction_stack(
                          f"{'none' if extra is None else tuple(extra.shape)}")
     if edge_map is not None and not weights.folded:
         edge_attr = F.linear(edge_attr, edge_map.weight, edge_map.bias)
-    fixed = torch.addmm(weights.bias, edge_attr, weights.edge_block.t())
+    # Terms of the first linear map that every layer has, for all layers at once (E, L d); the
+    # edge features' own block runs per layer instead, into a fresh (E, d) that stays in cache
+    # (one (E, L d) product and a copy of each layer's slice were ~2x slower at one ligand).
+    shared = None
     if extra is not None:
-        fixed = torch.addmm(fixed, extra, weights.extra_block.t())
+        shared = extra @ weights.extra_block.t()
     if source is not None:
-        fixed = fixed + (source @ weights.source_block).index_select(0, src)
-    fixed = fixed.split(hidden, dim=1)
+        gathered_source = (source @ weights.source_block).index_select(0, src)
+        shared = gathered_source if shared is None else shared + gathered_source
+    shared = None if shared is None else shared.split(hidden, dim=1)
+    edge_blocks = weights.edge_block.split(hidden)  # per layer (d, d_in)
+    # the vectors' block adds in place, except under autocast (mixed dtypes): out of place there
+    in_place = not torch.is_autocast_enabled(h.device.type)
     coeff_b = (w.unsqueeze(1) * weights.coeff_b).unbind(1)  # per layer (E, 5): w_ij (W_v b_m + b_v)
     folded_update = weights.message_w is None
     if folded_update:  # per layer (N, d): b_u + (sum_j w_ij / norm) W_u b_m
@@ -282,15 +293,23 @@ def interaction_stack(
         # e_i . vec_i (and e_i . vec_j) for every edge, in one batched product
         gathered = vec.index_select(0, vector_rows).view(num_edges, sides, 3)  # a cheaper backward than vec[index]
         scalars = torch.bmm(gathered, frames_t).view(num_edges, vector_inputs)
-        pre = torch.addmm(fixed[k], scalars, weights.vector_w[k])  # fresh: the node terms add in place
+        if shared is None:
+            pre = edge_attr @ edge_blocks[k].t()
+        else:
+            pre = torch.addmm(shared[k], edge_attr, edge_blocks[k].t())
+        if in_place:  # pre is fresh: this and the node terms add in place
+            pre.addmm_(scalars, weights.vector_w[k])
+        else:
+            pre = torch.addmm(pre, scalars, weights.vector_w[k])
         if source is None:
-            table = (h @ weights.node_w[k]).view(2 * num, hidden).to(pre.dtype)  # (float32 under autocast)
+            table = torch.addmm(weights.input_bias[k], h, weights.node_w[k]).view(2 * num, hidden)
+            table = table.to(pre.dtype)  # (float32 under autocast)
             if grad:
                 pre.add_(table.index_select(0, dst_rows)).add_(table.index_select(0, src_rows))
             else:
                 pre.add_(torch.embedding_bag(table, node_rows, bag_offsets)[0])
         else:
-            pre.add_((h @ weights.node_w[k]).index_select(0, dst))
+            pre.add_(torch.addmm(weights.input_bias[k], h, weights.node_w[k]).index_select(0, dst))
         act = F.silu(pre)  # (E, d); layer.message is SiLU -> Linear
         # m = W_m act + b_m enters only linear maps (the h update after a sum, and the vector
         # coefficients), so they take act: sum_j w m = W_m sum_j w act + b_m sum_j w, and
