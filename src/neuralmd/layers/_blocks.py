@@ -85,6 +85,15 @@ def weighted_row_sum(table: Tensor, index: Tensor, weights: Tensor) -> Tensor:
     return torch.embedding_bag(table, index.reshape(-1), offsets, False, 0, False, weights.reshape(-1))[0]
 
 
+def add_radial_block(pair: Tensor, rbf: Tensor, block: Tensor, bias: Tensor) -> Tensor:
+    """``pair + rbf @ block + bias``, the rest of an edge MLP's first map after its gathered node
+    terms ``pair`` (E, d), which must be a fresh tensor: added into it in place (no further (E, d)
+    tensors), except where the dtypes differ (bfloat16 under autocast), out of place."""
+    if pair.dtype == rbf.dtype == block.dtype:
+        return pair.addmm_(rbf, block).add_(bias)
+    return torch.addmm(bias, rbf, block) + pair
+
+
 class _OuterScatter(torch.autograd.Function):
     """``out[i] = sum_{e: index[e] = i} rel[e] (x) message[e]`` (N, 3, C), the equivariant vector
     features. Autograd's backward of the plain formula gathers and multiplies an (E, 3, C) tensor

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..frames import scalarize
-from ._blocks import MLP, weighted_row_sum
+from ._blocks import MLP, add_radial_block, weighted_row_sum
 from ._interaction import EdgeGeometry, FrameInteraction, StackOwner, interaction_stack
 from ._neighbors import _check_points, _radius
 from ._padding import pad_edges, pad_rows, padded_size
@@ -71,7 +71,7 @@ class BindingNetComplex(StackOwner, nn.Module):
         index = torch.cat((3 * atom.unsqueeze(-1) + three, 3 * (h_lig.shape[0] + res.unsqueeze(-1)) + three), dim=-1)
         s = scalarize(rel, frames)
         pair = weighted_row_sum(node.view(-1, first.weight.shape[0]), index, torch.cat((s, s), dim=-1))
-        return torch.addmm(first.bias, self.rbf(r, envelope=envelope), rbf_block) + pair
+        return add_radial_block(pair, self.rbf(r, envelope=envelope), rbf_block, first.bias)
 
     def interact(
         self,

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..frames import edge_frames
-from ._blocks import MLP, NeighborEmbedding, weighted_row_sum
+from ._blocks import MLP, NeighborEmbedding, add_radial_block, weighted_row_sum
 from ._interaction import EdgeGeometry, FrameInteraction, StackOwner, interaction_stack
 from ._ligand_encoder import LigandEncoder
 from ._padding import pad_edges
@@ -77,7 +77,7 @@ class BindingNetLigand(StackOwner, LigandEncoder):
         index = (18 * torch.stack((dst, src), dim=1)).unsqueeze(-1) + _PAIR_ROWS.to(dst.device)  # (E, 2, 9)
         frames_xa = frames.transpose(1, 2).reshape(-1, 9).repeat(1, 2)  # F[a, x] at 3 x + a, both sides
         pair = weighted_row_sum(table.view(num * 18, hidden), index.view(-1, 18), frames_xa)
-        return torch.addmm(first.bias, rbf, rbf_block) + pair
+        return add_radial_block(pair, rbf, rbf_block, first.bias)
 
     def encode(
         self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, batch: Optional[Tensor]
