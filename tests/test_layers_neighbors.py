@@ -26,12 +26,14 @@ def brute_bipartite(x, y, r, bx, by):
     return torch.stack(torch.nonzero(near, as_tuple=True))
 
 
-NAMES = ("DENSE_MAX_PAIRS", "DENSE_ONE_COMPLEX_MAX_PAIRS", "CELL_LIST_MIN_PAIRS", "PAIR_BUDGET")
+NAMES = ("DENSE_MAX_PAIRS", "DENSE_ONE_COMPLEX_MAX_PAIRS", "CELL_LIST_MIN_PAIRS", "PAIR_BUDGET",
+         "_CELL_TABLE_PER_QUERY")
 DEFAULTS = tuple(getattr(nb, name) for name in NAMES)
 #: Settings of NAMES that force each search path, with a tiny budget so that chunking is exercised:
-#: one dense test, the dense test only for one complex, ranges over all pairs, the cell list.
-PATHS = {"dense": (1 << 40, 0, 1 << 40, 1 << 20), "dense for one complex": (0, 1 << 40, 1 << 40, 97),
-         "all-pairs": (0, 0, 1 << 40, 97), "cells": (0, 0, 0, 53)}
+#: one dense test, the dense test only for one complex, ranges over all pairs, the cell list with
+#: its cells counted in a table and found by binary search.
+PATHS = {"dense": (1 << 40, 0, 1 << 40, 1 << 20, 8), "dense for one complex": (0, 1 << 40, 1 << 40, 97, 8),
+         "all-pairs": (0, 0, 1 << 40, 97, 8), "cells": (0, 0, 0, 53, 1 << 20), "cells, searched": (0, 0, 0, 53, 0)}
 
 
 def use_path(setting: tuple) -> None:

@@ -30,6 +30,8 @@ DENSE_MAX_PAIRS = 1 << 15
 DENSE_ONE_COMPLEX_MAX_PAIRS = 1 << 18
 #: Cells per axis are capped (by enlarging cells) so integer cell keys cannot overflow int64.
 _MAX_CELLS_PER_AXIS = 1 << 14
+#: The cell list counts points per cell in a table while it has at most this many cells per query.
+_CELL_TABLE_PER_QUERY = 8
 _OFFSETS = torch.tensor(list(itertools.product((-1, 0, 1), repeat=3)), dtype=torch.long)
 
 
@@ -52,9 +54,9 @@ def _ranges_all_pairs(bx: Tensor, by: Tensor) -> tuple[Tensor, Tensor, Tensor, T
     """Each x point's candidates: every y point of its complex, as ranges into y sorted by complex."""
     order = torch.argsort(by, stable=True)
     num_b = int(max(bx.max(), by.max())) + 1
-    ptr = torch.searchsorted(by[order], torch.arange(num_b + 1, device=by.device))
-    start = ptr[bx]
-    return torch.arange(bx.numel(), device=bx.device), start, ptr[bx + 1] - start, order
+    ptr = torch.searchsorted(by.index_select(0, order), torch.arange(num_b + 1, device=by.device))
+    start = ptr.index_select(0, bx)
+    return torch.arange(bx.numel(), device=bx.device), start, ptr.index_select(0, bx + 1) - start, order
 
 
 def _ranges_cells(x: Tensor, y: Tensor, r: float, bx: Tensor, by: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -71,10 +73,18 @@ def _ranges_cells(x: Tensor, y: Tensor, r: float, bx: Tensor, by: Tensor) -> tup
 
     ky = key(cy, by)
     order = torch.argsort(ky)
-    ky = ky[order]
+    ky = ky.index_select(0, order)
     queries = key(cx.unsqueeze(0) + _OFFSETS.to(x.device).unsqueeze(1), bx.unsqueeze(0)).reshape(-1)
-    start = torch.searchsorted(ky, queries, side="left")
-    count = torch.searchsorted(ky, queries, side="right") - start
+    num_keys = int(torch.maximum(queries.max(), ky[-1])) + 1
+    if num_keys <= _CELL_TABLE_PER_QUERY * queries.numel():
+        # a table of every cell's points (one bincount and a cumulative sum) and two gathers:
+        # ~10x faster than two binary searches per query, whose reads miss the cache
+        per_cell = torch.bincount(ky, minlength=num_keys)
+        count = per_cell.index_select(0, queries)
+        start = per_cell.cumsum(0).index_select(0, queries) - count
+    else:  # sparse cells (few points spread over a large box)
+        start = torch.searchsorted(ky, queries, side="left")
+        count = torch.searchsorted(ky, queries, side="right") - start
     point = torch.arange(x.shape[0], device=x.device).repeat(_OFFSETS.shape[0])
     keep = count > 0
     return point[keep], start[keep], count[keep], order
@@ -86,24 +96,29 @@ def _expand(point: Tensor, start: Tensor, count: Tensor, order: Tensor) -> Itera
     if point.numel() == 0:
         return
     cum = torch.cumsum(count, 0)
+    before = cum - count  # candidates of the ranges before each range
     edges, a = [0], 0
     while a < point.numel():  # greedy: as many whole ranges as fit in the budget, at least one
-        before = int(cum[a] - count[a])
-        b = max(int(torch.searchsorted(cum, before + PAIR_BUDGET, side="right")), a + 1)
+        b = max(int(torch.searchsorted(cum, int(before[a]) + PAIR_BUDGET, side="right")), a + 1)
         edges.append(b)
         a = b
+    shift = start - before  # candidate number n (counted over all ranges) of range k is order[shift[k] + n]
     for a, b in zip(edges[:-1], edges[1:]):
         c = count[a:b]
         rep = torch.repeat_interleave(torch.arange(a, b, device=c.device), c)
-        first = cum[rep] - count[rep]
-        within = torch.arange(rep.numel(), device=c.device) + (cum[a] - count[a]) - first
-        yield point[rep], order[start[rep] + within]
+        number = torch.arange(rep.numel(), device=c.device) + before[a]
+        yield point.index_select(0, rep), order.index_select(0, shift.index_select(0, rep) + number)
 
 
 def _one_complex(bx: Tensor, by: Tensor) -> bool:
     """Whether every point of both sets belongs to the same complex."""
     (lo_x, hi_x), (lo_y, hi_y) = torch.aminmax(bx), torch.aminmax(by)
     return int(lo_x) == int(hi_x) == int(lo_y) == int(hi_y)
+
+
+def _squared_distances(x: Tensor, i: Tensor, y: Tensor, j: Tensor) -> Tensor:
+    """``|x[i] - y[j]|^2`` per pair (rows gathered with index_select: ~3x faster than ``x[i]``)."""
+    return ((x.index_select(0, i) - y.index_select(0, j)) ** 2).sum(-1)
 
 
 @torch.no_grad()
@@ -129,7 +144,7 @@ def _pairs_within(x: Tensor, y: Tensor, r: float, bx: Tensor, by: Tensor, loop: 
         ranges = _ranges_all_pairs(bx, by)
     out_i, out_j = [empty], [empty]
     for ix, iy in _expand(*ranges):
-        near = ((x[ix] - y[iy]) ** 2).sum(-1) <= r * r
+        near = _squared_distances(x, ix, y, iy) <= r * r
         if not loop:
             near &= ix != iy
         out_i.append(ix[near])
@@ -141,15 +156,15 @@ def _sort_and_limit(i: Tensor, j: Tensor, d2: Tensor, k: Optional[int], n_j: int
     """Sort pairs by (i, j); with ``k``, keep each i's k nearest (ties by j), deterministically."""
     if k is not None:
         order = torch.argsort(i * n_j + j)
-        i, j, d2 = i[order], j[order], d2[order]
+        i, j, d2 = (t.index_select(0, order) for t in (i, j, d2))
         order = torch.argsort(d2, stable=True)
-        order = order[torch.argsort(i[order], stable=True)]
-        i, j = i[order], j[order]
+        order = order.index_select(0, torch.argsort(i.index_select(0, order), stable=True))
+        i, j = i.index_select(0, order), j.index_select(0, order)
         group_start = torch.searchsorted(i, i, side="left")
         keep = torch.arange(i.numel(), device=i.device) - group_start < k
         i, j = i[keep], j[keep]
     order = torch.argsort(i * n_j + j)
-    return i[order], j[order]
+    return i.index_select(0, order), j.index_select(0, order)
 
 
 def radius_graph(
@@ -192,7 +207,7 @@ def _radius_graph(pos: Tensor, r: float, batch: Tensor, loop: bool = False,
     p = pos.detach()
     i, j, ordered = _pairs_within(p, p, r, batch, batch, loop)
     if max_num_neighbors is not None or not ordered:
-        d2 = ((p[i] - p[j]) ** 2).sum(-1) if max_num_neighbors is not None else None
+        d2 = _squared_distances(p, i, p, j) if max_num_neighbors is not None else None
         i, j = _sort_and_limit(i, j, d2, max_num_neighbors, pos.shape[0])
     return torch.stack((j, i))
 
@@ -239,6 +254,6 @@ def _radius(x: Tensor, y: Tensor, r: float, batch_x: Tensor, batch_y: Tensor,
     xd, yd = x.detach(), y.detach()
     iy, ix, ordered = _pairs_within(yd, xd, r, batch_y, batch_x)
     if max_num_neighbors is not None or not ordered:
-        d2 = ((yd[iy] - xd[ix]) ** 2).sum(-1) if max_num_neighbors is not None else None
+        d2 = _squared_distances(yd, iy, xd, ix) if max_num_neighbors is not None else None
         iy, ix = _sort_and_limit(iy, ix, d2, max_num_neighbors, x.shape[0])
     return torch.stack((iy, ix))
