@@ -90,9 +90,15 @@ def matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
     return 2 * size**3 / best / 1e9
 
 
+def _inplace_addmm_flops(self_shape, mat1_shape, mat2_shape, *args, **kwargs) -> int:
+    (rows, inner), (_, cols) = mat1_shape, mat2_shape
+    return 2 * rows * inner * cols
+
+
 def count_flops(fn: Callable[[], object]) -> int:
-    """Matrix-multiply FLOPs of one call of ``fn`` (mm, addmm, bmm, ...; elementwise work not counted)."""
-    counter = FlopCounterMode(display=False)
+    """Matrix-multiply FLOPs of one call of ``fn`` (mm, addmm and the in-place addmm_, bmm, ...;
+    elementwise work not counted). FlopCounterMode has no formula for ``addmm_``: added here."""
+    counter = FlopCounterMode(display=False, custom_mapping={torch.ops.aten.addmm_: _inplace_addmm_flops})
     with counter:
         fn()
     return counter.get_total_flops()
