@@ -8,7 +8,7 @@ import torch
 
 from _layers_records import one_thread, random_record  # noqa: F401 (autouse fixture)
 from neuralmd.layers import BindingNet
-from neuralmd.layers._weight_cache import WeightCache
+from neuralmd.layers._weight_cache import WeightCache, module_parameters
 
 
 def _net(seed: int = 0) -> BindingNet:
@@ -45,6 +45,21 @@ def test_cached_forces_equal_the_uncached_ones_and_follow_every_parameter_change
         as_float = net.float()(data.clone().apply(lambda t: t.float() if t.is_floating_point() else t), pos.float())
     assert as_float.dtype == torch.float32
     torch.testing.assert_close(as_float.double(), _fresh_forces(other, data, pos), rtol=1e-4, atol=1e-5)
+
+
+def test_a_replaced_layer_is_read_by_the_next_cached_call():
+    """The cache key enumerates the modules' own parameter tables (module_parameters), so a
+    submodule replaced after a cached call is part of the next key."""
+    data = random_record(0, 12)
+    pos = data["ligand"].pos[:, 0]
+    net = _net()
+    layers = [*net.ligand.layers, net.ligand.edge_mlp[2]]
+    assert [id(p) for p in module_parameters(layers)] == [id(p) for m in layers for p in m.parameters()]
+    with torch.no_grad():
+        net(data, pos)
+        net.ligand.layers[1].update = torch.nn.Linear(*net.ligand.layers[1].update.weight.shape[::-1]).double()
+        replaced = net(data, pos)
+    torch.testing.assert_close(replaced, _fresh_forces(net, data, pos), rtol=1e-12, atol=1e-12)
 
 
 def test_gradients_flow_to_every_parameter_after_cached_calls():

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._weight_cache import WeightCache
+from ._weight_cache import WeightCache, module_parameters
 
 
 class EdgeGeometry(NamedTuple):
@@ -176,7 +176,7 @@ def stack_weights(layers: Sequence[FrameInteraction], *, edge_map: Optional[nn.L
     if cache is None:
         return layer_weights(layers, hidden, **per_call)
     modules = [*layers, *([] if edge_map is None else [edge_map])]
-    return cache.get(lambda: (p for module in modules for p in module.parameters()),
+    return cache.get(lambda: module_parameters(modules),
                      lambda: layer_weights(layers, hidden, fold_edge_map=True, fold_update=True, **options),
                      fallback=lambda: layer_weights(layers, hidden, **per_call))
 

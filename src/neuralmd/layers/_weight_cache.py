@@ -8,7 +8,7 @@ step or ``load_state_dict``, bumps) computes it once.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -19,6 +19,17 @@ def _cacheable(params: Sequence[Tensor]) -> bool:
     under autograd, whose products must be part of the graph, and while compiling, where a cache
     would be Python state to guard on)."""
     return bool(params) and not torch.is_autocast_enabled(params[0].device.type)
+
+
+def module_parameters(modules: Iterable[torch.nn.Module]) -> Iterator[Tensor]:
+    """The parameters of ``modules`` and their submodules, read from the modules' own tables:
+    what ``Module.parameters()`` yields (a shared parameter may come twice), ~4x faster, which
+    matters for a cache key read at every force evaluation (~40 parameters per stack)."""
+    for module in modules:
+        for param in module._parameters.values():
+            if param is not None:
+                yield param
+        yield from module_parameters(child for child in module._modules.values() if child is not None)
 
 
 class WeightCache:
