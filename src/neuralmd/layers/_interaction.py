@@ -96,7 +96,8 @@ class _LayerWeights(NamedTuple):
     the per-layer work is a few large operations rather than a few dozen small ones per layer), or
     once for many no-grad calls (:class:`~neuralmd.layers._weight_cache.WeightCache`)."""
 
-    edge_block: Tensor  # (L d, d_in): every layer's edge-feature block, the edge map folded in when given
+    edge_block: list[Tensor]  # per layer (d_in, d): the edge-feature block, transposed; the edge map
+    # folded in when given
     input_bias: list[Tensor]  # per layer (2 d,) or (d,) (bipartite): the first map's bias, added with the
     # node table's dst_in half, so that it is added to N rows instead of broadcast onto E
     extra_block: Optional[Tensor]  # (L d, k) the extra inputs' block, or None
@@ -141,7 +142,8 @@ def layer_weights(layers: Sequence[FrameInteraction], hidden: int, *, edge_map: 
     if not bipartite:  # the node table's rows are (dst_in, src_in): the bias joins the dst_in half
         input_bias = F.pad(input_bias, (0, hidden))
     return _LayerWeights(
-        edge_block=edge_block, input_bias=list(input_bias.unbind(0)), extra_block=extra_block,
+        edge_block=list(edge_block.unflatten(0, (num, hidden)).transpose(1, 2).unbind(0)),
+        input_bias=list(input_bias.unbind(0)), extra_block=extra_block,
         source_block=source_block,
         # (q, d) blocks, each contiguous: the backward's (E, d) x (d, q) product is ~2.5x slower on
         # the strided slices of the concatenated weight
@@ -273,9 +275,9 @@ def interaction_stack(
         gathered_source = (source @ weights.source_block).index_select(0, src)
         shared = gathered_source if shared is None else shared + gathered_source
     shared = None if shared is None else shared.split(hidden, dim=1)
-    edge_blocks = weights.edge_block.split(hidden)  # per layer (d, d_in)
-    # the vectors' block adds in place, except under autocast (mixed dtypes): out of place there
-    in_place = not torch.is_autocast_enabled(h.device.type)
+    # under autocast the products are bfloat16 and h float32: the vectors' block adds out of place
+    # and the sums convert (elsewhere the dtypes agree and nothing is converted)
+    autocast = torch.is_autocast_enabled(h.device.type)
     coeff_b = (w.unsqueeze(1) * weights.coeff_b).unbind(1)  # per layer (E, 5): w_ij (W_v b_m + b_v)
     folded_update = weights.message_w is None
     if folded_update:  # per layer (N, d): b_u + (sum_j w_ij / norm) W_u b_m
@@ -294,16 +296,17 @@ def interaction_stack(
         gathered = vec.index_select(0, vector_rows).view(num_edges, sides, 3)  # a cheaper backward than vec[index]
         scalars = torch.bmm(gathered, frames_t).view(num_edges, vector_inputs)
         if shared is None:
-            pre = edge_attr @ edge_blocks[k].t()
+            pre = edge_attr @ weights.edge_block[k]
         else:
-            pre = torch.addmm(shared[k], edge_attr, edge_blocks[k].t())
-        if in_place:  # pre is fresh: this and the node terms add in place
-            pre.addmm_(scalars, weights.vector_w[k])
-        else:
+            pre = torch.addmm(shared[k], edge_attr, weights.edge_block[k])
+        if autocast:
             pre = torch.addmm(pre, scalars, weights.vector_w[k])
+        else:  # pre is fresh: this and the node terms add in place
+            pre.addmm_(scalars, weights.vector_w[k])
         if source is None:
             table = torch.addmm(weights.input_bias[k], h, weights.node_w[k]).view(2 * num, hidden)
-            table = table.to(pre.dtype)  # (float32 under autocast)
+            if autocast:
+                table = table.to(pre.dtype)  # (float32)
             if grad:
                 pre.add_(table.index_select(0, dst_rows)).add_(table.index_select(0, src_rows))
             else:
@@ -317,8 +320,10 @@ def interaction_stack(
         weighted = w * act
         coeff = torch.addmm(coeff_b[k], weighted, weights.coeff_w[k])  # w (a, b, c) / norm
         small = torch.bmm(coeff.unsqueeze(1), basis).view(num_edges, 4)  # w (a, b r + F^T c) / norm
-        summed = h.new_zeros(num, hidden).index_add_(0, dst, weighted.to(h.dtype))
-        summed_small = h.new_zeros(num, 4).index_add_(0, dst, small.to(h.dtype))  # (bfloat16 under autocast)
+        if autocast:  # (bfloat16 products)
+            weighted, small = weighted.to(h.dtype), small.to(h.dtype)
+        summed = h.new_zeros(num, hidden).index_add_(0, dst, weighted)
+        summed_small = h.new_zeros(num, 4).index_add_(0, dst, small)
         # h += W_u (sum_j w m_ij / norm) + b_u, with m = W_m act + b_m (folded: one product by W_u W_m)
         if folded_update:
             h = h + torch.addmm(node_bias[k], summed, weights.update_w[k])
