@@ -14,6 +14,12 @@ from torch import Tensor, nn
 from ._weight_cache import WeightCache, module_parameters
 
 
+#: The basis row that passes the gate coefficient a through, and the node-table row offsets of the
+#: two ends of an edge (module constants: building a tensor from a list costs ~5 us per call).
+_GATE_ROW = torch.tensor([1.0, 0.0, 0.0, 0.0])
+_SIDES = torch.tensor([0, 1])
+
+
 class EdgeGeometry(NamedTuple):
     """The geometry of one edge set ``j -> i``, computed once per force evaluation and shared by every
     layer that runs on those edges (a tuple, so it passes through ``torch.compile`` unchanged).
@@ -249,7 +255,7 @@ def interaction_stack(
     weight_sum = h.new_zeros(num, 1).index_add_(0, dst, w)
     # Per edge, [a, b r + F^T c] = (a, b, c) @ basis with basis rows (1, 0), (0, r), (0, e1..e3).
     basis = torch.cat((rel.unsqueeze(1), frames), dim=1)  # (E, 4, 3)
-    head = basis.new_tensor([1.0, 0.0, 0.0, 0.0]).expand(num_edges, 1, 4)
+    head = _GATE_ROW.to(basis).expand(num_edges, 1, 4)
     basis = torch.cat((head, F.pad(basis, (1, 0))), dim=1)  # (E, 5, 4)
     frames_t = frames.transpose(1, 2)
     ends = torch.stack((dst, src), dim=1)  # (E, 2)
@@ -289,7 +295,7 @@ def interaction_stack(
         if grad:  # index_select's backward is ~2.5x faster than embedding_bag's
             dst_rows, src_rows = 2 * dst, 2 * src + 1
         else:  # one embedding_bag of the two rows (a bag per edge)
-            node_rows = (ends * 2 + torch.tensor([0, 1], device=ends.device)).view(-1)
+            node_rows = (ends * 2 + _SIDES.to(ends.device)).view(-1)
             bag_offsets = torch.arange(0, 2 * num_edges, 2, device=ends.device)
     for k in range(len(layers)):
         # e_i . vec_i (and e_i . vec_j) for every edge, in one batched product
