@@ -174,20 +174,24 @@ def test_evaluate_single_and_mdanalysis_data_configs(complex_file, tmp_path: Pat
         assert report["methods"][0]["overall"]["mae"] > 0
 
 
-def test_simulate_compiles_the_force_field_on_request(run_dir: Path, complex_file, tmp_path: Path, monkeypatch,
-                                                       capsys) -> None:
-    """compile=default hands the force field's message passing to torch.compile (recorded here, not
-    run: compiling takes a minute); bad values, CUDA graphs on a CPU and models without a BindingNet
+def test_simulate_compiles_every_bindingnet_module_on_request(run_dir: Path, complex_file, tmp_path: Path,
+                                                             monkeypatch, capsys) -> None:
+    """compile=default hands the message passing of the force field's ligand and complex modules,
+    and of the dynamics' own BindingNet-Ligand modules, to torch.compile (recorded here, not run:
+    compiling takes a minute); bad values, CUDA graphs on a CPU and models without a BindingNet
     get one clear error before anything is written."""
-    from neuralmd.layers import BindingNet
+    from neuralmd.layers._interaction import StackOwner
 
     h5, _ = complex_file
-    modes = []
-    monkeypatch.setattr(BindingNet, "compile_message_passing", lambda self, *, mode=None: modes.append(mode) or self)
+    compiled = []
+    monkeypatch.setattr(StackOwner, "compile_message_passing",
+                        lambda self, *, mode=None: compiled.append((type(self).__name__, mode)) or self)
     out = tmp_path / "sim.xyz"
     assert main(["simulate", f"checkpoint={run_dir}", f"complex={h5}", "snapshots=2", "compile=default",
                  f"output={out}"]) == 0
-    assert modes == [None] and out.exists()
+    assert out.exists()
+    # the force field's two modules and the ODE's velocity map (velocity_mapping: true)
+    assert sorted(compiled) == [("BindingNetComplex", None), ("BindingNetLigand", None), ("BindingNetLigand", None)]
     for value, words in (("fast", ["compile must be", "fast"]), ("reduce-overhead", ["device=cuda", "cpu"])):
         bad = tmp_path / f"{value}.xyz"
         assert main(["simulate", f"checkpoint={run_dir}", f"complex={h5}", "snapshots=2", f"compile={value}",
@@ -195,9 +199,9 @@ def test_simulate_compiles_the_force_field_on_request(run_dir: Path, complex_fil
         err = capsys.readouterr().err
         assert all(w in err for w in words), err
         assert not bad.exists() and not bad.with_suffix(".pt").exists()
-    assert modes == [None]
+    assert len(compiled) == 3  # the bad values compiled nothing
     from neuralmd.cli import UsageError
-    from neuralmd.cli._simulate import compile_force_field
+    from neuralmd.cli._simulate import compile_model
 
-    with pytest.raises(UsageError, match="no BindingNet force field"):
-        compile_force_field(torch.nn.Linear(1, 1), "Linear", "default", torch.device("cpu"))
+    with pytest.raises(UsageError, match="no BindingNet modules"):
+        compile_model(torch.nn.Linear(1, 1), "Linear", "default", torch.device("cpu"))

@@ -195,7 +195,7 @@ def test_cuda_graph_modes_copy_the_compiled_outputs_out():
     """A replayed CUDA graph overwrites its outputs at its next replay while a solver still holds
     earlier stages' forces: in those modes each call's outputs are fresh copies (construction and
     the wrapper only; compiling is too slow for the suite)."""
-    from neuralmd.layers._bindingnet import _copied_outputs
+    from neuralmd.layers._interaction import _copied_outputs
 
     held = (torch.ones(2), torch.zeros(3))
     copied = _copied_outputs(lambda *args, **kwargs: held)(1, key=2)

@@ -32,21 +32,23 @@ def start_snapshot(requested: int, num: int) -> int:
     return start
 
 
-#: ``compile=`` values of ``neuralmd simulate``: torch.compile modes of the force field's message passing.
+#: ``compile=`` values of ``neuralmd simulate``: torch.compile modes of the model's message passing.
 COMPILE_MODES = ("default", "reduce-overhead")
 
 
-def compile_force_field(model: torch.nn.Module, name: str, mode: str, device: torch.device) -> None:
-    """Compile ``model``'s force field (a BindingNet: ``compile_message_passing``) in ``mode``."""
+def compile_model(model: torch.nn.Module, name: str, mode: str, device: torch.device) -> None:
+    """Compile the message passing of every BindingNet module in ``model`` in ``mode``: the force
+    field's ligand and complex modules and the dynamics' own BindingNet-Ligand modules (Langevin
+    coefficients, velocity map), which a Langevin step also evaluates."""
+    from neuralmd.layers import compile_message_passing
+
     if mode not in COMPILE_MODES:
         raise UsageError(f"compile must be null or one of {', '.join(COMPILE_MODES)}, got {mode!r}")
     if mode == "reduce-overhead" and device.type != "cuda":
         raise UsageError(f"compile=reduce-overhead replays CUDA graphs and needs device=cuda (here {device.type}); "
                          "use compile=default")
-    force_field = getattr(model, "force_field", None)
-    if not hasattr(force_field, "compile_message_passing"):
-        raise UsageError(f"compile={mode}: {name} has no BindingNet force field to compile")
-    force_field.compile_message_passing(mode=None if mode == "default" else mode)
+    if not compile_message_passing(model, mode=None if mode == "default" else mode):
+        raise UsageError(f"compile={mode}: {name} has no BindingNet modules to compile")
 
 
 def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
@@ -60,7 +62,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         check_trajectory_outputs([Path(str(cfg.output))], "output", allow_prediction=True)
     model, name, _ = model_from_checkpoint(str(cfg.checkpoint), device)
     if cfg.get("compile") is not None:
-        compile_force_field(model, name, str(cfg.compile), device)
+        compile_model(model, name, str(cfg.compile), device)
     record = load_complex(str(cfg.complex), h5=cfg.h5, trajectory=cfg.trajectory,
                           ligand=cfg.ligand, protein=cfg.protein)
     start = start_snapshot(int(cfg.start), int(record["ligand"].pos.shape[1]))

@@ -12,7 +12,7 @@ from ._bindingnet import BindingNet
 from ._blocks import MLP, NeighborEmbedding
 from ._complex import BindingNetComplex
 from ._e3nn_ligand import E3nnLigand
-from ._interaction import EdgeGeometry, FrameInteraction
+from ._interaction import EdgeGeometry, FrameInteraction, compile_message_passing
 from ._ligand import BindingNetLigand
 from ._ligand_encoder import LigandEncoder
 from ._neighbors import radius, radius_graph
@@ -37,6 +37,7 @@ __all__ = [
     "NeighborEmbedding",
     "FrameInteraction",
     "EdgeGeometry",
+    "compile_message_passing",
     "node_batch",
     "complex_name",
 ]

@@ -1,7 +1,6 @@
 """BindingNet: the ligand, protein and complex modules assembled into a force field (section 4.2)."""
 from __future__ import annotations
 
-import functools
 from typing import Any, Optional
 
 import torch
@@ -12,20 +11,9 @@ from torch_geometric.utils import scatter
 from .._format import ATOM_VOCABULARY, RESIDUE_VOCABULARY, complex_name, node_batch
 from ._blocks import MLP
 from ._complex import BindingNetComplex
+from ._interaction import compile_message_passing
 from ._ligand import BindingNetLigand
 from ._protein import BindingNetProtein, ProteinEncoding
-
-
-#: ``torch.compile`` modes that replay CUDA graphs.
-CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
-
-
-def _copied_outputs(fn):
-    @functools.wraps(fn)
-    def call(*args, **kwargs):
-        return tuple(out.clone() for out in fn(*args, **kwargs))
-
-    return call
 
 
 class BindingNet(nn.Module):
@@ -90,7 +78,6 @@ class BindingNet(nn.Module):
         self.complex = BindingNetComplex(hidden, num_layers, interaction_cutoff, num_rbf)
         self.energy_head = MLP(hidden, hidden, 1)
         self.pad_edges = pad_edges
-        self._cuda_graphs = False  # compile_message_passing in a CUDA-graph mode
         if compile:
             self.compile_message_passing()
 
@@ -100,18 +87,10 @@ class BindingNet(nn.Module):
         Instance attributes: the parameters and the state dict stay those of the modules.
 
         ``mode="reduce-overhead"`` (CUDA) replays CUDA graphs, one per shape met, so it turns on
-        :attr:`pad_edges` (a rollout then meets a few shapes instead of a new edge count at almost
-        every step). A graph reuses its output memory at its next replay while a solver still holds
-        earlier stages' forces, so those outputs are copied out. A replay copies every input that
-        is not a parameter, so in those modes the layers compute their parameter products inside
-        the graph instead of passing cached ones in, and no-grad calls stay out of inference mode
-        (which the graphs were not measured with)."""
-        if mode in CUDA_GRAPH_MODES:
-            self.pad_edges, self._cuda_graphs = True, True
-            self.ligand.cache_weights = self.complex.cache_weights = False
-        for module in (self.ligand, self.complex):
-            compiled = torch.compile(module.message_passing, dynamic=True, mode=mode)
-            module.message_passing = _copied_outputs(compiled) if mode in CUDA_GRAPH_MODES else compiled
+        :attr:`pad_edges`, copies the outputs out and computes the parameter products inside the
+        graph (:meth:`StackOwner.compile_message_passing`); no-grad calls then stay out of
+        inference mode (which the graphs were not measured with)."""
+        compile_message_passing(self, mode=mode)
         return self
 
     @property
@@ -169,7 +148,7 @@ class BindingNet(nn.Module):
         ``protein`` is a cached :meth:`encode_protein` result (computed here when ``None``). The
         output rotates with the complex, ignores translations and sees chirality.
         """
-        if torch.is_grad_enabled() or torch.is_inference_mode_enabled() or self._cuda_graphs:
+        if torch.is_grad_enabled() or torch.is_inference_mode_enabled() or self.ligand.cuda_graphs or self.complex.cuda_graphs:
             return self._run(data, ligand_pos, protein)[1]
         # No gradients wanted (a rollout): inference mode skips autograd's bookkeeping of every
         # tensor operation, ~15 % of an evaluation of one ligand; the forces are copied out of it,

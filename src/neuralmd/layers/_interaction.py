@@ -5,7 +5,8 @@ from invariants on an equivariant frame; the MLP only ever sees invariants.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence
+import functools
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -189,18 +190,50 @@ def stack_weights(layers: Sequence[FrameInteraction], *, edge_map: Optional[nn.L
                      fallback=lambda: layer_weights(layers, hidden, **per_call))
 
 
+#: ``torch.compile`` modes that replay CUDA graphs.
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+
+
+def _copied_outputs(fn: Callable[..., tuple[Tensor, ...]]) -> Callable[..., tuple[Tensor, ...]]:
+    """``fn`` whose outputs are fresh copies: a replayed CUDA graph overwrites its outputs at its
+    next replay, while a solver may still hold earlier stages' forces."""
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> tuple[Tensor, ...]:
+        return tuple(out.clone() for out in fn(*args, **kwargs))
+
+    return call
+
+
 class StackOwner:
     """Mixin of the modules that run an interaction stack (``self.layers``, ending an edge MLP
-    ``self.edge_mlp``) on one edge set per call: the ligand's and the complex's. Both options are
-    set by :class:`~neuralmd.layers.BindingNet`."""
+    ``self.edge_mlp``) on one edge set per call: the ligand's and the complex's. Its options are
+    set by :class:`~neuralmd.layers.BindingNet` for its own two, and by
+    :func:`compile_message_passing` for every such module of a model."""
 
     #: Pad the edge set to :func:`~neuralmd.layers._padding.padded_size` rows (zero-weight repeats of
     #: an edge; the same function on a few shapes, for CUDA graphs): ``BindingNet(pad_edges=...)``.
     pad_edges = False
     #: Keep the layers' parameter products between no-grad calls and pass them to
-    #: ``message_passing``; off under CUDA graphs (``BindingNet.compile_message_passing``), whose
+    #: ``message_passing``; off under CUDA graphs (:meth:`compile_message_passing`), whose
     #: replays read parameters in place but copy every passed-in tensor at each replay.
     cache_weights = True
+    #: ``message_passing`` replays CUDA graphs (compiled in one of :data:`CUDA_GRAPH_MODES`).
+    cuda_graphs = False
+
+    def compile_message_passing(self, *, mode: Optional[str] = None) -> "StackOwner":
+        """Run ``message_passing`` (everything after the neighbour search) through
+        ``torch.compile(dynamic=True, mode=mode)`` from now on, once (a second call changes
+        nothing); returns ``self``. An instance attribute: the parameters and the state dict stay
+        the module's. The CUDA-graph modes pad the edges (a rollout then meets a few shapes instead
+        of a new edge count at almost every step), copy the outputs out, and compute the parameter
+        products inside the graph (a replay copies every input that is not a parameter)."""
+        if "message_passing" in vars(self):
+            return self
+        if mode in CUDA_GRAPH_MODES:
+            self.pad_edges, self.cache_weights, self.cuda_graphs = True, False, True
+        compiled = torch.compile(self.message_passing, dynamic=True, mode=mode)
+        self.message_passing = _copied_outputs(compiled) if mode in CUDA_GRAPH_MODES else compiled
+        return self
 
     def _stack_weights(self, *, bipartite: bool, source_vectors: bool, num_edges: int,
                        num_nodes: int) -> Optional[_LayerWeights]:
@@ -211,6 +244,22 @@ class StackOwner:
         return stack_weights(self.layers, edge_map=self.edge_mlp[2], bipartite=bipartite,
                              source_vectors=source_vectors, num_edges=num_edges, num_nodes=num_nodes,
                              cache=self._stack_cache)
+
+
+def compile_message_passing(model: nn.Module, *, mode: Optional[str] = None) -> int:
+    """:meth:`StackOwner.compile_message_passing` on every such module inside ``model`` (a force
+    field's ligand and complex modules, and a dynamics model's own BindingNet-Ligand modules:
+    Langevin coefficients, velocity map); returns how many modules it found.
+
+    Example:
+        >>> from neuralmd.layers import BindingNet
+        >>> compile_message_passing(BindingNet(hidden=8, num_layers=1))  # lazy: compiles at the first call
+        2
+    """
+    owners = [module for module in model.modules() if isinstance(module, StackOwner)]
+    for module in owners:
+        module.compile_message_passing(mode=mode)
+    return len(owners)
 
 
 def interaction_stack(
