@@ -54,3 +54,38 @@ def test_a_model_needs_only_predict():
     torch.testing.assert_close(out[2] - out[0], torch.full_like(out[0], 3.0))
     assert Drift().rollout(data, [2, 3], samples=2).shape == (2, 2, 6, 3)
     assert StaticBaseline().loss(data, window=2) >= 0
+
+
+def test_a_no_grad_rollout_runs_in_inference_mode_and_returns_an_ordinary_tensor(monkeypatch):
+    """Without gradients a rollout runs in inference mode (no autograd bookkeeping); it gives what
+    the same no-grad rollout gives outside inference mode, bit for bit, and its output is an
+    ordinary tensor a caller may modify in place and use under autograd. VerletMD, whose forces are
+    gradients, stays out of it."""
+    from neuralmd.dynamics import NeuralMD, VerletMD
+    from neuralmd.layers import BindingNet
+
+    data = make_batch([make_record(0, n_lig=4, name="a"), make_record(1, n_lig=5, name="b")])
+    torch.manual_seed(0)
+    model = NeuralMD(BindingNet(hidden=8, num_layers=1).double(), solver="sde", method="baoab", friction=0.5,
+                     noise="fdt", coefficients="ligand", velocity_mapping=True)
+    seen = []
+    predict = type(model).predict
+    monkeypatch.setattr(type(model), "predict",
+                        lambda self, *a, **k: seen.append(torch.is_inference_mode_enabled()) or predict(self, *a, **k))
+
+    def rollout():
+        with torch.no_grad():
+            return model.rollout(data, [2, 3, 4], generator=torch.Generator().manual_seed(5), samples=2)
+
+    fast = rollout()
+    model.rollout_in_inference_mode = False
+    plain = rollout()
+    assert seen == [True, False]
+    assert not fast.is_inference() and not fast.requires_grad
+    torch.testing.assert_close(fast, plain, rtol=0, atol=0)
+    fast.add_(1.0)  # an inference tensor would refuse this outside inference mode
+    (fast * torch.ones_like(fast, requires_grad=True)).sum().backward()
+
+    verlet = VerletMD(BindingNet(hidden=8, num_layers=1).double())
+    with torch.no_grad():
+        assert torch.isfinite(verlet.rollout(data, [2, 3])).all()

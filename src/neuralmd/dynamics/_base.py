@@ -108,6 +108,12 @@ class DynamicsModel(nn.Module):
     #: True when the model samples a learned equilibrium whose score it can fit to snapshots
     #: (:meth:`score_matching_loss`, ``loss="score"``); Langevin NeuralMD with ``noise="fdt"``.
     learns_equilibrium: bool = False
+    #: A rollout called without gradients runs in ``torch.inference_mode`` (no autograd bookkeeping
+    #: of the solver's and the networks' tensor operations: ~4 % of a Langevin rollout) and returns
+    #: an ordinary tensor. False for models that differentiate inside a rollout (VerletMD's forces
+    #: are energy gradients); off as well while a module replays CUDA graphs, which were not
+    #: measured in inference mode.
+    rollout_in_inference_mode: bool = True
 
     def protein_encoding(self, data):
         """The force field's encoding of ``data``'s rigid protein, computed once for a whole
@@ -145,6 +151,11 @@ class DynamicsModel(nn.Module):
         independent of the batch. Deterministic models (``stochastic`` False) return K identical
         copies of their one rollout.
         """
+        if (self.rollout_in_inference_mode and not torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+                and not any(getattr(module, "cuda_graphs", False) for module in self.modules())):
+            with torch.inference_mode():
+                out = self.rollout(data, times, generator, samples=samples)
+            return out.clone()  # outside inference mode: an ordinary tensor
         pos = check_trajectory(data)
         t = as_times(times, pos.shape[1], self.integer_times).to(pos.device)
         start = torch.full((pos.shape[0],), int(t[0]), dtype=torch.long, device=pos.device)

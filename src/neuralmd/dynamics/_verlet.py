@@ -22,6 +22,7 @@ class VerletMD(DynamicsModel):
     """
 
     integer_times = True
+    rollout_in_inference_mode = False  # its forces are autograd gradients
 
     def __init__(self, force_field: nn.Module, step_size: float = 0.5) -> None:
         super().__init__()
