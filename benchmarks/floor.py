@@ -153,14 +153,31 @@ def _force_field(version: Version, reference: torch.nn.Module | None) -> torch.n
     return net
 
 
-def _neuralmd_models(versions: list[Version]) -> dict[str, torch.nn.Module]:
-    """One NeuralMD ODE (Euler, step 0.5) per version, all with the same force-field weights."""
+#: The Langevin NeuralMD of the rollout rows: the default model config's dynamics (BAOAB, per-atom
+#: friction from a BindingNet-Ligand, noise tied to it, velocity map) around the floor's force field.
+LANGEVIN = dict(solver="sde", method="baoab", step_size=0.5, friction=0.5, noise="fdt", coefficients="ligand",
+                kT=0.4, velocity_mapping=True)
+
+
+def _neuralmd_models(versions: list[Version], dynamics: str = "ode") -> dict[str, torch.nn.Module]:
+    """One NeuralMD per version, all with the same weights: ``"ode"`` (Euler, step 0.5) or
+    ``"langevin"`` (:data:`LANGEVIN`; a compiled version compiles its own BindingNet-Ligand modules
+    too, as ``neuralmd simulate compile=default`` does)."""
     models, ref = {}, None
     for v in versions:
         with v.active():
             net = _force_field(v, ref)
             ref = net if ref is None else ref
-            models[v.label] = v.dynamics.NeuralMD(net, solver="ode", method="euler", step_size=0.5)
+            if dynamics == "ode":
+                models[v.label] = v.dynamics.NeuralMD(net, solver="ode", method="euler", step_size=0.5)
+                continue
+            torch.manual_seed(1)
+            model = v.dynamics.NeuralMD(net, **LANGEVIN)
+            if v.compile:
+                v.layers.compile_message_passing(model)
+            models[v.label] = model
+    if dynamics != "ode":
+        same_weights(models)
     return models
 
 
@@ -225,25 +242,29 @@ def force_rows(versions: list[Version], cases: dict[str, list], rounds: int, cal
 
 
 def rollout_rows(versions: list[Version], records: list, batch_sizes: list[int], snapshots: int,
-                 rounds: int) -> list[dict]:
-    """Snapshots per CPU second of a NeuralMD ODE rollout (Euler, step 0.5: 2 force calls per
-    snapshot, protein encoded once per rollout) per batch size and version, timed alternately."""
+                 rounds: int, dynamics: tuple[str, ...] = ("ode", "langevin")) -> list[dict]:
+    """Snapshots per CPU second of a NeuralMD rollout (protein encoded once per rollout) per
+    dynamics, batch size and version, timed alternately: ``"ode"``, Euler with step 0.5 (2 force
+    calls per snapshot); ``"langevin"``, BAOAB with step 0.5 (2 steps per snapshot, each one force
+    evaluation and one BindingNet-Ligand for the friction), the same noise for every version."""
     from torch_geometric.data import Batch
 
     rows = []
     times = torch.arange(0, snapshots + 1)
-    for size in batch_sizes:
-        data = Batch.from_data_list(records[:size])
-        fns = {label: (lambda model=model.eval(): model.rollout(data, times))
-               for label, model in _neuralmd_models(versions).items()}
-        with torch.no_grad():  # a compiled version reuses what force_rows compiled (same code, same process)
-            best = alternate(fns, rounds, 1)
-        for v in versions:
-            rows.append(dict(batch=size, version=v.label, snapshots=snapshots, cpu_s=best[v.label],
-                             fps_cpu=snapshots * size / best[v.label],
-                             speedup=best[versions[0].label] / best[v.label]))
-            print(f"  rollout B={size:2d} {v.label:10s} {rows[-1]['fps_cpu']:9.2f} snapshots per CPU s "
-                  f"x{rows[-1]['speedup']:.2f}", flush=True)
+    for kind in dynamics:
+        models = _neuralmd_models(versions, kind)
+        for size in batch_sizes:
+            data = Batch.from_data_list(records[:size])
+            fns = {label: (lambda model=model.eval(): model.rollout(data, times, generator=torch.Generator().manual_seed(0)))
+                   for label, model in models.items()}
+            with torch.no_grad():  # a compiled version reuses what force_rows compiled (same code, same process)
+                best = alternate(fns, rounds, 1)
+            for v in versions:
+                rows.append(dict(dynamics=kind, batch=size, version=v.label, snapshots=snapshots, cpu_s=best[v.label],
+                                 fps_cpu=snapshots * size / best[v.label],
+                                 speedup=best[versions[0].label] / best[v.label]))
+                print(f"  rollout {kind:8s} B={size:2d} {v.label:10s} {rows[-1]['fps_cpu']:9.2f} snapshots per CPU s "
+                      f"x{rows[-1]['speedup']:.2f}", flush=True)
     return rows
 
 
@@ -296,9 +317,10 @@ def markdown(results: dict) -> str:
         for r in compiled:
             lines.append(f"| {r['case']} | {r['version']} | {r['first_cpu_s']:.1f} ({r['first_wall_s']:.1f}) | "
                          f"{r['moved_cpu_s']:.1f} ({r['moved_wall_s']:.1f}) |")
-    lines += ["", "| rollout batch | version | snapshots per CPU s | speed-up |", "|---|---|---:|---:|"]
+    lines += ["", "| dynamics | rollout batch | version | snapshots per CPU s | speed-up |", "|---|---|---|---:|---:|"]
     for r in results["rollout"]:
-        lines.append(f"| {r['batch']} | {r['version']} | {r['fps_cpu']:.2f} | {r['speedup']:.2f}x |")
+        lines.append(f"| {r.get('dynamics', 'ode')} | {r['batch']} | {r['version']} | {r['fps_cpu']:.2f} | "
+                     f"{r['speedup']:.2f}x |")
     lines += ["", "| training batch | window | version | Adam steps per CPU s | speed-up "
                   "| first step: CPU s (wall s) |",
               "|---|---|---|---:|---:|---:|"]
