@@ -165,6 +165,22 @@ def test_compile_option_keeps_the_parameters_and_wraps_only_the_message_passing(
     assert "message_passing" not in vars(plain.ligand)
 
 
+def test_compile_message_passing_wraps_every_bindingnet_module_of_a_model_once():
+    """A Langevin step evaluates a BindingNet-Ligand for its friction besides the force field:
+    compile_message_passing(model) wraps the force field's two modules and the dynamics' own
+    (friction, velocity map), each once (construction only, as above)."""
+    from neuralmd.dynamics import NeuralMD
+    from neuralmd.layers import compile_message_passing
+
+    model = NeuralMD(BindingNet(hidden=8, num_layers=1), solver="sde", method="baoab", friction=0.5, noise="fdt",
+                     coefficients="ligand", velocity_mapping=True)
+    owners = [model.force_field.ligand, model.force_field.complex, model.velocity_mapper, model.langevin.ligand]
+    assert compile_message_passing(model) == 4
+    wrapped = [vars(module)["message_passing"] for module in owners]
+    assert compile_message_passing(model) == 4
+    assert all(vars(module)["message_passing"] is w for module, w in zip(owners, wrapped))
+
+
 def test_weighted_row_sum_meets_mixed_dtypes_in_the_wider_one():
     """Under bfloat16 autocast the table comes from a matmul (bfloat16) and the weights do not."""
     g = torch.Generator().manual_seed(3)
