@@ -255,7 +255,8 @@ def rollout_rows(versions: list[Version], records: list, batch_sizes: list[int],
         models = _neuralmd_models(versions, kind)
         for size in batch_sizes:
             data = Batch.from_data_list(records[:size])
-            fns = {label: (lambda model=model.eval(): model.rollout(data, times, generator=torch.Generator().manual_seed(0)))
+            fns = {label: (lambda model=model.eval(): model.rollout(data, times,
+                                                                   generator=torch.Generator().manual_seed(0)))
                    for label, model in models.items()}
             with torch.no_grad():  # a compiled version reuses what force_rows compiled (same code, same process)
                 best = alternate(fns, rounds, 1)

@@ -148,7 +148,8 @@ class BindingNet(nn.Module):
         ``protein`` is a cached :meth:`encode_protein` result (computed here when ``None``). The
         output rotates with the complex, ignores translations and sees chirality.
         """
-        if torch.is_grad_enabled() or torch.is_inference_mode_enabled() or self.ligand.cuda_graphs or self.complex.cuda_graphs:
+        cuda_graphs = self.ligand.cuda_graphs or self.complex.cuda_graphs
+        if torch.is_grad_enabled() or torch.is_inference_mode_enabled() or cuda_graphs:
             return self._run(data, ligand_pos, protein)[1]
         # No gradients wanted (a rollout): inference mode skips autograd's bookkeeping of every
         # tensor operation, ~15 % of an evaluation of one ligand; the forces are copied out of it,
