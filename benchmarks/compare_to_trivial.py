@@ -1,0 +1,86 @@
+"""One learned method against the trivial predictors, test by test, from ``benchmarks.accuracy`` rows.
+
+For every test trajectory (or complex) of the given task: each method's energy score averaged over
+its seeds, the best of the issue's trivial set (Static, MeanPose, Stationary, RandomWalk) picked per
+test, and the ratio of each compared method to it. Then, over the tests every compared method has
+rows for: how often each is below the best trivial ensemble and within 5 % of it, the mean over tests
+of every method (and of the per-test best, a choice no forecaster can make in advance), and the
+issue's 0.5-ps criteria per test (energy score within 5 % of the best trivial's and at least 30 %
+below Static's, ensemble-mean MAE below Static's), with the largest centroid displacement of any
+sampled rollout from its start.
+
+    python benchmarks/compare_to_trivial.py ROWS.jsonl [MORE.jsonl ...] --methods "METHOD" ["OTHER" ...] \\
+        [--task single] [--exclude T4L_02]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+#: The trivial set of issue 11 (the anisotropic Stationary is shown beside it, not part of it).
+TRIVIAL = ("Static", "MeanPose", "Stationary", "RandomWalk")
+SHOWN = TRIVIAL + ("Stationary (anisotropic)",)
+
+
+def load(paths: list[Path], task: str, exclude: set[str]) -> list[dict]:
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            rows += [r for r in map(json.loads, f) if r["task"] == task and r["test"] not in exclude]
+    return rows
+
+
+def seed_means(rows: list[dict], key: str) -> dict[tuple[str, str], float]:
+    """(test, method) -> the mean of ``key`` over that method's seeds on that test."""
+    values = defaultdict(list)
+    for r in rows:
+        values[(r["test"], r["method"])].append(r[key])
+    return {k: statistics.mean(v) for k, v in values.items()}
+
+
+def compare(rows: list[dict], methods: list[str]) -> str:
+    es, mae = seed_means(rows, "energy_score"), seed_means(rows, "mae")
+    tests = sorted({t for t, m in es if all((t, x) in es for x in (*SHOWN, *methods))})
+    if not tests:
+        raise SystemExit("no test has rows of every trivial method and of every compared method")
+    best = {t: min(TRIVIAL, key=lambda m: es[(t, m)]) for t in tests}
+    lines = ["| test | " + " | ".join(SHOWN) + " | " + " | ".join(methods) + " | best trivial | "
+             + " | ".join(f"ratio ({i + 1})" for i in range(len(methods))) + " |",
+             "|---" * (len(SHOWN) + 2 * len(methods) + 2) + "|"]
+    for t in tests:
+        b = es[(t, best[t])]
+        lines.append(f"| {t} | " + " | ".join(f"{es[(t, m)]:.3f}" for m in (*SHOWN, *methods))
+                     + f" | {best[t]} {b:.3f} | " + " | ".join(f"{es[(t, m)] / b:.3f}" for m in methods) + " |")
+    lines.append("")
+    for i, m in enumerate(methods):
+        ratios = [es[(t, m)] / es[(t, best[t])] for t in tests]
+        criteria = [t for t in tests if es[(t, m)] <= 1.05 * es[(t, best[t])] and es[(t, m)] <= 0.7 * es[(t, "Static")]
+                    and mae[(t, m)] < mae[(t, "Static")]]
+        shift = max((r.get("max_centroid_shift") or 0.0) for r in rows if r["method"] == m and r["test"] in tests)
+        lines.append(f"({i + 1}) {m}: below the best trivial ensemble on {sum(x < 1 for x in ratios)} of {len(tests)} "
+                     f"tests, within 5 % on {sum(x <= 1.05 for x in ratios)}; median ratio "
+                     f"{statistics.median(ratios):.3f}; the 0.5-ps criteria on {len(criteria)}; largest centroid "
+                     f"displacement of a rollout {shift:.2f} Å")
+    means = {m: statistics.mean(es[(t, m)] for t in tests) for m in (*SHOWN, *methods)}
+    means["best trivial per test"] = statistics.mean(es[(t, best[t])] for t in tests)
+    lines.append("mean energy score over the tests: " + ", ".join(f"{m} {v:.4f}" for m, v in means.items()))
+    lines.append("mean ensemble-mean MAE over the tests: "
+                 + ", ".join(f"{m} {statistics.mean(mae[(t, m)] for t in tests):.4f}" for m in ("Static", *methods)))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("rows", nargs="+", type=Path, help="benchmarks.accuracy JSONL files")
+    parser.add_argument("--methods", nargs="+", required=True, help="the learned methods to compare (row names)")
+    parser.add_argument("--task", default="single")
+    parser.add_argument("--exclude", nargs="*", default=[], help="tests to leave out (e.g. a validation trajectory)")
+    args = parser.parse_args()
+    print(compare(load(args.rows, args.task, set(args.exclude)), args.methods))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""benchmarks/compare_to_trivial.py: per-test best trivial ensemble, counts and means from rows."""
+import json
+
+from benchmarks.compare_to_trivial import compare, load
+
+
+def _row(test, method, seed, energy_score, mae, shift=0.0, task="single"):
+    return dict(task=task, test=test, method=method, seed=seed, energy_score=energy_score, mae=mae,
+                max_centroid_shift=shift)
+
+
+def test_compare_picks_the_best_trivial_per_test_and_counts_against_it(tmp_path):
+    scores = {"a": dict(Static=1.0, MeanPose=0.8, Stationary=0.5, RandomWalk=0.6),
+              "b": dict(Static=1.0, MeanPose=0.9, Stationary=0.7, RandomWalk=0.4)}
+    rows = []
+    for test, trivial in scores.items():
+        for method, es in trivial.items():
+            rows.append(_row(test, method, 0, es, es / 2))
+        rows.append(_row(test, "Stationary (anisotropic)", 0, trivial["Stationary"], 0.3))
+    # the model: two seeds on a (mean 0.45, below Stationary's 0.5), one on b (0.41, 2.5 % above RandomWalk)
+    rows += [_row("a", "model", 0, 0.44, 0.2, shift=0.3), _row("a", "model", 42, 0.46, 0.2, shift=0.9),
+             _row("b", "model", 0, 0.41, 0.6)]
+    rows.append(_row("c", "model", 0, 0.1, 0.1))  # no trivial rows: left out
+    rows.append(_row("a", "model", 0, 9.0, 9.0, task="multi"))  # another task: left out
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    text = compare(load([path], "single", set()), ["model"])
+    assert "| a |" in text and "| b |" in text and "| c |" not in text
+    assert "Stationary 0.500" in text and "RandomWalk 0.400" in text
+    assert "below the best trivial ensemble on 1 of 2 tests, within 5 % on 2" in text
+    # 0.5-ps criteria: a passes; b fails (MAE 0.6 above Static's 0.5)
+    assert "the 0.5-ps criteria on 1;" in text and "displacement of a rollout 0.90" in text
+    assert "model 0.4300" in text and "best trivial per test 0.4500" in text
+    assert "| b |" not in compare(load([path], "single", {"b"}), ["model"])  # --exclude
