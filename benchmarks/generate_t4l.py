@@ -59,6 +59,15 @@ def fetch_complex(cache: Path, files: tuple[str, ...] = FILES) -> Path:
     return folder
 
 
+def pocket_system(folder: Path, *, cutoff_nm: float, pocket: float, timestep_fs: float = 2.0, threads: int = 1,
+                  platform: str = "CPU") -> PocketMD:
+    """The T4L pocket system the data come from: the openmmtools prmtop (Amber ff96, mbondi2) and its
+    minimised coordinates, OBC2 implicit solvent, the protein fixed and cut to ``pocket`` Å."""
+    return PocketMD.from_prmtop(folder / "complex.prmtop", folder / "complex-minimized.crd", ligand=LIGAND,
+                                implicit_solvent="OBC2", cutoff_nm=cutoff_nm, pocket=pocket,
+                                timestep_fs=timestep_fs, threads=threads, platform=platform)
+
+
 def write_hdf5(path: Path, sim: PocketMD, trajectories: list[np.ndarray], settings: dict) -> None:
     """All trajectories as groups ``T4L_00``, ... of a MISATO-layout file (written atomically)."""
     arrays = sim.atom_arrays()
@@ -86,10 +95,7 @@ def main(argv: list[str] | None = None) -> None:
 
     args.cache.mkdir(parents=True, exist_ok=True)
     folder = fetch_complex(args.cache)
-    # the openmmtools prmtop (Amber ff96, mbondi2) and its minimised coordinates, as in the original data
-    sim = PocketMD.from_prmtop(folder / "complex.prmtop", folder / "complex-minimized.crd", ligand=LIGAND,
-                               implicit_solvent="OBC2", cutoff_nm=args.cutoff, pocket=args.pocket,
-                               timestep_fs=2.0, threads=args.threads)
+    sim = pocket_system(folder, cutoff_nm=args.cutoff, pocket=args.pocket, threads=args.threads)
     settings = {"system": "T4 lysozyme L99A + p-xylene (openmmtools 0.27.0 data), Amber prmtop",
                 "solvent": "OBC2 implicit", "cutoff_nm": args.cutoff, "pocket_A": args.pocket,
                 "protein": "fixed (mass 0), truncated to the pocket", "constraints": "HBonds",

@@ -274,23 +274,19 @@ def training_table(models: dict, records: list, device: torch.device, batch_size
 def openmm_reference(t4l: Path, snapshots: int, device: torch.device, threads: int) -> dict:
     """OpenMM on the very system that made the T4L data, for ``snapshots`` snapshot intervals."""
     try:
-        from benchmarks.generate_t4l import LIGAND, fetch_complex
+        from benchmarks.generate_t4l import fetch_complex, pocket_system
     except ImportError:  # run as a script: benchmarks/ is on sys.path
-        from generate_t4l import LIGAND, fetch_complex
+        from generate_t4l import fetch_complex, pocket_system
     import h5py
     import openmm
-
-    from neuralmd.data.openmm import PocketMD
 
     with h5py.File(t4l, "r") as f:
         settings = json.loads(f[sorted(f)[0]].attrs["settings"])
     names = [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
     plat = "CUDA" if device.type == "cuda" and "CUDA" in names else "CPU"
     folder = fetch_complex(Path.home() / ".cache" / "neuralmd" / "t4l")
-    # the generator's own system (benchmarks/generate_t4l.py): the same prmtop, pocket, solvent and step
-    sim = PocketMD.from_prmtop(folder / "complex.prmtop", folder / "complex-minimized.crd", ligand=LIGAND,
-                               implicit_solvent="OBC2", cutoff_nm=settings["cutoff_nm"], pocket=settings["pocket_A"],
-                               timestep_fs=settings["step_fs"], threads=threads, platform=plat)
+    sim = pocket_system(folder, cutoff_nm=settings["cutoff_nm"], pocket=settings["pocket_A"],
+                        timestep_fs=settings["step_fs"], threads=threads, platform=plat)  # the generator's own
     steps = snapshots * settings["interval_steps"]
     sim.run(0, 1, 10, 10)  # warm-up
     with Measure(torch.device("cpu")) as m:

@@ -42,7 +42,7 @@ class _StandIn:
 def test_openmm_reference_simulates_the_generators_system(monkeypatch, tmp_path):
     if not T4L.exists():
         pytest.skip(f"{T4L} not present")
-    monkeypatch.setattr(nmd_openmm, "PocketMD", _StandIn)
+    monkeypatch.setattr("benchmarks.generate_t4l.PocketMD", _StandIn)
     monkeypatch.setattr("benchmarks.generate_t4l.fetch_complex", lambda cache: tmp_path)
     out = speed.openmm_reference(T4L, 3, torch.device("cpu"), threads=1)
     with h5py.File(T4L, "r") as f:
