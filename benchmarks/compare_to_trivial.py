@@ -62,18 +62,21 @@ def paired_ratio_interval(scores: list[float], reference: list[float], *, resamp
     return sum(scores) / sum(reference), ratios[int(0.025 * resamples)], ratios[int(0.975 * resamples) - 1]
 
 
-def compare(rows: list[dict], methods: list[str]) -> str:
+def compare(rows: list[dict], methods: list[str], *, references: tuple[str, ...] = SHOWN) -> str:
+    """The tables and summary lines; ``references``: the reference methods shown (the issue's trivial
+    set, which picks the per-test best, is always among them)."""
+    shown = tuple(dict.fromkeys((*TRIVIAL, *references)))
     es, mae = seed_means(rows, "energy_score"), seed_means(rows, "mae")
-    tests = sorted({t for t, m in es if all((t, x) in es for x in (*SHOWN, *methods))})
+    tests = sorted({t for t, m in es if all((t, x) in es for x in (*shown, *methods))})
     if not tests:
-        raise SystemExit("no test has rows of every trivial method and of every compared method")
+        raise SystemExit("no test has rows of every reference method and of every compared method")
     best = {t: min(TRIVIAL, key=lambda m: es[(t, m)]) for t in tests}
-    lines = ["| test | " + " | ".join(SHOWN) + " | " + " | ".join(methods) + " | best trivial | "
+    lines = ["| test | " + " | ".join(shown) + " | " + " | ".join(methods) + " | best trivial | "
              + " | ".join(f"ratio ({i + 1})" for i in range(len(methods))) + " |",
-             "|---" * (len(SHOWN) + 2 * len(methods) + 2) + "|"]
+             "|---" * (len(shown) + 2 * len(methods) + 2) + "|"]
     for t in tests:
         b = es[(t, best[t])]
-        lines.append(f"| {t} | " + " | ".join(f"{es[(t, m)]:.3f}" for m in (*SHOWN, *methods))
+        lines.append(f"| {t} | " + " | ".join(f"{es[(t, m)]:.3f}" for m in (*shown, *methods))
                      + f" | {best[t]} {b:.3f} | " + " | ".join(f"{es[(t, m)] / b:.3f}" for m in methods) + " |")
     lines.append("")
     for i, m in enumerate(methods):
@@ -87,14 +90,14 @@ def compare(rows: list[dict], methods: list[str]) -> str:
                      f"displacement of a rollout {shift:.2f} Å")
         model = [es[(t, m)] for t in tests]
         against = []
-        for other in SHOWN:
+        for other in shown:
             reference = [es[(t, other)] for t in tests]
             ratio, low, high = paired_ratio_interval(model, reference)
             wins = sum(a < b for a, b in zip(model, reference))
             against.append(f"{other} {ratio:.3f} [{low:.3f}, {high:.3f}] (lower on {wins})")
         lines.append(f"    mean energy score over that of each trivial method, 95 % bootstrap interval over the "
                      f"tests: " + "; ".join(against))
-    means = {m: statistics.mean(es[(t, m)] for t in tests) for m in (*SHOWN, *methods)}
+    means = {m: statistics.mean(es[(t, m)] for t in tests) for m in (*shown, *methods)}
     means["best trivial per test"] = statistics.mean(es[(t, best[t])] for t in tests)
     lines.append("mean energy score over the tests: " + ", ".join(f"{m} {v:.4f}" for m, v in means.items()))
     lines.append("mean ensemble-mean MAE over the tests: "
@@ -108,8 +111,10 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", required=True, help="the learned methods to compare (row names)")
     parser.add_argument("--task", default="single")
     parser.add_argument("--exclude", nargs="*", default=[], help="tests to leave out (e.g. a validation trajectory)")
+    parser.add_argument("--references", nargs="+", default=list(SHOWN),
+                        help="reference methods to show beside the issue's trivial set (default: %(default)s)")
     args = parser.parse_args()
-    print(compare(load(args.rows, args.task, set(args.exclude)), args.methods))
+    print(compare(load(args.rows, args.task, set(args.exclude)), args.methods, references=tuple(args.references)))
 
 
 if __name__ == "__main__":

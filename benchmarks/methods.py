@@ -37,6 +37,10 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     # Not in HISTORY_BASELINES (the trivial set): the check of the history well's shape
     "Stationary (anisotropic)": ("stationary", {"shape": "anisotropic"}),
     "RandomWalk": ("randomwalk", {}),
+    # Not in HISTORY_BASELINES either (added after the set): relaxation from the last pose
+    # into the Stationary ensemble at the observed lag-1 autocorrelation, the bar for dynamics
+    "OrnsteinUhlenbeck": ("ornsteinuhlenbeck", {}),
+    "OrnsteinUhlenbeck (anisotropic)": ("ornsteinuhlenbeck", {"shape": "anisotropic"}),
 }
 
 #: An ABLATION option (not a model key): replace the learned force by zero after building.

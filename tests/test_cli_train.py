@@ -58,7 +58,7 @@ def test_train_writes_checkpoint_tables_plot_and_trajectory(reference: Path) -> 
     report = json.loads((reference / "metrics.json").read_text())
     names = [m["name"] for m in report["methods"]]
     # every trivial baseline on the same test set
-    assert names == ["NeuralMD ODE", "Static", "MeanPose", "Linear", "Stationary", "RandomWalk"]
+    assert names == ["NeuralMD ODE", "Static", "MeanPose", "Linear", "Stationary", "RandomWalk", "OrnsteinUhlenbeck"]
     for m in report["methods"]:
         assert set(m["overall"]) >= {"mae", "mean_l2", "rmsd", "matching", "stability", "clash_rate", "speed",
                                      "energy_score", "crps", "skill_static", "skill_meanpose", "jsd_centroid"}
@@ -127,7 +127,8 @@ def test_resume_after_sigkill_matches_uninterrupted(reference: Path, tmp_path: P
 def test_parameter_free_model_is_evaluated_without_training(tmp_path: Path) -> None:
     assert main(["train", *TINY_DATA, *TINY_TRAINER, "model=linear", f"run_dir={tmp_path}"]) == 0
     report = json.loads((tmp_path / "metrics.json").read_text())
-    assert [m["name"] for m in report["methods"]] == ["Linear", "Static", "MeanPose", "Stationary", "RandomWalk"]
+    assert [m["name"] for m in report["methods"]] == ["Linear", "Static", "MeanPose", "Stationary", "RandomWalk",
+                                                      "OrnsteinUhlenbeck"]
     assert (tmp_path / "checkpoint.pt").is_file()
 
 

@@ -7,9 +7,9 @@ import torch
 from _dynamics_toys import make_batch, make_record
 from _dynamics_toys import one_thread  # noqa: F401  (autouse fixture)
 
-from neuralmd.dynamics import (LinearBaseline, MeanPoseBaseline, NeuralMD, RandomWalkBaseline, StaticBaseline,
-                               StationaryBaseline)
-from neuralmd.dynamics._baselines import observed_msd
+from neuralmd.dynamics import (LinearBaseline, MeanPoseBaseline, NeuralMD, OrnsteinUhlenbeckBaseline,
+                               RandomWalkBaseline, StaticBaseline, StationaryBaseline)
+from neuralmd.dynamics._baselines import observed_lag1_correlation, observed_mean_and_spread, observed_msd
 from neuralmd.layers import BindingNet
 
 
@@ -76,9 +76,51 @@ def test_random_walk_spread_grows_as_the_observed_msd_then_stays():
     np.testing.assert_allclose(disp[:, 1:].var(0).mean(-1), expected, rtol=0.08)
 
 
+def _ou_record(phi: float, spread: float, T: int):
+    """A record whose atoms each follow an exact AR(1) (an Ornstein-Uhlenbeck process sampled once
+    per snapshot) with lag-1 autocorrelation ``phi`` and stationary per-coordinate spread ``spread``."""
+    data = make_record(4, n_lig=3, T=T)
+    g = torch.Generator().manual_seed(3)
+    centre = torch.randn(3, 3, generator=g, dtype=torch.float64) * 2
+    d = torch.zeros(3, T, 3, dtype=torch.float64)
+    d[:, 0] = spread * torch.randn(3, 3, generator=g, dtype=torch.float64)
+    for t in range(1, T):
+        d[:, t] = phi * d[:, t - 1] + (1 - phi**2) ** 0.5 * spread * torch.randn(3, 3, generator=g, dtype=torch.float64)
+    data["ligand"].pos = centre.unsqueeze(1) + d
+    return data
+
+
+def test_ornstein_uhlenbeck_fits_the_autocorrelation_and_samples_the_ar1_law():
+    data = _ou_record(phi=0.6, spread=0.5, T=2000)
+    start = 1999   # the last snapshot: the forecast runs past the record (nothing after it is read)
+    start_all = torch.full((3,), start)
+    phi = observed_lag1_correlation(data["ligand"].pos, start_all)
+    np.testing.assert_allclose(phi.numpy(), 0.6, atol=0.06)
+    mean, var = observed_mean_and_spread(data["ligand"].pos, start_all)
+    out = OrnsteinUhlenbeckBaseline().rollout(data, [start, start + 1, start + 3],
+                                              generator=torch.Generator().manual_seed(0), samples=3000)
+    x0 = data["ligand"].pos[:, start]
+    for k, lag in ((1, 1), (2, 3)):   # the second step spans two snapshots: a = phi^2, not phi
+        decay = phi.pow(lag).unsqueeze(-1)
+        expected_var = (1 - phi.pow(2 * lag)) * var                                        # (N,)
+        draws = out[:, k]
+        np.testing.assert_allclose(draws.mean(0).numpy(), (mean + decay * (x0 - mean)).numpy(),
+                                   atol=float(4 * (expected_var.max() / 3000) ** 0.5))
+        np.testing.assert_allclose(draws.var(0).numpy(), expected_var.unsqueeze(-1).expand(3, 3).numpy(), rtol=0.12)
+    # i.i.d. snapshots have no memory: the fit is ~0 and the ensemble is Stationary's at once
+    iid = _ou_record(phi=0.0, spread=0.5, T=3000)
+    assert observed_lag1_correlation(iid["ligand"].pos, start_all).max() < 0.06
+    # a ligand that has not moved has a zero fit (not a division by zero), and stays put
+    still = make_record(4, n_lig=3, T=8, motion="static")
+    still["ligand"].pos = torch.full_like(still["ligand"].pos, 0.5)      # exact means: no round-off spread
+    assert torch.equal(observed_lag1_correlation(still["ligand"].pos, torch.full((3,), 5)),
+                       torch.zeros(3, dtype=torch.float64))
+    assert torch.equal(OrnsteinUhlenbeckBaseline().rollout(still, [5, 6, 7]), StaticBaseline().rollout(still, [5, 6, 7]))
+
+
 def test_history_baselines_reduce_to_static_with_one_observed_snapshot():
     data = make_record(3)
-    for model in (MeanPoseBaseline(), StationaryBaseline(), RandomWalkBaseline()):
+    for model in (MeanPoseBaseline(), StationaryBaseline(), RandomWalkBaseline(), OrnsteinUhlenbeckBaseline()):
         out = model.rollout(data, [0, 1, 2], generator=torch.Generator().manual_seed(0))
         assert torch.equal(out, StaticBaseline().rollout(data, [0, 1, 2]))
 
@@ -97,7 +139,7 @@ def test_ensemble_samples_differ_and_sample_k_does_not_depend_on_how_many_are_dr
     sde = NeuralMD(BindingNet(hidden=8, num_layers=1), solver="sde", noise_scale=1.0).double().eval()
     assert sde.stochastic and not NeuralMD(BindingNet(hidden=8, num_layers=1)).stochastic
     data = make_batch([make_record(0), make_record(1)])
-    for model in (sde, StationaryBaseline(), RandomWalkBaseline()):
+    for model in (sde, StationaryBaseline(), RandomWalkBaseline(), OrnsteinUhlenbeckBaseline()):
         with torch.no_grad():
             four = model.rollout(data, [2, 3, 4], generator=torch.Generator().manual_seed(5), samples=4)
             two = model.rollout(data, [2, 3, 4], generator=torch.Generator().manual_seed(5), samples=2)

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from _dynamics_toys import make_record
 from _dynamics_toys import one_thread  # noqa: F401  (autouse fixture)
 
-from neuralmd.dynamics import (GNNMD, DenoisingLD, LinearBaseline, MeanPoseBaseline, NeuralMD, RandomWalkBaseline,
-                               StaticBaseline, StationaryBaseline, VerletMD)
+from neuralmd.dynamics import (GNNMD, DenoisingLD, LinearBaseline, MeanPoseBaseline, NeuralMD,
+                               OrnsteinUhlenbeckBaseline, RandomWalkBaseline, StaticBaseline, StationaryBaseline,
+                               VerletMD)
 from neuralmd.layers import BindingNet
 from neuralmd.testing import assert_batch_independent, assert_equivariant, assert_reflection_sensitive
 
@@ -30,6 +31,8 @@ def build(name: str) -> torch.nn.Module:
         "stationary": lambda: StationaryBaseline(),
         "stationary-anisotropic": lambda: StationaryBaseline(shape="anisotropic"),
         "randomwalk": lambda: RandomWalkBaseline(),
+        "ornsteinuhlenbeck": lambda: OrnsteinUhlenbeckBaseline(),
+        "ornsteinuhlenbeck-anisotropic": lambda: OrnsteinUhlenbeckBaseline(shape="anisotropic"),
         "ode-rk4": lambda: NeuralMD(ff, method="rk4", step_size=0.5, velocity_mapping=True,
                                     velocity_refinement=0.01),
         "ode-dopri5": lambda: NeuralMD(ff, method="dopri5", atol=1e-5),
@@ -59,11 +62,12 @@ def seeded_rollout(model):
     return fn
 
 
-NAMES = ["static", "linear", "meanpose", "stationary", "stationary-anisotropic", "randomwalk", "ode-rk4", "ode-dopri5", "sde-euler",
-         "sde-srk", "ode-friction", "langevin-baoab", "langevin-euler-fdt", "langevin-history-prior",
+NAMES = ["static", "linear", "meanpose", "stationary", "stationary-anisotropic", "randomwalk", "ornsteinuhlenbeck",
+         "ornsteinuhlenbeck-anisotropic", "ode-rk4", "ode-dopri5", "sde-euler", "sde-srk", "ode-friction", "langevin-baoab", "langevin-euler-fdt", "langevin-history-prior",
          "langevin-anisotropic-prior", "gnnmd", "verlet", "denoising"]
 #: Models whose ensembles are checked: every stochastic one, and a deterministic one (copies).
-ENSEMBLE_NAMES = ["stationary", "stationary-anisotropic", "randomwalk", "sde-euler", "langevin-baoab", "langevin-euler-fdt",
+ENSEMBLE_NAMES = ["stationary", "stationary-anisotropic", "randomwalk", "ornsteinuhlenbeck",
+                  "ornsteinuhlenbeck-anisotropic", "sde-euler", "langevin-baoab", "langevin-euler-fdt",
                   "langevin-history-prior", "langevin-anisotropic-prior", "denoising", "ode-rk4"]
 
 

@@ -6,8 +6,8 @@ Every model shares one interface (``rollout(data, times) -> (T, N_l, 3)``, an en
 See ``docs/dynamics.md``.
 """
 from ._base import DynamicsModel
-from ._baselines import (LinearBaseline, MeanPoseBaseline, RandomWalkBaseline, StaticBaseline,
-                         StationaryBaseline)
+from ._baselines import (LinearBaseline, MeanPoseBaseline, OrnsteinUhlenbeckBaseline, RandomWalkBaseline,
+                         StaticBaseline, StationaryBaseline)
 from ._denoising import DenoisingLD
 from ._gnnmd import GNNMD
 from ._neuralmd import NeuralMD
@@ -26,4 +26,5 @@ __all__ = [
     "MeanPoseBaseline",
     "StationaryBaseline",
     "RandomWalkBaseline",
+    "OrnsteinUhlenbeckBaseline",
 ]

@@ -2,13 +2,17 @@
 
 Deterministic: the last known pose (:class:`StaticBaseline`), constant velocity
 (:class:`LinearBaseline`) and the mean of the snapshots seen so far (:class:`MeanPoseBaseline`).
-Stochastic: an equilibrium ensemble around that mean (:class:`StationaryBaseline`) and a diffusion
+Stochastic: an equilibrium ensemble around that mean (:class:`StationaryBaseline`), a diffusion
 ensemble around the last pose whose spread grows as the observed mean squared displacement
-(:class:`RandomWalkBaseline`). The last three are fitted on what a model may see of that
-trajectory: the snapshots up to and including the start of the rollout (in the single-trajectory
-task these are exactly the training snapshots; in the multi-trajectory task the observed prefix).
+(:class:`RandomWalkBaseline`), and a relaxation from the last pose into the equilibrium ensemble at
+the observed lag-1 autocorrelation (:class:`OrnsteinUhlenbeckBaseline`). MeanPose and the three
+stochastic ones are fitted on what a model may see of that trajectory: the snapshots up to and
+including the start of the rollout (in the single-trajectory task these are exactly the training
+snapshots; in the multi-trajectory task the observed prefix).
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -75,6 +79,32 @@ def observed_covariance(pos: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
     centred = (pos - mean.unsqueeze(1)) * mask
     cov = torch.einsum("ntk,ntl->nkl", centred, centred) / (count - 1).clamp_min(1).unsqueeze(-1)
     return mean, cov
+
+
+def observed_lag1_correlation(pos: Tensor, start: Tensor) -> Tensor:
+    """Each atom's lag-1 autocorrelation (N,) of its displacement from its observed mean over
+    snapshots 0..start: ``sum_t d_t . d_(t+1) / sum_t |d_t|^2`` (pairs with both snapshots observed
+    in the numerator), clamped to [0, 1]; 0 for an atom that has not moved. Rotation invariant."""
+    mask, _, mean = _observed_mean(pos, start)
+    centred = (pos - mean.unsqueeze(1)) * mask         # unobserved snapshots are 0, so their pairs add 0
+    lagged = (centred[:, 1:] * centred[:, :-1]).sum((1, 2))
+    total = centred.square().sum((1, 2))
+    return torch.where(total > 0, lagged / total.clamp_min(torch.finfo(pos.dtype).tiny), 0.0).clamp(0.0, 1.0)
+
+
+def observed_equilibrium(pos: Tensor, start: Tensor, shape: str) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
+    """Each atom's observed mean (N, 3) and a map from (N, 3) unit Gaussian vectors to draws of the
+    observed spread around zero: the isotropic standard deviation times the vector, or (``shape=
+    "anisotropic"``) the symmetric square root of the 3 x 3 covariance applied to it (equivariant:
+    it rotates with the snapshots)."""
+    if shape == "anisotropic":
+        mean, cov = observed_covariance(pos, start)
+        values, vectors = torch.linalg.eigh(cov)
+        root = vectors @ torch.diag_embed(values.clamp_min(0).sqrt()) @ vectors.transpose(-1, -2)
+        return mean, lambda unit: (root @ unit.unsqueeze(-1)).squeeze(-1)
+    mean, var = observed_mean_and_spread(pos, start)
+    scale = var.sqrt().unsqueeze(-1)
+    return mean, lambda unit: scale * unit
 
 
 def observed_msd(pos: Tensor, start: Tensor) -> Tensor:
@@ -158,17 +188,37 @@ class StationaryBaseline(_EnsembleBaseline):
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None, *, start: Tensor) -> Tensor:
         """(T, N, 3): x0, then independent samples of each atom's observed distribution."""
-        if self.shape == "anisotropic":
-            mean, cov = observed_covariance(data["ligand"].pos, start)
-            noise = self._noise(data, mean, generator)
-            values, vectors = torch.linalg.eigh(cov)
-            root = vectors @ torch.diag_embed(values.clamp_min(0).sqrt()) @ vectors.transpose(-1, -2)
-            return torch.stack([x0] + [mean + (root @ noise().unsqueeze(-1)).squeeze(-1)
-                                       for _ in range(times.shape[0] - 1)])
-        mean, var = observed_mean_and_spread(data["ligand"].pos, start)
+        mean, draw = observed_equilibrium(data["ligand"].pos, start, self.shape)
         noise = self._noise(data, mean, generator)
-        scale = var.sqrt().unsqueeze(-1)
-        return torch.stack([x0] + [mean + scale * noise() for _ in range(times.shape[0] - 1)])
+        return torch.stack([x0] + [mean + draw(noise()) for _ in range(times.shape[0] - 1)])
+
+
+class OrnsteinUhlenbeckBaseline(StationaryBaseline):
+    """Relaxation from the last pose into the :class:`StationaryBaseline` ensemble: every atom an
+    independent Ornstein-Uhlenbeck process in snapshot time, fitted on the observed snapshots.
+
+    ``x_i(t + dt) = mean_i + a (x_i(t) - mean_i) + sqrt(1 - a^2) s_i xi`` with ``a = phi_i^dt``,
+    ``phi_i`` the atom's observed lag-1 autocorrelation (:func:`observed_lag1_correlation`) and
+    ``s_i xi`` a draw of its observed spread (isotropic, or its 3 x 3 covariance with
+    ``shape="anisotropic"``, as Stationary). Its samples have the exact AR(1) law: at lag ``tau``
+    mean ``mean_i + phi^tau (x_i(t0) - mean_i)`` and covariance ``(1 - phi^(2 tau)) s_i^2``. It
+    is Static at ``phi = 1`` and Stationary at ``phi = 0``: the trivial answer to how long the
+    current pose carries information, which a dynamics model has to beat to show that its forces
+    add anything to that relaxation.
+    """
+
+    def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
+                generator: torch.Generator | None = None, *, start: Tensor) -> Tensor:
+        """(T, N, 3): x0, then an AR(1) path per atom toward its observed distribution."""
+        pos = data["ligand"].pos
+        mean, draw = observed_equilibrium(pos, start, self.shape)
+        phi = observed_lag1_correlation(pos, start).unsqueeze(-1)         # (N, 1)
+        noise = self._noise(data, mean, generator)
+        path = [x0]
+        for step in times.diff():
+            a = phi.pow(step)
+            path.append(mean + a * (path[-1] - mean) + (1 - a.square()).sqrt() * draw(noise()))
+        return torch.stack(path)
 
 
 class RandomWalkBaseline(_EnsembleBaseline):
