@@ -39,6 +39,11 @@ def test_compare_picks_the_best_trivial_per_test_and_counts_against_it(tmp_path)
     # 0.45 / 0.5; both b: 0.41 / 0.7) and the tests where the model is lower
     assert "Stationary 0.717 [" in text and "RandomWalk 0.860 [" in text
     assert "Stationary 0.717 [0.586, 0.900] (lower on 2)" in text and "(lower on 1)" in text
+    # another reference method: a column and an interval of its own; tests without its rows drop out
+    rows.append(_row("a", "OU", 0, 0.5, 0.25))
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    text = compare(load([path], "single", set()), ["model"], references=("OU",))
+    assert "| OU |" in text.splitlines()[0] and "| b |" not in text and "OU 0.900 [0.900, 0.900] (lower on 1)" in text
 
 
 def test_paired_ratio_interval_resamples_tests_in_pairs():
