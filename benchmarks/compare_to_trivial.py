@@ -12,7 +12,8 @@ sampled rollout from its start.
 Each test is one forecast (a trajectory or complex), so a per-test verdict carries that forecast's
 noise: against each trivial method taken whole (a choice a forecaster can make in advance, unlike the
 per-test best), the ratio of the mean energy scores over the tests is given with a 95 % bootstrap
-interval that resamples the tests (paired: a resample draws a test for both methods).
+interval that resamples the tests (paired: a resample draws a test for both methods;
+:func:`neuralmd.metrics.paired_ratio_interval`, seeded).
 
     python benchmarks/compare_to_trivial.py ROWS.jsonl [MORE.jsonl ...] --methods "METHOD" ["OTHER" ...] \\
         [--task single] [--exclude T4L_02]
@@ -21,10 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 from collections import defaultdict
 from pathlib import Path
+
+from neuralmd.metrics import paired_ratio_interval
 
 #: The trivial set of issue 11 (the anisotropic Stationary is shown beside it, not part of it).
 TRIVIAL = ("Static", "MeanPose", "Stationary", "RandomWalk")
@@ -45,21 +47,6 @@ def seed_means(rows: list[dict], key: str) -> dict[tuple[str, str], float]:
     for r in rows:
         values[(r["test"], r["method"])].append(r[key])
     return {k: statistics.mean(v) for k, v in values.items()}
-
-
-def paired_ratio_interval(scores: list[float], reference: list[float], *, resamples: int = 10_000,
-                          seed: int = 0) -> tuple[float, float, float]:
-    """``mean(scores) / mean(reference)`` over paired tests and its 95 % percentile bootstrap
-    interval, resampling the tests with replacement (seeded, so the printed figures repeat)."""
-    if len(scores) != len(reference) or not scores:
-        raise ValueError(f"need paired, non-empty scores, got {len(scores)} and {len(reference)}")
-    rng, n = random.Random(seed), len(scores)
-    ratios = []
-    for _ in range(resamples):
-        picks = [rng.randrange(n) for _ in range(n)]
-        ratios.append(sum(scores[i] for i in picks) / sum(reference[i] for i in picks))
-    ratios.sort()
-    return sum(scores) / sum(reference), ratios[int(0.025 * resamples)], ratios[int(0.975 * resamples) - 1]
 
 
 def compare(rows: list[dict], methods: list[str], *, references: tuple[str, ...] = SHOWN) -> str:

@@ -1,9 +1,7 @@
 """benchmarks/compare_to_trivial.py: per-test best trivial ensemble, counts and means from rows."""
 import json
 
-import pytest
-
-from benchmarks.compare_to_trivial import compare, load, paired_ratio_interval
+from benchmarks.compare_to_trivial import compare, load
 
 
 def _row(test, method, seed, energy_score, mae, shift=0.0, task="single"):
@@ -44,19 +42,3 @@ def test_compare_picks_the_best_trivial_per_test_and_counts_against_it(tmp_path)
     path.write_text("\n".join(json.dumps(r) for r in rows))
     text = compare(load([path], "single", set()), ["model"], references=("OU",))
     assert "| OU |" in text.splitlines()[0] and "| b |" not in text and "OU 0.900 [0.900, 0.900] (lower on 1)" in text
-
-
-def test_paired_ratio_interval_resamples_tests_in_pairs():
-    # a model at half the reference on every test: every paired resample gives exactly 0.5
-    assert paired_ratio_interval([0.5, 1.0, 2.0], [1.0, 2.0, 4.0]) == (0.5, 0.5, 0.5)
-    # half the tests 20 % better, half 20 % worse: the interval spans 1 (no verdict from 10 tests)
-    model, reference = [0.8, 1.2] * 5, [1.0] * 10
-    ratio, low, high = paired_ratio_interval(model, reference)
-    assert ratio == pytest.approx(1.0) and low < 0.95 and high > 1.05
-    # 1 % better on each of 40 tests with 30 % spread between tests: paired, so the interval is tight
-    reference = [1.0 + 0.3 * (i % 7) for i in range(40)]
-    ratio, low, high = paired_ratio_interval([0.99 * r for r in reference], reference)
-    assert low == pytest.approx(0.99) and high == pytest.approx(0.99)
-    assert paired_ratio_interval(model, reference[:10], seed=1) != paired_ratio_interval(model, reference[:10], seed=2)
-    with pytest.raises(ValueError, match="paired"):
-        paired_ratio_interval([1.0], [1.0, 2.0])

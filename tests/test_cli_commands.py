@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import ase.io
@@ -84,6 +85,14 @@ def test_evaluate_reports_ensembles_distributions_and_skills(tmp_path: Path) -> 
     assert static["energy_score"] == pytest.approx(static["mean_l2"])       # one sample: mean L2
     assert static["crps"] == pytest.approx(static["mae"])
     assert static["skill_static"] == 0 and meanpose["skill_meanpose"] == 0
+    # the skills' intervals over the test complexes hold the skill; Static's against itself is [0, 0]
+    assert static["skill_static_low"] == static["skill_static_high"] == 0
+    for m in by_name.values():
+        assert m["skill_static_low"] <= m["skill_static"] + 1e-12 and m["skill_static"] <= m["skill_static_high"] + 1e-12
+    sentence = next(line for line in (out / "metrics.md").read_text().splitlines()
+                    if line.startswith("Skill vs Static with its 95 % bootstrap interval"))
+    assert re.search(r"Stationary [+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]", sentence)
+    assert "; Static " not in sentence and ": Static " not in sentence    # not against itself
     assert meanpose["skill_static"] == pytest.approx(1 - meanpose["energy_score"] / static["energy_score"])
     assert static["rmsf_ratio"] == 0 and by_name["Stationary"]["rmsf_ratio"] > 0
     assert all(0 <= m[k] <= 0.6932 for m in by_name.values() for k in ("jsd_centroid", "jsd_rmsd", "jsd_contact"))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuralmd.metrics import crps, energy_score, ensemble_mean, mae, mean_l2, skill
+from neuralmd.metrics import crps, energy_score, ensemble_mean, mae, mean_l2, paired_ratio_interval, skill
 
 
 def numpy_kernel_score(samples: np.ndarray, target: np.ndarray, per_coordinate: bool) -> np.ndarray:
@@ -81,3 +81,28 @@ def test_ensemble_shapes_are_checked_and_mean_is_the_sample_mean():
         energy_score(torch.full((2, 1, 1, 3), float("nan")), torch.zeros(1, 1, 3))
     x = torch.arange(24.0).reshape(2, 1, 4, 3)
     assert torch.equal(ensemble_mean(x), x.double().mean(0))
+
+
+def test_paired_ratio_interval_resamples_cases_in_pairs():
+    # a model at half the reference on every test: every paired resample gives exactly 0.5
+    assert paired_ratio_interval([0.5, 1.0, 2.0], [1.0, 2.0, 4.0]) == (0.5, 0.5, 0.5)
+    # half the tests 20 % better, half 20 % worse: the interval spans 1 (no verdict from 10 tests)
+    model, reference = [0.8, 1.2] * 5, [1.0] * 10
+    ratio, low, high = paired_ratio_interval(model, reference)
+    assert ratio == pytest.approx(1.0) and low < 0.95 and high > 1.05
+    # 1 % better on each of 40 tests with 30 % spread between tests: paired, so the interval is tight
+    reference = [1.0 + 0.3 * (i % 7) for i in range(40)]
+    ratio, low, high = paired_ratio_interval([0.99 * r for r in reference], reference)
+    assert low == pytest.approx(0.99) and high == pytest.approx(0.99)
+    assert paired_ratio_interval(model, reference[:10], seed=1) != paired_ratio_interval(model, reference[:10], seed=2)
+    with pytest.raises(ValueError, match="paired"):
+        paired_ratio_interval([1.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="positive sum"):
+        paired_ratio_interval([1.0, 2.0], [0.0, 0.0])
+    with pytest.raises(ValueError, match="level"):
+        paired_ratio_interval([1.0], [1.0], level=1.0)
+    # many cases: the resamples run in several bounded-memory chunks; a 10 % gain is resolved
+    many = [1.0 + (i % 5) for i in range(5000)]
+    ratio, low, high = paired_ratio_interval([0.9 * m + 0.05 * (i % 3) for i, m in enumerate(many)], many,
+                                             resamples=2000)
+    assert low < ratio < high and high - low < 0.01

@@ -211,13 +211,21 @@ def decorrelation(series: Tensor) -> float:
 
 
 def add_skills(results: Sequence["MethodResult"]) -> None:
-    """Skill of every method's energy score against Static and MeanPose, where they were evaluated."""
+    """Skill of every method's energy score against Static and MeanPose, where they were evaluated,
+    and its 95 % bootstrap interval over the test complexes (``<skill>_low``, ``<skill>_high``:
+    :func:`neuralmd.metrics.paired_ratio_interval` of the per-complex scores)."""
     by_name = {r.name: r for r in results}
     for key, ref_name in SKILL_REFERENCES.items():
         ref = by_name.get(ref_name)
         for r in results:
             valid = ref is not None and ref.overall["energy_score"] > 0
             r.overall[key] = metrics.skill(r.overall["energy_score"], ref.overall["energy_score"]) if valid else math.nan
+            r.overall[f"{key}_low"] = r.overall[f"{key}_high"] = math.nan
+            if valid:
+                ids = list(ref.per_complex)
+                _, low, high = metrics.paired_ratio_interval([r.per_complex[c]["energy_score"] for c in ids],
+                                                             [ref.per_complex[c]["energy_score"] for c in ids])
+                r.overall[f"{key}_low"], r.overall[f"{key}_high"] = 1 - high, 1 - low
 
 
 def evaluate_methods(methods: dict[str, nn.Module], task: Task, batch_size: int,

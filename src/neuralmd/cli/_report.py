@@ -19,11 +19,14 @@ from torch import nn
 
 from ._build import Task, build_model
 from ._prediction import save_prediction
-from ._evaluate import (COLUMNS, ENSEMBLE_COLUMNS, PER_COMPLEX, POINT_COLUMNS, MethodResult, evaluate_methods,
-                        md_features, pooled_features)
+from ._evaluate import (COLUMNS, ENSEMBLE_COLUMNS, PER_COMPLEX, POINT_COLUMNS, SKILL_REFERENCES, MethodResult,
+                        evaluate_methods, md_features, pooled_features)
 
 #: Per-complex Markdown block only up to this many test complexes (the CSV/JSON always have all).
 MAX_PER_COMPLEX_ROWS = 10
+#: Below this many test complexes the skill intervals come with a warning (a bootstrap over a handful
+#: of cases is too narrow).
+FEW_COMPLEXES = 10
 _ARROWS = {"lower": "↓", "higher": "↑"}
 
 
@@ -60,6 +63,20 @@ def _winners(results: Sequence[MethodResult]) -> str:
     return "Best on these snapshots - " + "; ".join(parts) + "."
 
 
+def _skill_intervals(results: Sequence[MethodResult], n: int) -> str:
+    """One sentence: each method's skill against Static with its 95 % interval over the complexes."""
+    rows = [f"{r.name} {r.overall['skill_static']:+.3f} [{r.overall['skill_static_low']:+.3f}, "
+            f"{r.overall['skill_static_high']:+.3f}]" for r in results
+            if r.name != SKILL_REFERENCES["skill_static"] and math.isfinite(r.overall.get("skill_static_low", math.nan))]
+    if not rows:
+        return ""
+    few = (f" With {n} complex{'es' if n != 1 else ''} the interval only shows how the complexes differ: "
+           "it needs tens of complexes to be a confidence interval.") if n < FEW_COMPLEXES else ""
+    return (f"Skill vs Static with its 95 % bootstrap interval over the {n} test complex{'es' if n != 1 else ''} "
+            "(each complex one forecast; an interval that contains 0 cannot tell the method from Static on "
+            "this test set): " + "; ".join(rows) + "." + few)
+
+
 def markdown(results: Sequence[MethodResult], task: Task) -> str:
     """The Markdown tables for ``results`` on ``task``."""
     n = len(results[0].per_complex)
@@ -84,6 +101,9 @@ def markdown(results: Sequence[MethodResult], task: Task) -> str:
              "each atom's distance to its nearest Cα. Decorrelation: 1/e time of the centroid displacement's "
              f"autocorrelation (MD: {md_tau}). Skill: 1 - energy score / the reference's.",
              "", _winners(results)]
+    intervals = _skill_intervals(results, n)
+    if intervals:
+        lines += ["", intervals]
     if n <= MAX_PER_COMPLEX_ROWS:
         names = [r.name for r in results]
         lines += ["", "| Complex | Metric | " + " | ".join(names) + " |", "|---|---|" + "---:|" * len(names)]
