@@ -38,12 +38,17 @@ def test_every_method_on_the_same_snapshots_with_skills():
 
 def test_skills_need_their_reference():
     class Result:
-        def __init__(self, name, es):
-            self.name, self.overall = name, {"energy_score": es}
+        def __init__(self, name, per_complex):
+            self.name, self.per_complex = name, {c: {"energy_score": v} for c, v in per_complex.items()}
+            self.overall = {"energy_score": sum(per_complex.values()) / len(per_complex)}
 
-    results = [Result("Static", 2.0), Result("model", 1.0)]
+    results = [Result("Static", {"a": 1.0, "b": 3.0}), Result("model", {"a": 0.8, "b": 1.2})]
     add_skills(results)
-    assert results[1].overall["skill_static"] == 0.5 and math.isnan(results[1].overall["skill_meanpose"])
+    model = results[1].overall
+    assert model["skill_static"] == 0.5 and math.isnan(model["skill_meanpose"])
+    assert math.isnan(model["skill_meanpose_low"]) and math.isnan(model["skill_meanpose_high"])
+    # the interval over the two complexes: resamples of only a (0.8 / 1), only b (1.2 / 3), or both
+    assert model["skill_static_low"] == pytest.approx(0.2) and model["skill_static_high"] == pytest.approx(0.6)
 
 
 def test_batches_group_equal_lengths_and_ids_are_made_unique():
