@@ -63,6 +63,11 @@ def _winners(results: Sequence[MethodResult]) -> str:
     return "Best on these snapshots - " + "; ".join(parts) + "."
 
 
+def _complexes(n: int) -> str:
+    """"complex" or "complexes", as ``n`` asks."""
+    return "complex" if n == 1 else "complexes"
+
+
 def _skill_intervals(results: Sequence[MethodResult], n: int) -> str:
     """One sentence: each method's skill against Static with its 95 % interval over the complexes."""
     rows = [f"{r.name} {r.overall['skill_static']:+.3f} [{r.overall['skill_static_low']:+.3f}, "
@@ -70,9 +75,9 @@ def _skill_intervals(results: Sequence[MethodResult], n: int) -> str:
             if r.name != SKILL_REFERENCES["skill_static"] and math.isfinite(r.overall.get("skill_static_low", math.nan))]
     if not rows:
         return ""
-    few = (f" With {n} complex{'es' if n != 1 else ''} the interval only shows how the complexes differ: "
+    few = (f" With {n} {_complexes(n)} the interval only shows how the complexes differ: "
            "it needs tens of complexes to be a confidence interval.") if n < FEW_COMPLEXES else ""
-    return (f"Skill vs Static with its 95 % bootstrap interval over the {n} test complex{'es' if n != 1 else ''} "
+    return (f"Skill vs Static with its 95 % bootstrap interval over the {n} test {_complexes(n)} "
             "(each complex one forecast; an interval that contains 0 cannot tell the method from Static on "
             "this test set): " + "; ".join(rows) + "." + few)
 
@@ -87,7 +92,7 @@ def markdown(results: Sequence[MethodResult], task: Task) -> str:
         md_tau += f" snapshots = {_fmt(results[0].overall['decorrelation_md_ps'])} ps"
     else:
         md_tau += " snapshots"
-    lines = [f"### {task.name}: {n} test complex{'es' if n != 1 else ''} ({what})", "",
+    lines = [f"### {task.name}: {n} test {_complexes(n)} ({what})", "",
              "Point metrics of each method's ensemble mean:", "", *_table(results, list(POINT_COLUMNS)), "",
              "Reconstruction: MAE, MSE (mean Euclidean error, the paper's \"MSE\" column), RMSD. "
              "Validity: Matching, Stability (|Δd| ≤ 0.5 Å), Clash (pairs closer than half the "
