@@ -145,7 +145,8 @@ def test_ensemble_is_se3_equivariant_and_batch_independent(name):
     assert_batch_independent(seeded_ensemble(model), records, atom_dim=-2, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["stationary", "stationary-anisotropic", "randomwalk"])
+@pytest.mark.parametrize("name", ["stationary", "stationary-anisotropic", "randomwalk", "ornsteinuhlenbeck",
+                                  "ornsteinuhlenbeck-anisotropic"])
 def test_stochastic_baselines_see_chirality_through_their_noise_frames(name):
     assert_reflection_sensitive(seeded_rollout(build(name)), make_record(3, n_lig=7, n_res=12),
                                 output="position", min_relative_difference=1e-6)
