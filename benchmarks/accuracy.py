@@ -113,6 +113,10 @@ def score(model, records: list, start: int, seed: int, samples: int) -> dict:
     (result,) = evaluate_methods({"model": model}, task, batch_size=16, device=torch.device("cpu"),
                                  seed=seed, samples=samples)
     out = {k: v for k, v in result.overall.items() if not k.startswith("skill")}
+    # each test trajectory's own scores, so that a multi-trajectory split can be compared
+    # trajectory by trajectory (benchmarks/compare_to_trivial.py), not only as one mean
+    out["per_test"] = {name: {k: scores[k] for k in ("energy_score", "mae")}
+                       for name, scores in result.per_complex.items()}
     out["finite"] = all(bool(torch.isfinite(e).all()) for e in result.ensembles)
     # the farthest any sampled rollout's ligand centroid gets from its start: "leaves the pocket"
     out["max_centroid_shift"] = max(float((c - c[:, :1]).norm(dim=-1).max())

@@ -13,7 +13,8 @@ Each test is one forecast (a trajectory or complex), so a per-test verdict carri
 noise: against each trivial method taken whole (a choice a forecaster can make in advance, unlike the
 per-test best), the ratio of the mean energy scores over the tests is given with a 95 % bootstrap
 interval that resamples the tests (paired: a resample draws a test for both methods;
-:func:`neuralmd.metrics.paired_ratio_interval`, seeded).
+:func:`neuralmd.metrics.paired_ratio_interval`, seeded). Rows of a multi-trajectory split that carry
+each trajectory's scores count each trajectory as a test; older rows count the split as one.
 
     python benchmarks/compare_to_trivial.py ROWS.jsonl [MORE.jsonl ...] --methods "METHOD" ["OTHER" ...] \\
         [--task single] [--exclude T4L_02]
@@ -34,10 +35,18 @@ SHOWN = TRIVIAL + ("Stationary (anisotropic)",)
 
 
 def load(paths: list[Path], task: str, exclude: set[str]) -> list[dict]:
+    """The rows of ``task`` whose test is not excluded. A row of a multi-trajectory split that carries
+    each trajectory's scores (``per_test``, written by ``benchmarks.accuracy`` since 2026-11-27)
+    becomes one row per trajectory, so that the comparison pairs trajectories, not splits."""
     rows = []
     for path in paths:
         with open(path) as f:
-            rows += [r for r in map(json.loads, f) if r["task"] == task and r["test"] not in exclude]
+            for r in map(json.loads, f):
+                if r["task"] != task:
+                    continue
+                per_test = r.get("per_test") or {}
+                parts = [dict(r, test=name, **scores) for name, scores in per_test.items()] if len(per_test) > 1 else [r]
+                rows += [part for part in parts if part["test"] not in exclude]
     return rows
 
 

@@ -41,6 +41,10 @@ def test_every_fold_of_each_task_is_run_and_summarized(complexes_file: Path, tmp
         n_test = {"bace": 2, "p38": 4, "tyk2": 6}[r["target"]]
         assert (r["test_trajectories"], r["train_trajectories"]) == (n_test, 12 - n_test)
         assert r["start"] == 2 and r["finite"] and r["data"] == "complexes.hdf5"
+        # each test trajectory's scores, whose mean is the row's
+        assert len(r["per_test"]) == n_test
+        for key in ("energy_score", "mae"):
+            assert sum(t[key] for t in r["per_test"].values()) / n_test == pytest.approx(r[key])
     assert len({r["test_sha1"] for r in rows}) == 3            # one fingerprint of the test data per fold
 
     accuracy.main(["--task", "leave_target_out", "--methods", "NeuralMD Langevin", "Static", "MeanPose",

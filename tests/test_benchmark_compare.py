@@ -42,3 +42,22 @@ def test_compare_picks_the_best_trivial_per_test_and_counts_against_it(tmp_path)
     path.write_text("\n".join(json.dumps(r) for r in rows))
     text = compare(load([path], "single", set()), ["model"], references=("OU",))
     assert "| OU |" in text.splitlines()[0] and "| b |" not in text and "OU 0.900 [0.900, 0.900] (lower on 1)" in text
+
+
+def test_a_split_with_per_trajectory_scores_is_compared_trajectory_by_trajectory(tmp_path):
+    per = {"Static": (1.0, 1.2), "MeanPose": (0.9, 1.1), "Stationary": (0.5, 0.8), "RandomWalk": (0.6, 0.7),
+           "Stationary (anisotropic)": (0.5, 0.8), "model": (0.4, 0.9)}
+    rows = []
+    for method, (x, y) in per.items():
+        split = _row("x+y", method, 0, (x + y) / 2, 0.1, task="multi")
+        split["per_test"] = {"x": dict(energy_score=x, mae=0.1), "y": dict(energy_score=y, mae=0.1)}
+        rows.append(split)
+    rows.append(_row("z", "model", 0, 0.1, 0.1, task="multi"))  # an old row without per_test: one test
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    loaded = load([path], "multi", {"y"})
+    assert sorted(r["test"] for r in loaded if r["method"] == "model") == ["x", "z"]
+    text = compare(load([path], "multi", set()), ["model"])
+    # two tests, x and y, each against its own best trivial ensemble (Stationary 0.5 on x, RandomWalk 0.7 on y)
+    assert "| x |" in text and "| y |" in text and "| x+y |" not in text
+    assert "below the best trivial ensemble on 1 of 2 tests" in text
