@@ -427,8 +427,10 @@ def compare(before: Path, after: Path, metrics: tuple[str, ...] = ("energy_score
     differ = 0
     for key in sorted(old.keys() & new.keys()):
         for metric in metrics:
-            a = [r[metric] for r in old[key]]
-            b = [r[metric] for r in new[key]]
+            a = [r[metric] for r in old[key] if metric in r]  # rows older than a metric lack it
+            b = [r[metric] for r in new[key] if metric in r]
+            if not a or not b:
+                continue
             spread = max(statistics.stdev(a) if len(a) > 1 else 0.0, statistics.stdev(b) if len(b) > 1 else 0.0)
             gap = abs(statistics.mean(a) - statistics.mean(b))
             same = gap <= 1e-9 if spread == 0 else gap <= 2 * spread
