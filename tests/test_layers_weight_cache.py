@@ -1,14 +1,18 @@
-"""The no-grad cache of the layers' parameter products (``layers/_weight_cache.py``): what it keeps
-is rebuilt whenever a parameter changes, so cached forces always equal a fresh model's."""
+"""The cache of the layers' parameter products (``layers/_weight_cache.py``): what it keeps is
+rebuilt whenever a parameter changes, so cached forces always equal a fresh model's; under autograd
+it keeps them only within one training loss (``shared_parameter_products``)."""
 from __future__ import annotations
 
+import contextlib
 import copy
+from unittest import mock
 
+import pytest
 import torch
 
 from _layers_records import one_thread, random_record  # noqa: F401 (autouse fixture)
-from neuralmd.layers import BindingNet
-from neuralmd.layers._weight_cache import WeightCache, module_parameters
+from neuralmd.layers import BindingNet, _interaction
+from neuralmd.layers._weight_cache import WeightCache, module_parameters, shared_parameter_products
 
 
 def _net(seed: int = 0) -> BindingNet:
@@ -121,3 +125,58 @@ def test_no_grad_forces_are_ordinary_tensors_equal_to_the_grad_mode_ones():
     with torch.no_grad():
         h, vec = net.ligand(data["ligand"].z, pos)  # the ligand's cache was filled in inference mode
     torch.testing.assert_close(vec, net.ligand(data["ligand"].z, pos)[1].detach(), rtol=1e-12, atol=1e-12)
+
+
+def _loss_gradients(model, data, *, shared: bool, **options) -> tuple[float, list]:
+    """The loss and the parameter gradients of one training loss (a rollout of several solver steps)."""
+    model.zero_grad()
+    if shared:
+        value = model.loss(data, generator=torch.Generator().manual_seed(3), **options)
+    else:  # the loss without its shared block: every evaluation builds its own products
+        with mock.patch("neuralmd.dynamics._base.shared_parameter_products", contextlib.nullcontext):
+            value = model.loss(data, generator=torch.Generator().manual_seed(3), **options)
+    value.backward()
+    return float(value.detach()), [None if p.grad is None else p.grad.clone() for p in model.parameters()]
+
+
+def test_a_training_loss_shares_its_parameter_products_with_the_same_gradients():
+    """Inside one loss every force evaluation reuses the products (built once per cache), the
+    loss and the gradients equal those of products rebuilt at every evaluation, and nothing of
+    the graph is kept after the loss: a second backward, or a loss after an optimizer step, works."""
+    from neuralmd.dynamics import NeuralMD
+
+    data = random_record(2, 9, num_frames=6)
+    torch.manual_seed(0)
+    model = NeuralMD(BindingNet(hidden=16, num_layers=2).double(), solver="sde", method="baoab", friction=0.5,
+                     noise="fdt", coefficients="ligand", velocity_mapping=True)
+    builds = []
+    layer_weights = _interaction.layer_weights
+    with mock.patch.object(_interaction, "layer_weights", lambda *a, **k: builds.append(1) or layer_weights(*a, **k)):
+        loss, grads = _loss_gradients(model, data, shared=True, window=3, loss="energy", samples=2)
+        shared_builds = len(builds)
+        builds.clear()
+        want_loss, want = _loss_gradients(model, data, shared=False, window=3, loss="energy", samples=2)
+    # one build per interaction stack (force field, friction net, velocity map) against one per evaluation
+    assert shared_builds < 8 < len(builds), (shared_builds, len(builds))
+    assert loss == pytest.approx(want_loss, rel=1e-12)
+    assert sum(g is not None and g.abs().sum() > 0 for g in want) > 20
+    for got, expected in zip(grads, want):
+        assert (got is None) == (expected is None)
+        if expected is not None:
+            torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-12)
+    caches = [c for m in model.modules() for c in vars(m).values() if isinstance(c, WeightCache)]
+    assert caches and all(c._value is None for c in caches)  # emptied on leaving the loss
+    torch.optim.SGD(model.parameters(), lr=1e-3).step()
+    _loss_gradients(model, data, shared=True, window=3)  # after a step: new products, no stale graph
+
+
+def test_products_made_without_a_graph_never_serve_a_call_that_needs_one():
+    weight = torch.nn.Parameter(torch.ones(2))
+    cache = WeightCache()
+    with torch.no_grad():
+        plain = cache.get(lambda: [weight], lambda: weight * 2)
+    with shared_parameter_products():
+        tracked = cache.get(lambda: [weight], lambda: weight * 2)
+        with torch.no_grad():
+            assert not cache.get(lambda: [weight], lambda: weight * 2).requires_grad
+    assert not plain.requires_grad and tracked.requires_grad and tracked is not plain

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from .._format import check_trajectory
+from ..layers import shared_parameter_products
 from ._noise import ENSEMBLE_KEY
 from ._windows import initial_state, sample_windows
 
@@ -201,8 +202,10 @@ class DynamicsModel(nn.Module):
             return self.score_matching_loss(data, generator)
         x0, v0, targets, w, start = sample_windows(data, window, generator)
         times = torch.arange(w + 1, dtype=x0.dtype, device=x0.device)
-        if loss == "energy":
-            paths = self._predict_ensemble(data, x0, v0, times, generator, start=start, samples=samples)
-            return energy_score_loss(paths[:, 1:], targets[1:])
-        pred = self._predict(data, x0, v0, times, generator, start)
+        # every force evaluation of the window's rollouts reuses one set of parameter products
+        with shared_parameter_products():
+            if loss == "energy":
+                paths = self._predict_ensemble(data, x0, v0, times, generator, start=start, samples=samples)
+                return energy_score_loss(paths[:, 1:], targets[1:])
+            pred = self._predict(data, x0, v0, times, generator, start)
         return trajectory_loss(pred[1:], targets[1:], loss)

@@ -18,6 +18,7 @@ from ._ligand_encoder import LigandEncoder
 from ._neighbors import radius, radius_graph
 from ._protein import BindingNetProtein, ProteinEncoding
 from ._radial import CosineCutoff, RadialBasis, cosine_cutoff, safe_norm
+from ._weight_cache import shared_parameter_products
 
 __all__ = [
     "BindingNet",
@@ -38,6 +39,7 @@ __all__ = [
     "FrameInteraction",
     "EdgeGeometry",
     "compile_message_passing",
+    "shared_parameter_products",
     "node_batch",
     "complex_name",
 ]
