@@ -180,3 +180,21 @@ def test_products_made_without_a_graph_never_serve_a_call_that_needs_one():
         with torch.no_grad():
             assert not cache.get(lambda: [weight], lambda: weight * 2).requires_grad
     assert not plain.requires_grad and tracked.requires_grad and tracked is not plain
+
+
+def test_while_compiling_the_cache_reads_nothing_and_keeps_nothing(monkeypatch):
+    """Inside a compiled ``message_passing`` (the edge MLPs' weight blocks) the cache must not touch
+    the shared block's context variable: traced by dynamo, that split the compiled training graph and
+    inductor then failed to compile its backward (benchmarks.speed --floor --compile-training)."""
+    from neuralmd.layers import _weight_cache
+
+    class Untouchable:
+        def get(self, *default):
+            raise AssertionError("the shared block was read while compiling")
+
+    monkeypatch.setattr(_weight_cache, "_SHARED_UNDER_GRAD", Untouchable())
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    weight = torch.nn.Parameter(torch.ones(2))
+    cache = WeightCache()
+    first = cache.get(lambda: [weight], lambda: weight * 2)
+    assert cache.get(lambda: [weight], lambda: weight * 2) is not first and cache._value is None

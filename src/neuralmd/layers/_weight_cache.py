@@ -102,9 +102,11 @@ class WeightCache:
     def get(self, params: Callable[[], Iterable[Tensor]], build: Callable[[], Any], *,
             fallback: Optional[Callable[[], Any]] = None) -> Any:
         uncached = build if fallback is None else fallback
+        if torch.compiler.is_compiling():  # first: nothing below is traced into a compiled graph
+            return uncached()
         grad = torch.is_grad_enabled()
         shared = _SHARED_UNDER_GRAD.get() if grad else None
-        if (grad and shared is None) or torch.compiler.is_compiling():
+        if grad and shared is None:
             return uncached()
         params = list(params())
         if not _cacheable(params):
