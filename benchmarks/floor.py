@@ -31,9 +31,11 @@ FORCE_FIELD = dict(hidden=128, num_layers=4, num_rbf=96)
 class Version:
     """One imported copy of the ``neuralmd`` package (its ``sys.modules`` entries), usable while
     another copy is imported: :meth:`active` puts its modules back for code that imports late.
-    ``compile``: its force fields are built with ``BindingNet(compile=True)`` (see :meth:`compiled`)."""
+    ``compile``: its force fields are built with ``BindingNet(compile=True)`` (see :meth:`compiled`);
+    ``options``: further ``BindingNet`` arguments of its force fields (see :meth:`with_options`)."""
 
     compile = False
+    options: dict = {}
 
     def __init__(self, label: str, src: Path | None):
         self.label = label
@@ -61,6 +63,13 @@ class Version:
         """The same package, its force fields built with ``compile=True`` (torch.compile)."""
         other = copy.copy(self)
         other.label, other.compile = label, True
+        return other
+
+    def with_options(self, label: str, **options: object) -> "Version":
+        """The same package, its force fields built with these ``BindingNet`` arguments as well
+        (e.g. ``edge_dtype="bfloat16"``)."""
+        other = copy.copy(self)
+        other.label, other.options = label, {**self.options, **options}
         return other
 
 
@@ -147,7 +156,8 @@ def same_weights(models: dict[str, torch.nn.Module]) -> None:
 
 def _force_field(version: Version, reference: torch.nn.Module | None) -> torch.nn.Module:
     torch.manual_seed(0)
-    net = version.layers.BindingNet(**FORCE_FIELD, **({"compile": True} if version.compile else {})).eval()
+    net = version.layers.BindingNet(**FORCE_FIELD, **version.options,
+                                    **({"compile": True} if version.compile else {})).eval()
     if reference is not None:
         net.load_state_dict(reference.state_dict())
     return net

@@ -4,7 +4,7 @@ and the speed-up over numerical MD (OpenMM) on the same complex, measured in the
     python -m benchmarks.speed                       # CPU, one thread (docs/results.md)
     python -m benchmarks.speed --device cuda         # the same tables on a GPU
     python -m benchmarks.speed --quick               # a smoke test of every section
-    python -m benchmarks.speed --floor --baseline /work/speed-base/src [--compile]
+    python -m benchmarks.speed --floor --baseline /work/speed-base/src [--compile] [--edge-dtype bfloat16]
                                                      # force evaluations against the matmul floor,
                                                      # this tree vs another checkout (benchmarks/floor.py),
                                                      # and this tree compiled (torch.compile)
@@ -143,6 +143,9 @@ def floor_tables(args: argparse.Namespace) -> dict:
         # in-process C++ compiles, so that their CPU time is counted (finished children)
         torch._inductor.config.compile_threads = 1
         versions.append(versions[-1].compiled("this tree, compiled"))
+    if args.edge_dtype:
+        versions.append(versions[-1 if not args.compile else -2].with_options(
+            f"this tree, {args.edge_dtype} edges", edge_dtype=args.edge_dtype))
     training_versions = [v for v in versions if not v.compile or args.compile_training]
     quick = args.quick
     syn = synthetic_complex(300)
@@ -444,6 +447,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--compile", action="store_true",
                    help="with --floor: also time this tree with BindingNet(compile=True) (force and rollout rows; "
                         "its compile time apart)")
+    p.add_argument("--edge-dtype", default=None,
+                   help="with --floor: also time this tree with BindingNet(edge_dtype=...), e.g. bfloat16")
     p.add_argument("--compile-training", action="store_true",
                    help="with --floor --compile: the compiled force field in the training rows too")
     p.add_argument("--precision", default=None,

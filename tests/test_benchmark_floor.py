@@ -15,3 +15,21 @@ def test_flop_count_includes_in_place_products():
 def test_op_count_counts_each_tensor_operation():
     x = torch.randn(4, 4)
     assert count_ops(lambda: (x + 1).mul_(2).sum()) == 3
+
+
+def test_a_versions_options_reach_its_force_fields():
+    """``Version.with_options`` (e.g. ``--edge-dtype bfloat16``): the force fields built for it get
+    those BindingNet arguments, and the same weights as the reference."""
+    import copy
+    from types import SimpleNamespace
+
+    import neuralmd.layers
+    from benchmarks.floor import Version, _force_field
+
+    plain = SimpleNamespace(layers=neuralmd.layers, compile=False, options={}, label="this tree")
+    reference = _force_field(plain, None)
+    mixed = Version.with_options(copy.copy(plain), "bf16 edges", edge_dtype="bfloat16")
+    net = _force_field(mixed, reference)
+    assert net.edge_dtype is torch.bfloat16 and reference.edge_dtype is None and plain.options == {}
+    assert mixed.label == "bf16 edges"
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), reference.state_dict().values()))

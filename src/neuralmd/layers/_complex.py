@@ -129,7 +129,7 @@ class BindingNetComplex(StackOwner, nn.Module):
         hidden_attr = F.silu(self._edge_mlp_input_layer(h_lig, h_res, rel, frames, r, envelope, atom, res))
         geometry = EdgeGeometry(rel, frames, envelope)
         return interaction_stack(self.layers, h_lig, vec_lig, edge_index, hidden_attr, geometry, source=h_res,
-                                 edge_map=self.edge_mlp[2], weights=weights)
+                                 edge_map=self.edge_mlp[2], weights=weights, edge_dtype=self.edge_dtype)
 
     def forward(self, h_lig: Tensor, vec_lig: Tensor, pos_lig: Tensor, lig_batch: Optional[Tensor],
                 protein: ProteinEncoding) -> Tensor:

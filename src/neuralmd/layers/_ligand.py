@@ -108,4 +108,5 @@ class BindingNetLigand(StackOwner, LigandEncoder):
         # and its last Linear goes to the layers (edge_map); every layer's extra input is
         # scalarize(vec_j, F_ij) of the current vectors
         return interaction_stack(self.layers, h, vec, edge_index, hidden_attr, EdgeGeometry(rel, frames, envelope),
-                                 source_vectors=True, edge_map=self.edge_mlp[2], weights=weights)
+                                 source_vectors=True, edge_map=self.edge_mlp[2], weights=weights,
+                                 edge_dtype=self.edge_dtype)
