@@ -223,9 +223,9 @@ def test_cuda_graph_modes_copy_the_compiled_outputs_out():
 def test_edge_products_in_bfloat16_stay_close_equivariant_and_trainable():
     """BindingNet(edge_dtype="bfloat16") runs each layer's edge-feature product in bfloat16 and
     the rest in the model's dtype: forces within bfloat16's error of the plain ones (far inside
-    autocast's, which rounds every product and the geometry), still rotation-equivariant to that
-    error, gradients finite; a value it does not know is refused by name."""
-    from neuralmd.testing import assert_equivariant
+    autocast's, which rounds every product and the geometry), still rotation-equivariant and batch
+    independent to that error, gradients finite; a value it does not know is refused by name."""
+    from neuralmd.testing import assert_batch_independent, assert_equivariant
 
     data = random_record(4, 12)
     pos = data["ligand"].pos[:, 0]
@@ -238,6 +238,8 @@ def test_edge_products_in_bfloat16_stay_close_equivariant_and_trainable():
     error = ((mixed - plain).norm() / plain.norm()).item()
     assert 0 < error < 1e-2 and mixed.dtype == torch.float64  # rounded, and by bfloat16's amount only
     assert_equivariant(lambda d: net(d, d["ligand"].pos[:, 0]), data, rtol=3e-2)
+    assert_batch_independent(lambda d: net(d, d["ligand"].pos[:, 0]),
+                             [data, random_record(5, 9), random_record(6, 7)], atol=1e-2 * plain.abs().max().item())
     mixed.square().sum().backward()
     grads = [p.grad for p in net.parameters() if p.grad is not None]
     assert len(grads) > 20 and all(torch.isfinite(g).all() for g in grads)

@@ -49,8 +49,9 @@ class BindingNet(nn.Module):
         edge_dtype: ``"bfloat16"`` (or ``torch.bfloat16``, ``"float16"``) runs the interaction layers'
             largest products, each layer's (E, d) x (d, d) edge-feature product, in that dtype and the
             rest, geometry included, in the model's: on hardware with fast bfloat16 matmuls (recent
-            x86 CPUs with AVX512-BF16 or AMX, GPUs) a cheaper training step for an error of
-            ~4e-3 relative (docs/results.md, 2.4). ``None`` (default): one dtype throughout.
+            x86 CPUs with AVX512-BF16 or AMX, GPUs) a cheaper training step. Each such product is
+            rounded to bfloat16's ~4e-3; the paper-sized force field's forces moved by at most
+            4.9e-5 of 0.23 (docs/results.md, 2.4). ``None`` (default): one dtype throughout.
 
     ``data`` is a ``HeteroData`` record or a ``Batch`` of them with ``ligand.z``,
     ``residue.type``, ``residue.backbone`` (N_r, 3, 3) and ``residue.chain``.

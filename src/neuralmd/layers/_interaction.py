@@ -291,8 +291,9 @@ def interaction_stack(
     these layers, edge map and edge set), e.g. from a cache; computed here when not given.
     ``edge_dtype`` (e.g. ``torch.bfloat16``): each layer's edge-feature product, the stack's largest
     (E, d) x (d, d) one, runs in that dtype (the edge features cast once, the product cast back);
-    everything else, the geometry included, keeps the features' dtype. Its error is that dtype's
-    (~4e-3 relative for bfloat16); invariants stay invariants, so symmetry holds to that error.
+    everything else, the geometry included, keeps the features' dtype. That product is rounded to
+    the dtype's precision (~4e-3 relative for bfloat16; the outputs move far less, as it is one term
+    of each layer's input); invariants stay invariants, so symmetry holds to that error.
 
     Same function as the layers' plain formula, computed with fewer operations: what does not
     change between layers (the extra inputs' and the source nodes' blocks of the first linear map,
