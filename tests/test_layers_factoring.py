@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.autograd import gradcheck, gradgradcheck
 
 from _layers_records import one_thread, random_record  # noqa: F401 (autouse fixture)
@@ -154,6 +155,23 @@ def test_weighted_row_sum_and_its_gradients():
     torch.testing.assert_close(weighted_row_sum(table, index, weights), expected)
     assert gradcheck(lambda t, w: weighted_row_sum(t, index, w), (table, weights))
     assert gradgradcheck(lambda t, w: weighted_row_sum(t, index, w), (table, weights))
+
+
+def test_weighted_row_sum_table_gradient_matches_embedding_bags_own():
+    """The table gradient is computed as a transposed row sum (rows hit many times, rows never hit,
+    and no edges at all), not by embedding_bag's backward: both must agree."""
+    g = torch.Generator().manual_seed(1)
+    for num_edges in (0, 1, 300):
+        table = torch.randn(40, 16, generator=g, requires_grad=True)
+        index = torch.randint(0, 30, (num_edges, 6), generator=g)  # rows 30-39 are never read
+        weights = torch.randn(num_edges, 6, generator=g, requires_grad=True)
+        upstream = torch.randn(num_edges, 16, generator=g)
+        ours = torch.autograd.grad(weighted_row_sum(table, index, weights), (table, weights), upstream)
+        native = torch.autograd.grad(F.embedding_bag(index, table, mode="sum", per_sample_weights=weights),
+                                     (table, weights), upstream)
+        for mine, theirs in zip(ours, native):
+            torch.testing.assert_close(mine, theirs)
+        assert not ours[0][30:].any()
 
 
 def test_compile_option_keeps_the_parameters_and_wraps_only_the_message_passing():

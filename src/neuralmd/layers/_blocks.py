@@ -37,21 +37,41 @@ def aggregate(values: Tensor, index: Tensor, num: int, norm: float) -> Tensor:
     return scatter(values, index, dim=0, dim_size=num, reduce="sum") / norm
 
 
+def _transposed_row_sum(grad: Tensor, index: Tensor, weights: Tensor, num_rows: int) -> Tensor:
+    """The table gradient of :func:`weighted_row_sum`, ``g[r] = sum_{(e, q): index[e, q] = r}
+    weights[e, q] grad[e]`` (num_rows, d), as a weighted row sum itself: the (e, q) pairs sorted by
+    row make one bag per table row over the rows of ``grad``. About 3x faster than embedding_bag's
+    own dense backward (which also sorts, then accumulates row by row) on a training batch's edge
+    MLP input, and no (E, Q, d) tensor either."""
+    flat = index.reshape(-1)
+    order = torch.argsort(flat, stable=True)  # stable: the same summation order on every call
+    counts = torch.bincount(flat, minlength=num_rows)
+    offsets = counts.cumsum(0) - counts
+    edges = torch.div(order, index.shape[1], rounding_mode="floor")
+    return torch.embedding_bag(grad, edges, offsets, False, 0, False, weights.reshape(-1).index_select(0, order))[0]
+
+
 class _WeightedRowSum(torch.autograd.Function):
     """``out[e] = sum_q weights[e, q] table[index[e, q]]`` by ``F.embedding_bag``, which never builds
     the (E, Q, d) gathered rows: on a batch of 32 ligands that tensor is ~60 MB, and allocating and
-    filling it cost 20 times more than the weighted sum. Its first-order gradients are the native
-    ones; under ``create_graph`` (forces of an energy model that are trained, VerletMD) the backward
-    uses plain differentiable tensor ops, because embedding_bag has no second derivative."""
+    filling it cost 20 times more than the weighted sum. First-order gradients: the weights' by
+    embedding_bag's own kernel, the table's by :func:`_transposed_row_sum`; under ``create_graph`` (forces of an energy
+    model that are trained, VerletMD) the backward uses plain differentiable tensor ops, because
+    embedding_bag has no second derivative."""
 
     @staticmethod
     def forward(ctx, table: Tensor, index: Tensor, weights: Tensor) -> Tensor:
-        ctx.save_for_backward(table, index, weights)
-        return F.embedding_bag(index, table, mode="sum", per_sample_weights=weights)
+        flat = index.reshape(-1)
+        offsets = torch.arange(0, flat.shape[0], index.shape[1], device=index.device)
+        # the aten op, for the bag bookkeeping that the weights' gradient kernel takes
+        out, offset2bag, _, _ = torch.ops.aten._embedding_bag(table, flat, offsets, False, 0, False,
+                                                              weights.reshape(-1), False, -1)
+        ctx.save_for_backward(table, index, weights, offsets, offset2bag)
+        return out
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Optional[Tensor], None, Optional[Tensor]]:
-        table, index, weights = ctx.saved_tensors
+        table, index, weights, offsets, offset2bag = ctx.saved_tensors
         needs_table, _, needs_weights = ctx.needs_input_grad
         grad_table = grad_weights = None
         if torch.is_grad_enabled():  # create_graph: every op below is differentiable again
@@ -61,12 +81,14 @@ class _WeightedRowSum(torch.autograd.Function):
             if needs_weights:
                 grad_weights = (table[index] * grad.unsqueeze(1)).sum(-1)
             return grad_table, None, grad_weights
-        with torch.enable_grad():  # recompute the cheap forward and use embedding_bag's own backward
-            leaves = table.detach().requires_grad_(needs_table), weights.detach().requires_grad_(needs_weights)
-            out = F.embedding_bag(index, leaves[0], mode="sum", per_sample_weights=leaves[1])
-            grads = iter(torch.autograd.grad(out, [leaf for leaf in leaves if leaf.requires_grad], grad))
-        # only the gradients autograd asks for (unit weights, say, need none)
-        return next(grads) if needs_table else None, None, next(grads) if needs_weights else None
+        # only the gradients autograd asks for (unit weights, say, need none); not embedding_bag's
+        # own backward, which computes the table's gradient even when only the weights' is wanted
+        if needs_table:
+            grad_table = _transposed_row_sum(grad, index, weights, table.shape[0])
+        if needs_weights:  # the kernel embedding_bag's backward runs for them
+            grad_weights = torch.ops.aten._embedding_bag_per_sample_weights_backward(
+                grad.contiguous(), table, index.reshape(-1), offsets, offset2bag, 0, -1).view(weights.shape)
+        return grad_table, None, grad_weights
 
 
 def weighted_row_sum(table: Tensor, index: Tensor, weights: Tensor) -> Tensor:
