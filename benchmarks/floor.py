@@ -281,7 +281,10 @@ def rollout_rows(versions: list[Version], records: list, batch_sizes: list[int],
 
 def training_rows(versions: list[Version], records: list, batch_size: int, window: int, rounds: int) -> list[dict]:
     """Adam steps per CPU second on the Eq. 13 loss (NeuralMD ODE, Euler 0.5, MAE over a window of
-    ``window`` snapshots), every version from the same weights and the same window draws."""
+    ``window`` snapshots), every version from the same weights and the same window draws; with the
+    matrix-multiply FLOPs of one step (forward, backward and Adam; a compiled version repeats the
+    eager count before it) and the achieved rate's fraction of the same-process matmul floor, so
+    that a speed-up can be split into FLOPs cut and efficiency gained."""
     from torch_geometric.data import Batch
 
     data = Batch.from_data_list(records[:batch_size])
@@ -296,19 +299,28 @@ def training_rows(versions: list[Version], records: list, batch_size: int, windo
             opt.step()
 
         fns[label] = step
-    first = {}
+    first, flops = {}, {}
     for v in versions:
-        if v.compile:  # the first step compiles the forward and the backward
-            _, wall, cpu = timed_call(fns[v.label])
-            first[v.label] = dict(first_wall_s=wall, first_cpu_s=cpu)
+        with v.active():
+            if v.compile:  # the first step compiles the forward and the backward
+                _, wall, cpu = timed_call(fns[v.label])
+                first[v.label] = dict(first_wall_s=wall, first_cpu_s=cpu)
+                flops[v.label] = list(flops.values())[-1]
+            else:
+                flops[v.label] = count_flops(fns[v.label])
+    floor = matmul_gflops()
     best = alternate(fns, rounds, 1)
+    floor = max(floor, matmul_gflops())
     rows = []
     for v in versions:
+        rate = flops[v.label] / best[v.label] / 1e9
         rows.append(dict(batch=batch_size, window=window, version=v.label, cpu_s=best[v.label],
                          steps_per_cpu_s=1 / best[v.label], speedup=best[versions[0].label] / best[v.label],
+                         gflop=flops[v.label] / 1e9, gflops=rate, floor_gflops=floor, floor_fraction=rate / floor,
                          **first.get(v.label, {})))
         print(f"  train B={batch_size} {v.label:10s} {rows[-1]['steps_per_cpu_s']:7.3f} Adam steps per CPU s "
-              f"x{rows[-1]['speedup']:.2f}", flush=True)
+              f"x{rows[-1]['speedup']:.2f}  {rows[-1]['gflop']:6.1f} GFLOP per step, {rate:5.1f} GFLOP/s = "
+              f"{100 * rate / floor:4.1f} % of {floor:.0f}", flush=True)
     return rows
 
 
@@ -332,11 +344,13 @@ def markdown(results: dict) -> str:
     for r in results["rollout"]:
         lines.append(f"| {r.get('dynamics', 'ode')} | {r['batch']} | {r['version']} | {r['fps_cpu']:.2f} | "
                      f"{r['speedup']:.2f}x |")
-    lines += ["", "| training batch | window | version | Adam steps per CPU s | speed-up "
-                  "| first step: CPU s (wall s) |",
-              "|---|---|---|---:|---:|---:|"]
+    lines += ["", "| training batch | window | version | GFLOP per step | Adam steps per CPU s | GFLOP/s "
+                  "| % of matmul floor | speed-up | first step: CPU s (wall s) |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in results["training"]:
         first = f"{r['first_cpu_s']:.1f} ({r['first_wall_s']:.1f})" if "first_cpu_s" in r else "-"
-        lines.append(f"| {r['batch']} | {r['window']} | {r['version']} | {r['steps_per_cpu_s']:.3f} | "
-                     f"{r['speedup']:.2f}x | {first} |")
+        counted = (f"{r['gflop']:.1f} | {r['steps_per_cpu_s']:.3f} | {r['gflops']:.1f} | "
+                   f"{100 * r['floor_fraction']:.0f} % of {r['floor_gflops']:.0f}" if "gflop" in r
+                   else f"- | {r['steps_per_cpu_s']:.3f} | - | -")  # rows from before the count
+        lines.append(f"| {r['batch']} | {r['window']} | {r['version']} | {counted} | {r['speedup']:.2f}x | {first} |")
     return "\n".join(lines)

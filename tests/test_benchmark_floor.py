@@ -33,3 +33,26 @@ def test_a_versions_options_reach_its_force_fields():
     assert net.edge_dtype is torch.bfloat16 and reference.edge_dtype is None and plain.options == {}
     assert mixed.label == "bf16 edges"
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), reference.state_dict().values()))
+
+
+def test_training_rows_count_the_flops_of_a_step_and_their_rate():
+    """The training rows split a speed-up into FLOPs cut and efficiency: each row carries the matrix
+    FLOPs of one Adam step (the same for every step of a version) and the achieved rate's fraction
+    of the same-process matmul floor; markdown prints them."""
+    import contextlib
+    from types import SimpleNamespace
+
+    import neuralmd.dynamics
+    import neuralmd.layers
+    from benchmarks.floor import markdown, training_rows
+    from benchmarks.speed import synthetic_complex
+
+    this_tree = SimpleNamespace(layers=neuralmd.layers, dynamics=neuralmd.dynamics, compile=False, options={},
+                                label="this tree", active=contextlib.nullcontext)
+    syn = synthetic_complex(100)
+    syn["ligand"].pos = syn["ligand"].pos[:, :8]
+    (row,) = training_rows([this_tree], [syn] * 2, batch_size=2, window=2, rounds=1)
+    assert row["gflop"] > 0.01 and 0 < row["floor_fraction"] < 2
+    assert abs(row["gflops"] - row["gflop"] / row["cpu_s"]) < 1e-9 * row["gflops"]
+    text = markdown(dict(force=[], rollout=[], training=[row]))
+    assert f"| 2 | 2 | this tree | {row['gflop']:.1f} | {row['steps_per_cpu_s']:.3f} |" in text
