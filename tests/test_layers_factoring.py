@@ -174,6 +174,17 @@ def test_weighted_row_sum_table_gradient_matches_embedding_bags_own():
         assert not ours[0][30:].any()
 
 
+def test_weighted_row_sum_traces_as_one_graph_with_its_backward():
+    """Dynamo traces an autograd.Function's backward with its forward: a data-dependent shape there
+    (bincount, say) splits the compiled message passing of every training step into pieces."""
+    g = torch.Generator().manual_seed(2)
+    table = torch.randn(40, 16, generator=g, requires_grad=True)
+    index = torch.randint(0, 30, (50, 6), generator=g)
+    weights = torch.randn(50, 6, generator=g, requires_grad=True)
+    explained = torch._dynamo.explain(lambda t, i, w: weighted_row_sum(t, i, w).sum())(table, index, weights)
+    assert explained.graph_break_count == 0, explained.break_reasons
+
+
 def test_compile_option_keeps_the_parameters_and_wraps_only_the_message_passing():
     """Construction only: torch.compile is lazy, and compiling takes tens of seconds on one CPU
     thread (benchmarks/compile_check.py measures it), too long for the suite."""

@@ -44,9 +44,9 @@ def _transposed_row_sum(grad: Tensor, index: Tensor, weights: Tensor, num_rows: 
     own dense backward (which also sorts, then accumulates row by row) on a training batch's edge
     MLP input, and no (E, Q, d) tensor either."""
     flat = index.reshape(-1)
-    order = torch.argsort(flat, stable=True)  # stable: the same summation order on every call
-    counts = torch.bincount(flat, minlength=num_rows)
-    offsets = counts.cumsum(0) - counts
+    rows, order = torch.sort(flat, stable=True)  # stable: the same summation order on every call
+    # each row's first pair; not bincount, whose data-dependent shape breaks torch.compile's graph
+    offsets = torch.searchsorted(rows, torch.arange(num_rows, device=flat.device))
     edges = torch.div(order, index.shape[1], rounding_mode="floor")
     return torch.embedding_bag(grad, edges, offsets, False, 0, False, weights.reshape(-1).index_select(0, order))[0]
 
