@@ -325,9 +325,10 @@ def training_rows(versions: list[Version], records: list, batch_size: int, windo
 
 
 def markdown(results: dict) -> str:
+    """The floor tables in markdown; a section without rows (``--training-only``) is left out."""
     lines = ["| case | version | tensor ops | MFLOP | CPU ms | GFLOP/s | % of matmul floor | speed-up "
              "| max force diff |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"] if results["force"] else []
     for r in results["force"]:
         lines.append(f"| {r['case']} | {r['version']} | {r.get('ops') or '-'} | {r['mflop']:.1f} | {r['ms']:.2f} | "
                      f"{r['gflops']:.1f} | "
@@ -340,7 +341,8 @@ def markdown(results: dict) -> str:
         for r in compiled:
             lines.append(f"| {r['case']} | {r['version']} | {r['first_cpu_s']:.1f} ({r['first_wall_s']:.1f}) | "
                          f"{r['moved_cpu_s']:.1f} ({r['moved_wall_s']:.1f}) |")
-    lines += ["", "| dynamics | rollout batch | version | snapshots per CPU s | speed-up |", "|---|---|---|---:|---:|"]
+    if results["rollout"]:
+        lines += ["", "| dynamics | rollout batch | version | snapshots per CPU s | speed-up |", "|---|---|---|---:|---:|"]
     for r in results["rollout"]:
         lines.append(f"| {r.get('dynamics', 'ode')} | {r['batch']} | {r['version']} | {r['fps_cpu']:.2f} | "
                      f"{r['speedup']:.2f}x |")

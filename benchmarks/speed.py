@@ -131,6 +131,13 @@ def ligand_complex(atoms: int) -> object:
     return data
 
 
+def syn_300() -> object:
+    """SYN-300 as the floor tables use it: the 30-atom ligand of snapshot 80 on, in 300 residues."""
+    syn = synthetic_complex(300)
+    syn["ligand"].pos = syn["ligand"].pos[:, 80:]
+    return syn
+
+
 def floor_tables(args: argparse.Namespace) -> dict:
     """Force evaluations against the matmul floor (batch 1 and 32, protein and ligand sizes),
     rollout and training throughput; this tree and, with ``--baseline``, another checkout."""
@@ -144,12 +151,18 @@ def floor_tables(args: argparse.Namespace) -> dict:
         torch._inductor.config.compile_threads = 1
         versions.append(versions[-1].compiled("this tree, compiled"))
     if args.edge_dtype:
-        versions.append(versions[-1 if not args.compile else -2].with_options(
-            f"this tree, {args.edge_dtype} edges", edge_dtype=args.edge_dtype))
+        low = versions[-1 if not args.compile else -2].with_options(
+            f"this tree, {args.edge_dtype} edges", edge_dtype=args.edge_dtype)
+        versions += [low, low.compiled(f"{low.label}, compiled")] if args.compile else [low]
     training_versions = [v for v in versions if not v.compile or args.compile_training]
+    if args.training_only:
+        print("training", flush=True)
+        return {"versions": [v.label for v in training_versions], "baseline": str(args.baseline), "force": [],
+                "rollout": [], "training": floor.training_rows(training_versions, [syn_300()] * 8,
+                                                               batch_size=2 if args.quick else 8, window=5,
+                                                               rounds=2 if args.quick else args.rounds)}
     quick = args.quick
-    syn = synthetic_complex(300)
-    syn["ligand"].pos = syn["ligand"].pos[:, 80:]
+    syn = syn_300()
     cases = {"SYN-300, batch 1": [syn], "SYN-300, batch 32": [syn] * (4 if quick else 32)}
     for n in [100, 300] if quick else [100, 1000, 3000, 5000]:
         data = synthetic_complex(n)
@@ -451,6 +464,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="with --floor: also time this tree with BindingNet(edge_dtype=...), e.g. bfloat16")
     p.add_argument("--compile-training", action="store_true",
                    help="with --floor --compile: the compiled force field in the training rows too")
+    p.add_argument("--training-only", action="store_true",
+                   help="with --floor: only the training rows (a few minutes; with --compile --compile-training "
+                        "--edge-dtype, five versions)")
     p.add_argument("--precision", default=None,
                    help="comma-separated matmul precisions of the precision table (float32,tf32,bf16); "
                         "default all of them on CUDA, none on CPU; 'none' skips it")

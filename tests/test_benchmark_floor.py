@@ -55,4 +55,5 @@ def test_training_rows_count_the_flops_of_a_step_and_their_rate():
     assert row["gflop"] > 0.01 and 0 < row["floor_fraction"] < 2
     assert abs(row["gflops"] - row["gflop"] / row["cpu_s"]) < 1e-9 * row["gflops"]
     text = markdown(dict(force=[], rollout=[], training=[row]))
+    assert "rollout batch" not in text and "max force diff" not in text
     assert f"| 2 | 2 | this tree | {row['gflop']:.1f} | {row['steps_per_cpu_s']:.3f} |" in text
