@@ -15,7 +15,7 @@ from torch.autograd import gradcheck, gradgradcheck
 from _layers_records import one_thread, random_record  # noqa: F401 (autouse fixture)
 from neuralmd.data import synthetic_trajectories
 from neuralmd.frames import edge_frames, scalarize, vectorize
-from neuralmd.layers import BindingNet, EdgeGeometry, FrameInteraction, radius, radius_graph
+from neuralmd.layers import BindingNet, EdgeGeometry, FrameInteraction, compile_message_passing, radius, radius_graph
 from neuralmd.layers._blocks import aggregate, weighted_row_sum
 from neuralmd.layers._radial import cosine_cutoff, safe_norm
 
@@ -199,7 +199,6 @@ def test_compile_message_passing_wraps_every_bindingnet_module_of_a_model_once()
     compile_message_passing(model) wraps the force field's two modules and the dynamics' own
     (friction, velocity map), each once (construction only, as above)."""
     from neuralmd.dynamics import NeuralMD
-    from neuralmd.layers import compile_message_passing
 
     model = NeuralMD(BindingNet(hidden=8, num_layers=1), solver="sde", method="baoab", friction=0.5, noise="fdt",
                      coefficients="ligand", velocity_mapping=True)
@@ -240,13 +239,39 @@ def test_cuda_graph_modes_copy_the_compiled_outputs_out():
     """A replayed CUDA graph overwrites its outputs at its next replay while a solver still holds
     earlier stages' forces: in those modes each call's outputs are fresh copies (construction and
     the wrapper only; compiling is too slow for the suite)."""
-    from neuralmd.layers._interaction import _copied_outputs
+    from neuralmd.layers._interaction import _run_compiled
 
     held = (torch.ones(2), torch.zeros(3))
-    copied = _copied_outputs(lambda *args, **kwargs: held)(1, key=2)
+    copied = _run_compiled(lambda module, *args, **kwargs: held, True, None, 1, key=2)
     assert all(torch.equal(a, b) and a.data_ptr() != b.data_ptr() for a, b in zip(copied, held))
+    assert _run_compiled(lambda module, *args, **kwargs: held, False, None) is held
     net = BindingNet(hidden=8, num_layers=1).compile_message_passing(mode="reduce-overhead")
-    assert vars(net.ligand)["message_passing"].__wrapped__ is not None
+    assert vars(net.ligand)["message_passing"].args[1:] == (True, net.ligand)
+
+
+def test_a_deep_copy_of_a_compiled_model_runs_with_its_own_weights(monkeypatch):
+    """The trainer's EMA and best-model copies are deep copies. A compiled bound method would keep
+    the original module inside the copy, so that the copy ran (partly) with the original's weights;
+    the compiled function is bound by a partial, which deepcopy rebinds to the copy. Dynamo's
+    eager backend (tracing, no inductor) keeps this fast: the binding is what is tested."""
+    import copy
+    import functools
+
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    data = synthetic_trajectories(1, seed=0, n_snapshots=2, ligand_atoms=(6, 6), residues=(20, 20))[0]
+    pos = data["ligand"].pos[:, 0]
+    net = BindingNet(hidden=8, num_layers=1)
+    reference = copy.deepcopy(net)  # eager, the same weights
+    compile_message_passing(net)
+    twin = copy.deepcopy(net)
+    with torch.no_grad():
+        for p in twin.parameters():
+            p.mul_(1.5)
+        reference_twin = BindingNet(hidden=8, num_layers=1)
+        reference_twin.load_state_dict(twin.state_dict())
+        torch.testing.assert_close(twin(data, pos), reference_twin(data, pos))
+        torch.testing.assert_close(net(data, pos), reference(data, pos))
+    assert vars(twin.ligand)["message_passing"].args[2] is twin.ligand
 
 
 def test_edge_products_in_bfloat16_stay_close_equivariant_and_trainable():

@@ -194,14 +194,16 @@ def stack_weights(layers: Sequence[FrameInteraction], *, edge_map: Optional[nn.L
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 
 
-def _copied_outputs(fn: Callable[..., tuple[Tensor, ...]]) -> Callable[..., tuple[Tensor, ...]]:
-    """``fn`` whose outputs are fresh copies: a replayed CUDA graph overwrites its outputs at its
-    next replay, while a solver may still hold earlier stages' forces."""
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> tuple[Tensor, ...]:
-        return tuple(out.clone() for out in fn(*args, **kwargs))
-
-    return call
+def _run_compiled(compiled: Callable[..., tuple[Tensor, ...]], copy_outputs: bool, module: nn.Module,
+                  *args: Any, **kwargs: Any) -> tuple[Tensor, ...]:
+    """``compiled(module, *args, **kwargs)``, the compiled ``message_passing`` of ``module``; with
+    ``copy_outputs`` its outputs are fresh copies (a replayed CUDA graph overwrites its outputs at
+    its next replay, while a solver may still hold earlier stages' forces). Bound to its module as
+    ``functools.partial(_run_compiled, compiled, copy_outputs, module)``: a deep copy of the module
+    (an EMA or best-model copy) then holds a partial bound to the copy, which runs with the copy's
+    own weights, where a compiled bound method would still run the original's."""
+    outputs = compiled(module, *args, **kwargs)
+    return tuple(out.clone() for out in outputs) if copy_outputs else outputs
 
 
 class StackOwner:
@@ -227,15 +229,16 @@ class StackOwner:
         """Run ``message_passing`` (everything after the neighbour search) through
         ``torch.compile(dynamic=True, mode=mode)`` from now on, once (a second call changes
         nothing); returns ``self``. An instance attribute: the parameters and the state dict stay
-        the module's. The CUDA-graph modes pad the edges (a rollout then meets a few shapes instead
+        the module's, and a deep copy of the module runs compiled with its own weights (the same
+        compiled code: parameters are inputs of dynamo's graph, not constants). The CUDA-graph modes pad the edges (a rollout then meets a few shapes instead
         of a new edge count at almost every step), copy the outputs out, and compute the parameter
         products inside the graph (a replay copies every input that is not a parameter)."""
         if "message_passing" in vars(self):
             return self
         if mode in CUDA_GRAPH_MODES:
             self.pad_edges, self.cache_weights, self.cuda_graphs = True, False, True
-        compiled = torch.compile(self.message_passing, dynamic=True, mode=mode)
-        self.message_passing = _copied_outputs(compiled) if mode in CUDA_GRAPH_MODES else compiled
+        compiled = torch.compile(type(self).message_passing, dynamic=True, mode=mode)
+        self.message_passing = functools.partial(_run_compiled, compiled, mode in CUDA_GRAPH_MODES, self)
         return self
 
     def _stack_weights(self, *, bipartite: bool, source_vectors: bool, num_edges: int,
