@@ -210,7 +210,7 @@ def test_simulate_compiles_every_bindingnet_module_on_request(run_dir: Path, com
         assert not bad.exists() and not bad.with_suffix(".pt").exists()
     assert len(compiled) == 3  # the bad values compiled nothing
     from neuralmd.cli import UsageError
-    from neuralmd.cli._simulate import compile_model
+    from neuralmd.cli._build import compile_model
 
     with pytest.raises(UsageError, match="no BindingNet modules"):
         compile_model(torch.nn.Linear(1, 1), "Linear", "default", torch.device("cpu"))

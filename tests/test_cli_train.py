@@ -174,3 +174,51 @@ def test_default_model_is_langevin_trained_by_the_energy_score_and_mae_stays_for
     chosen = compose("train", ["trainer.loss=mse"])
     _resolve_training_loss(chosen)
     assert chosen.trainer.loss == "mse"
+
+
+def test_compiled_training_matches_eager_training(reference: Path, tmp_path: Path, monkeypatch) -> None:
+    """trainer.compile=default compiles every BindingNet module's message passing before training;
+    the run (with the EMA and best-model copies, deep copies of the compiled model) must give the
+    eager run's weights and losses. Dynamo's eager backend keeps it fast: what is tested is that
+    compiling changes nothing, not inductor's kernels."""
+    import functools
+
+    from neuralmd.layers import _interaction
+
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    bound = []
+    original = _interaction.StackOwner.compile_message_passing
+    monkeypatch.setattr(_interaction.StackOwner, "compile_message_passing",
+                        lambda self, **kw: bound.append(self) or original(self, **kw))
+    run_dir = tmp_path / "compiled"
+    assert _train_run(run_dir, "trainer.compile=default") == 0
+    assert len(bound) == 3  # the force field's ligand and complex modules and the velocity map
+    ca, cb = (torch.load(p / "checkpoint.pt", weights_only=False) for p in (reference, run_dir))
+    for part in ("model", "ema"):
+        for k in ca[part]:
+            torch.testing.assert_close(ca[part][k], cb[part][k], rtol=1e-5, atol=1e-6)
+    for a, b in zip(ca["history"], cb["history"]):  # validation rolls out a deep copy of the model
+        for key in ("train_loss", "val_mae", "val_energy_score"):
+            assert math.isclose(a[key], b[key], rel_tol=1e-6), key
+    torch.testing.assert_close(torch.load(reference / "prediction_SYN0000-00002.pt", weights_only=False)["traj"],
+                               torch.load(run_dir / "prediction_SYN0000-00002.pt", weights_only=False)["traj"],
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("value, words", [("reduce-overhead", ["trainer.compile", "null or default"]),
+                                          ("yes", ["trainer.compile", "null or default"])])
+def test_bad_trainer_compile_is_refused_before_anything_is_written(value: str, words: list, tmp_path: Path,
+                                                                   capsys) -> None:
+    run_dir = tmp_path / "run"
+    assert main(["train", *TINY, f"run_dir={run_dir}", f"trainer.compile={value}"]) != 0
+    err = capsys.readouterr().err
+    assert all(w in err for w in words), err
+    assert not run_dir.exists()
+
+
+def test_trainer_compile_refuses_models_trained_through_a_second_derivative(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    assert main(["train", *TINY_DATA, *TINY_TRAINER, "model=verletmd", "model.force_field.hidden=8",
+                 "model.force_field.num_layers=1", "trainer.compile=default", f"run_dir={run_dir}"]) != 0
+    assert "second derivative" in capsys.readouterr().err
+    assert not run_dir.exists()

@@ -114,6 +114,28 @@ def build_model(cfg: str | DictConfig | dict) -> tuple[nn.Module, str]:
     return model, name
 
 
+#: ``compile=`` values: torch.compile modes of a model's message passing (``neuralmd simulate``
+#: takes both, ``neuralmd train``'s ``trainer.compile`` the first: CUDA graphs replay no backward).
+COMPILE_MODES = ("default", "reduce-overhead")
+
+
+def compile_model(model: nn.Module, name: str, mode: str, device: torch.device, *, key: str = "compile",
+                  modes: Sequence[str] = COMPILE_MODES) -> None:
+    """Compile the message passing of every BindingNet module in ``model`` in ``mode``: the force
+    field's ligand and complex modules and the dynamics' own BindingNet-Ligand modules (Langevin
+    coefficients, velocity map), which a Langevin step also evaluates. ``key`` names the setting
+    in the errors; ``modes`` are the ones it takes."""
+    from neuralmd.layers import compile_message_passing
+
+    if mode not in modes:
+        raise UsageError(f"{key} must be null or one of {', '.join(modes)}, got {mode!r}")
+    if mode == "reduce-overhead" and device.type != "cuda":
+        raise UsageError(f"{key}=reduce-overhead replays CUDA graphs and needs device=cuda (here {device.type}); "
+                         f"use {key}=default")
+    if not compile_message_passing(model, mode=None if mode == "default" else mode):
+        raise UsageError(f"{key}={mode}: {name} has no BindingNet modules to compile")
+
+
 def has_parameters(model: nn.Module) -> bool:
     """Whether there is anything to train."""
     return any(p.requires_grad for p in model.parameters())

@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig
 
 from . import UsageError
-from ._build import load_complex, resolve_device
+from ._build import compile_model, load_complex, resolve_device
 from ._checkpoint import model_from_checkpoint
 from ._outputs import check_trajectory_outputs, write_all
 from ._prediction import save_prediction
@@ -30,25 +30,6 @@ def start_snapshot(requested: int, num: int) -> int:
     if not 0 <= start < num:
         raise UsageError(f"start={requested} is outside the complex's {num} snapshot(s)")
     return start
-
-
-#: ``compile=`` values of ``neuralmd simulate``: torch.compile modes of the model's message passing.
-COMPILE_MODES = ("default", "reduce-overhead")
-
-
-def compile_model(model: torch.nn.Module, name: str, mode: str, device: torch.device) -> None:
-    """Compile the message passing of every BindingNet module in ``model`` in ``mode``: the force
-    field's ligand and complex modules and the dynamics' own BindingNet-Ligand modules (Langevin
-    coefficients, velocity map), which a Langevin step also evaluates."""
-    from neuralmd.layers import compile_message_passing
-
-    if mode not in COMPILE_MODES:
-        raise UsageError(f"compile must be null or one of {', '.join(COMPILE_MODES)}, got {mode!r}")
-    if mode == "reduce-overhead" and device.type != "cuda":
-        raise UsageError(f"compile=reduce-overhead replays CUDA graphs and needs device=cuda (here {device.type}); "
-                         "use compile=default")
-    if not compile_message_passing(model, mode=None if mode == "default" else mode):
-        raise UsageError(f"compile={mode}: {name} has no BindingNet modules to compile")
 
 
 def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:

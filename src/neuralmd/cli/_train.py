@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 from . import UsageError, compose
 from . import _checkpoint as ckpt_io
 from . import _distributed as ddp
-from ._build import Task, build_model, build_task, has_parameters, resolve_device
+from ._build import Task, build_model, build_task, compile_model, has_parameters, resolve_device
 from ._trainer_config import check_trainer_config
 from ._windows import LossOptions, window_loss
 
@@ -382,6 +382,18 @@ def _check_same_model(cfg: DictConfig, state: dict[str, Any], source: Path) -> N
                          "train the new model in a new run_dir")
 
 
+def _compile_for_training(model: torch.nn.Module, name: str, mode: str, device: torch.device) -> None:
+    """``trainer.compile``: the message passing of the model's BindingNet modules compiled, except
+    where training differentiates forces that are themselves a gradient (VerletMD's -dE/dx), a
+    second derivative that torch.compile's graphs do not have."""
+    from neuralmd.dynamics import VerletMD
+
+    if isinstance(model, VerletMD):
+        raise UsageError(f"trainer.compile={mode}: {name} trains through the gradient of its energy (a second "
+                         "derivative), which torch.compile cannot differentiate; train it with trainer.compile=null")
+    compile_model(model, name, mode, device, key="trainer.compile", modes=("default",))
+
+
 def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     """Train ``cfg.model`` on ``cfg.data`` with ``cfg.trainer``; then report (rank 0).
 
@@ -426,6 +438,8 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         model, name = build_model(cfg.model)
         _check_equilibrium_fit(cfg, model, name)
         model.to(ctx.device)
+        if cfg.trainer.get("compile") is not None:  # lazy: compiles at the first training step
+            _compile_for_training(model, name, str(cfg.trainer.compile), ctx.device)
         meta = {"config": OmegaConf.to_container(cfg, resolve=True), "overrides": list(overrides),
                 "model_name": name, "task": {"kind": task.kind, "name": task.name, "start": task.start}}
         folder = Path(str(cfg.run_dir)) if cfg.run_dir else None

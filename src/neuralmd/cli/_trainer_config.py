@@ -55,6 +55,8 @@ def check_trainer_config(tcfg: DictConfig) -> None:
     factor = tcfg.get("lr_factor")
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < 1:
         raise _fail("lr_factor", "a number in (0, 1)", factor)
+    if tcfg.get("compile") not in (None, "default"):  # CUDA-graph modes replay no backward
+        raise _fail("compile", "null or default", tcfg.get("compile"))
     stop = tcfg.get("early_stopping")
     if stop is not None and (isinstance(stop, bool) or not isinstance(stop, int) or stop < 1):
         raise _fail("early_stopping", "an integer >= 1 (epochs without a better validation score) or null", stop)
