@@ -194,19 +194,27 @@ def test_compile_option_keeps_the_parameters_and_wraps_only_the_message_passing(
     assert "message_passing" not in vars(plain.ligand)
 
 
-def test_compile_message_passing_wraps_every_bindingnet_module_of_a_model_once():
+def test_compile_message_passing_wraps_every_bindingnet_module_of_a_model_once(monkeypatch):
     """A Langevin step evaluates a BindingNet-Ligand for its friction besides the force field:
     compile_message_passing(model) wraps the force field's two modules and the dynamics' own
-    (friction, velocity map), each once (construction only, as above)."""
+    (friction, velocity map), each once (construction only, as above). Dynamo's graphs of one
+    function are shared by all instances of the class, within one recompile limit: it grows with
+    the compiled modules (a training run with validation otherwise hit it and fell back to eager),
+    and each module holds its options itself (guards tell an instance attribute from a class one)."""
     from neuralmd.dynamics import NeuralMD
+    from neuralmd.layers._interaction import GRAPHS_PER_COMPILED_MODULE, STACK_OPTIONS, StackOwner
 
+    monkeypatch.setattr(StackOwner, "_compiled_modules", 0)
     model = NeuralMD(BindingNet(hidden=8, num_layers=1), solver="sde", method="baoab", friction=0.5, noise="fdt",
                      coefficients="ligand", velocity_mapping=True)
     owners = [model.force_field.ligand, model.force_field.complex, model.velocity_mapper, model.langevin.ligand]
-    assert compile_message_passing(model) == 4
-    wrapped = [vars(module)["message_passing"] for module in owners]
-    assert compile_message_passing(model) == 4
+    with torch._dynamo.config.patch(recompile_limit=8):  # (monkeypatch's undo deletes config entries)
+        assert compile_message_passing(model) == 4
+        wrapped = [vars(module)["message_passing"] for module in owners]
+        assert compile_message_passing(model) == 4
+        assert torch._dynamo.config.recompile_limit == 4 * GRAPHS_PER_COMPILED_MODULE
     assert all(vars(module)["message_passing"] is w for module, w in zip(owners, wrapped))
+    assert all(option in vars(module) for module in owners for option in STACK_OPTIONS)
 
 
 def test_weighted_row_sum_meets_mixed_dtypes_in_the_wider_one():

@@ -206,6 +206,13 @@ def _run_compiled(compiled: Callable[..., tuple[Tensor, ...]], copy_outputs: boo
     return tuple(out.clone() for out in outputs) if copy_outputs else outputs
 
 
+#: The options a :class:`StackOwner` reads in its message passing.
+STACK_OPTIONS = ("pad_edges", "cache_weights", "cuda_graphs", "edge_dtype")
+#: Graphs dynamo may keep per compiled module: grad mode on and off, times positions that do and do
+#: not require grad, with room for a few edge-count specialisations.
+GRAPHS_PER_COMPILED_MODULE = 8
+
+
 class StackOwner:
     """Mixin of the modules that run an interaction stack (``self.layers``, ending an edge MLP
     ``self.edge_mlp``) on one edge set per call: the ligand's and the complex's. Its options are
@@ -224,6 +231,9 @@ class StackOwner:
     #: The dtype of each layer's (E, d) x (d, d) edge product, or None for the features' own:
     #: ``BindingNet(edge_dtype=...)`` (:func:`interaction_stack`).
     edge_dtype: Optional[torch.dtype] = None
+    #: Modules compiled in this process (:meth:`compile_message_passing` raises dynamo's recompile
+    #: limit with it).
+    _compiled_modules = 0
 
     def compile_message_passing(self, *, mode: Optional[str] = None) -> "StackOwner":
         """Run ``message_passing`` (everything after the neighbour search) through
@@ -237,6 +247,16 @@ class StackOwner:
             return self
         if mode in CUDA_GRAPH_MODES:
             self.pad_edges, self.cache_weights, self.cuda_graphs = True, False, True
+        # Dynamo keeps the graphs of one function, shared by every instance of the class, and
+        # guards on where an option lives: the options go into each instance's own __dict__ (so
+        # that instances differ in values only), and the recompile limit grows with the compiled
+        # modules (a Langevin model in training compiles three BindingNet-Ligand modules, each
+        # needing graphs with and without grad mode and with positions that do or do not require grad).
+        for option in STACK_OPTIONS:
+            setattr(self, option, getattr(self, option))
+        StackOwner._compiled_modules += 1
+        limit = GRAPHS_PER_COMPILED_MODULE * StackOwner._compiled_modules
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, limit)
         compiled = torch.compile(type(self).message_passing, dynamic=True, mode=mode)
         self.message_passing = functools.partial(_run_compiled, compiled, mode in CUDA_GRAPH_MODES, self)
         return self
