@@ -51,3 +51,19 @@ def test_two_processes_match_one_process_on_the_same_global_batch(tmp_path: Path
     assert moved > 1e-4   # training did change the weights, so the comparison means something
     assert (two / "metrics.json").is_file()          # rank 0 reported
     assert not list(two.glob("*.tmp"))
+
+
+def test_compiled_message_passing_under_ddp_matches_one_eager_process(tmp_path: Path, monkeypatch) -> None:
+    """trainer.compile=default with two DDP processes: the compiled modules' gradients reach DDP's
+    all-reduce like eager ones (dynamo's eager backend, set before the fork, keeps it fast)."""
+    import functools
+
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["train", *ARGS, f"run_dir={one}"]) == 0
+    mp.start_processes(_worker, args=(2, _free_port(), ["train", *ARGS, "trainer.compile=default", f"run_dir={two}"]),
+                       nprocs=2, join=True, start_method="fork")
+    w1 = torch.load(one / "checkpoint.pt", weights_only=False)["model"]
+    w2 = torch.load(two / "checkpoint.pt", weights_only=False)["model"]
+    for k in w1:
+        assert torch.allclose(w1[k], w2[k], rtol=1e-5, atol=1e-6), k
