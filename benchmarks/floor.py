@@ -342,7 +342,8 @@ def markdown(results: dict) -> str:
             lines.append(f"| {r['case']} | {r['version']} | {r['first_cpu_s']:.1f} ({r['first_wall_s']:.1f}) | "
                          f"{r['moved_cpu_s']:.1f} ({r['moved_wall_s']:.1f}) |")
     if results["rollout"]:
-        lines += ["", "| dynamics | rollout batch | version | snapshots per CPU s | speed-up |", "|---|---|---|---:|---:|"]
+        lines += ["", "| dynamics | rollout batch | version | snapshots per CPU s | speed-up |",
+                  "|---|---|---|---:|---:|"]
     for r in results["rollout"]:
         lines.append(f"| {r.get('dynamics', 'ode')} | {r['batch']} | {r['version']} | {r['fps_cpu']:.2f} | "
                      f"{r['speedup']:.2f}x |")

@@ -23,10 +23,10 @@ from neuralmd.layers import BindingNet
 
 try:
     from benchmarks.floor import FORCE_FIELD
-    from benchmarks.speed import synthetic_complex
+    from benchmarks.speed import syn_300
 except ImportError:  # run as a script: benchmarks/ is on sys.path
     from floor import FORCE_FIELD
-    from speed import synthetic_complex
+    from speed import syn_300
 
 
 def main(argv: list[str] | None = None) -> dict[bool, float]:
@@ -35,9 +35,7 @@ def main(argv: list[str] | None = None) -> dict[bool, float]:
     parser.add_argument("--batch", type=int, default=8, help="SYN-300 trajectories per step")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    syn = synthetic_complex(300)
-    syn["ligand"].pos = syn["ligand"].pos[:, 80:]
-    data = Batch.from_data_list([syn] * args.batch)
+    data = Batch.from_data_list([syn_300()] * args.batch)
     torch.manual_seed(0)
     model = NeuralMD(BindingNet(**FORCE_FIELD), solver="ode", method="euler", step_size=0.5).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)

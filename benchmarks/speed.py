@@ -155,29 +155,25 @@ def floor_tables(args: argparse.Namespace) -> dict:
             f"this tree, {args.edge_dtype} edges", edge_dtype=args.edge_dtype)
         versions += [low, low.compiled(f"{low.label}, compiled")] if args.compile else [low]
     training_versions = [v for v in versions if not v.compile or args.compile_training]
-    if args.training_only:
-        print("training", flush=True)
-        return {"versions": [v.label for v in training_versions], "baseline": str(args.baseline), "force": [],
-                "rollout": [], "training": floor.training_rows(training_versions, [syn_300()] * 8,
-                                                               batch_size=2 if args.quick else 8, window=5,
-                                                               rounds=2 if args.quick else args.rounds)}
     quick = args.quick
     syn = syn_300()
-    cases = {"SYN-300, batch 1": [syn], "SYN-300, batch 32": [syn] * (4 if quick else 32)}
-    for n in [100, 300] if quick else [100, 1000, 3000, 5000]:
-        data = synthetic_complex(n)
-        data["ligand"].pos = data["ligand"].pos[:, 80:]
-        cases.setdefault(f"{n} residues, 30 atoms", [data])
-    for n in [10, 30] if quick else [10, 30, 60, 100]:
-        cases[f"{n} atoms, 100 residues"] = [ligand_complex(n)]
     rounds, calls = (2, 2) if quick else (args.rounds, 5)
-    print("force evaluations (protein encoded once), CPU time of this thread", flush=True)
-    results = {"versions": [v.label for v in versions], "baseline": str(args.baseline),
-               "force": floor.force_rows(versions, cases, rounds, calls,
-                                         compiled_cases=frozenset(["SYN-300, batch 1", "SYN-300, batch 32"]))}
-    print("rollouts", flush=True)
-    results["rollout"] = floor.rollout_rows(versions, [syn] * 32, [1, 4] if quick else [1, 32],
-                                            snapshots=2 if quick else 10, rounds=rounds)
+    results = {"versions": [v.label for v in (training_versions if args.training_only else versions)],
+               "baseline": str(args.baseline), "force": [], "rollout": []}
+    if not args.training_only:
+        cases = {"SYN-300, batch 1": [syn], "SYN-300, batch 32": [syn] * (4 if quick else 32)}
+        for n in [100, 300] if quick else [100, 1000, 3000, 5000]:
+            data = synthetic_complex(n)
+            data["ligand"].pos = data["ligand"].pos[:, 80:]
+            cases.setdefault(f"{n} residues, 30 atoms", [data])
+        for n in [10, 30] if quick else [10, 30, 60, 100]:
+            cases[f"{n} atoms, 100 residues"] = [ligand_complex(n)]
+        print("force evaluations (protein encoded once), CPU time of this thread", flush=True)
+        results["force"] = floor.force_rows(versions, cases, rounds, calls,
+                                            compiled_cases=frozenset(["SYN-300, batch 1", "SYN-300, batch 32"]))
+        print("rollouts", flush=True)
+        results["rollout"] = floor.rollout_rows(versions, [syn] * 32, [1, 4] if quick else [1, 32],
+                                                snapshots=2 if quick else 10, rounds=rounds)
     print("training", flush=True)
     results["training"] = floor.training_rows(training_versions, [syn] * 8, batch_size=2 if quick else 8, window=5,
                                               rounds=rounds)

@@ -115,20 +115,19 @@ def build_model(cfg: str | DictConfig | dict) -> tuple[nn.Module, str]:
 
 
 #: ``compile=`` values: torch.compile modes of a model's message passing (``neuralmd simulate``
-#: takes both, ``neuralmd train``'s ``trainer.compile`` the first: CUDA graphs replay no backward).
+#: takes both; ``trainer.compile`` only the first, checked with the other trainer settings).
 COMPILE_MODES = ("default", "reduce-overhead")
 
 
-def compile_model(model: nn.Module, name: str, mode: str, device: torch.device, *, key: str = "compile",
-                  modes: Sequence[str] = COMPILE_MODES) -> None:
+def compile_model(model: nn.Module, name: str, mode: str, device: torch.device, *, key: str = "compile") -> None:
     """Compile the message passing of every BindingNet module in ``model`` in ``mode``: the force
     field's ligand and complex modules and the dynamics' own BindingNet-Ligand modules (Langevin
     coefficients, velocity map), which a Langevin step also evaluates. ``key`` names the setting
-    in the errors; ``modes`` are the ones it takes."""
+    in the errors."""
     from neuralmd.layers import compile_message_passing
 
-    if mode not in modes:
-        raise UsageError(f"{key} must be null or one of {', '.join(modes)}, got {mode!r}")
+    if mode not in COMPILE_MODES:
+        raise UsageError(f"{key} must be null or one of {', '.join(COMPILE_MODES)}, got {mode!r}")
     if mode == "reduce-overhead" and device.type != "cuda":
         raise UsageError(f"{key}=reduce-overhead replays CUDA graphs and needs device=cuda (here {device.type}); "
                          f"use {key}=default")

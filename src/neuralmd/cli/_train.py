@@ -391,7 +391,7 @@ def _compile_for_training(model: torch.nn.Module, name: str, mode: str, device: 
     if isinstance(model, VerletMD):
         raise UsageError(f"trainer.compile={mode}: {name} trains through the gradient of its energy (a second "
                          "derivative), which torch.compile cannot differentiate; train it with trainer.compile=null")
-    compile_model(model, name, mode, device, key="trainer.compile", modes=("default",))
+    compile_model(model, name, mode, device, key="trainer.compile")  # mode: checked with the trainer settings
 
 
 def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:

@@ -55,9 +55,9 @@ class _WeightedRowSum(torch.autograd.Function):
     """``out[e] = sum_q weights[e, q] table[index[e, q]]`` by ``F.embedding_bag``, which never builds
     the (E, Q, d) gathered rows: on a batch of 32 ligands that tensor is ~60 MB, and allocating and
     filling it cost 20 times more than the weighted sum. First-order gradients: the weights' by
-    embedding_bag's own kernel, the table's by :func:`_transposed_row_sum`; under ``create_graph`` (forces of an energy
-    model that are trained, VerletMD) the backward uses plain differentiable tensor ops, because
-    embedding_bag has no second derivative."""
+    embedding_bag's own kernel, the table's by :func:`_transposed_row_sum`; under ``create_graph``
+    (forces of an energy model that are trained, VerletMD) the backward uses plain differentiable
+    tensor ops, because embedding_bag has no second derivative."""
 
     @staticmethod
     def forward(ctx, table: Tensor, index: Tensor, weights: Tensor) -> Tensor:

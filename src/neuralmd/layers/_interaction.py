@@ -240,9 +240,10 @@ class StackOwner:
         ``torch.compile(dynamic=True, mode=mode)`` from now on, once (a second call changes
         nothing); returns ``self``. An instance attribute: the parameters and the state dict stay
         the module's, and a deep copy of the module runs compiled with its own weights (the same
-        compiled code: parameters are inputs of dynamo's graph, not constants). The CUDA-graph modes pad the edges (a rollout then meets a few shapes instead
-        of a new edge count at almost every step), copy the outputs out, and compute the parameter
-        products inside the graph (a replay copies every input that is not a parameter)."""
+        compiled code: parameters are inputs of dynamo's graph, not constants). The CUDA-graph
+        modes pad the edges (a rollout then meets a few shapes instead of a new edge count at almost
+        every step), copy the outputs out, and compute the parameter products inside the graph (a
+        replay copies every input that is not a parameter)."""
         if "message_passing" in vars(self):
             return self
         if mode in CUDA_GRAPH_MODES:
