@@ -13,7 +13,9 @@ mkdir -p "$OUT"
 export PYTHONPATH="$PWD/src:$PWD/.devsite:$PWD" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv
 python3 -c "import torch, torch_geometric; print('torch', torch.__version__, 'pyg', torch_geometric.__version__)"
-python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tail -25 | tee "$OUT/checks.log"
+# no:logging: torch's captured DEBUG records would bury a failure's message in the output's tail
+python3 -m pytest -q -p no:cacheprovider -p no:logging --tb=short tests/test_cuda.py > "$OUT/checks.log" 2>&1
+tail -40 "$OUT/checks.log"
 cp benchmarks/gpu_training.py "$BASE/benchmarks/"
 (cd "$BASE" && PYTHONPATH="$PWD/src:$OLDPWD/.devsite:$PWD" python3 -m benchmarks.gpu_training \
     --t4l "$OLDPWD/benchmarks/data/t4l.hdf5" --json "$OUT/base_training.json") 2>&1 | tee "$OUT/base_training.log"
