@@ -91,6 +91,18 @@ ABLATION: dict[str, tuple[dict, str]] = {
     "SDE + all + history prior, no learned force": ({"friction": 0.5, "noise": "fdt", "method": "baoab",
                                                      "coefficients": "ligand", "history_prior": True,
                                                      NO_LEARNED_FORCE: True}, "energy"),
+    # Trained by the likelihood of the next snapshot under the Gaussian one-step transition
+    # (loss="transition": the force held over the interval, no rollout), instead of the energy
+    # score of rollouts: the chosen well model, the same with its learned force, and the Langevin
+    # model without a well.
+    "SDE + all + anisotropic history prior, no learned force, transition likelihood": (
+        {"friction": 0.5, "noise": "fdt", "method": "baoab", "coefficients": "ligand", "history_prior": True,
+         "prior_shape": "anisotropic", NO_LEARNED_FORCE: True}, "transition"),
+    "SDE + all + anisotropic history prior, transition likelihood": (
+        {"friction": 0.5, "noise": "fdt", "method": "baoab", "coefficients": "ligand", "history_prior": True,
+         "prior_shape": "anisotropic"}, "transition"),
+    "SDE + all (Langevin), transition likelihood": (
+        {"friction": 0.5, "noise": "fdt", "method": "baoab", "coefficients": "ligand"}, "transition"),
 }
 CONFIGS.update({name: ("neuralmd_sde", options) for name, (options, _) in ABLATION.items()})
 

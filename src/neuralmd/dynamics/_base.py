@@ -53,9 +53,11 @@ def as_times(times: Tensor | Sequence[float], num_snapshots: int, integer: bool)
     return t
 
 
-#: Training losses: Eq. 13 on one path ("mae", "mse"), the energy score of an ensemble, or
-#: denoising score matching of the equilibrium a Langevin model samples ("score", ``_score``).
-LOSSES = ("mae", "mse", "energy", "score")
+#: Training losses: Eq. 13 on one path ("mae", "mse"), the energy score of an ensemble,
+#: denoising score matching of the equilibrium a Langevin model samples ("score", ``_score``), or
+#: the negative log-likelihood of the next snapshot under a Langevin model's Gaussian one-step
+#: transition ("transition", ``_transition``).
+LOSSES = ("mae", "mse", "energy", "score", "transition")
 
 
 def trajectory_loss(pred: Tensor, target: Tensor, kind: str = "mae") -> Tensor:
@@ -133,6 +135,12 @@ class DynamicsModel(nn.Module):
         raise ValueError(f"{type(self).__name__} learns no equilibrium score: loss='score' needs "
                          "NeuralMD with noise='fdt'")
 
+    def transition_loss(self, data, generator: torch.Generator | None = None) -> Tensor:
+        """Negative log-likelihood of the next snapshot under the model's one-step transition; only
+        Langevin NeuralMD with full-rank noise has a Gaussian one (``_transition``)."""
+        raise ValueError(f"{type(self).__name__} has no Gaussian one-step transition: loss='transition' needs "
+                         "NeuralMD with solver='sde' and noise='full' or 'fdt'")
+
     def _predict(self, data, x0: Tensor, v0: Tensor, times: Tensor, generator: torch.Generator | None,
                  start: Tensor) -> Tensor:
         if self.observes_history:
@@ -188,7 +196,9 @@ class DynamicsModel(nn.Module):
         ``"energy"``: the energy score (Å, :func:`energy_score_loss`) of ``samples`` (K >= 2)
         rollouts of the window, drawn as an ensemble (keyed like ``rollout(..., samples=K)``) and
         backpropagated through the solver. ``"score"``: :meth:`score_matching_loss` on the
-        snapshots of ``data`` (no window, no rollout). Returns a scalar tensor.
+        snapshots of ``data`` (no window, no rollout). ``"transition"``: :meth:`transition_loss`,
+        one step from a random start per complex (``window`` unused, no rollout). Returns a
+        scalar tensor.
         """
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
@@ -200,6 +210,8 @@ class DynamicsModel(nn.Module):
             raise ValueError(f"samples is only used by loss='energy', got samples={samples!r} with loss={loss!r}")
         if loss == "score":
             return self.score_matching_loss(data, generator)
+        if loss == "transition":
+            return self.transition_loss(data, generator)
         x0, v0, targets, w, start = sample_windows(data, window, generator)
         times = torch.arange(w + 1, dtype=x0.dtype, device=x0.device)
         # every force evaluation of the window's rollouts reuses one set of parameter products

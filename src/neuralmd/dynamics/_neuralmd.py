@@ -15,6 +15,8 @@ from ._noise import atom_frames
 from ._score import denoising_score_loss, perturbed_snapshots
 from ._second_order import (LigandFactory, SecondOrderDynamics, default_ligand_factory,
                             map_initial_velocity)
+from ._transition import gaussian_nll, langevin_transition
+from ._windows import sample_windows
 
 class NeuralMD(DynamicsModel):
     """NeuralMD ODE (Newtonian, Eq. 10) or SDE (Langevin, Eqs. 11 and 37) on a BindingNet.
@@ -218,6 +220,37 @@ class NeuralMD(DynamicsModel):
         if times.numel() == 1:
             return x0.unsqueeze(0)
         return INTEGRATORS[self.solver][self.method].integrate(self, func, data, x0, v0, times, generator)
+
+    def transition(self, data, x0: Tensor, v0: Tensor, *, start: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Mean (N, 3) and per-coordinate variance (N, 1) of the positions one snapshot interval after
+        ``x0`` (``v0`` and ``start`` as in :meth:`predict`): the model's Langevin dynamics solved
+        exactly over the interval with the force held at its value at ``x0``
+        (:func:`~neuralmd.dynamics._transition.langevin_transition`), a Gaussian. Needs
+        ``solver="sde"`` with ``noise="full"`` or ``"fdt"`` and no velocity refinement."""
+        if not self.stochastic or self.langevin is None or self.noise == "rank1":
+            raise ValueError("a Gaussian one-step transition needs solver='sde' and noise='full' or 'fdt' "
+                             f"(got solver={self.solver!r}, noise={self.noise!r})")
+        if self.velocity_refinement != 0.0:
+            raise ValueError("a Gaussian one-step transition needs velocity_refinement=0 (the refined velocity "
+                             "depends on the position along the step)")
+        if self.history_prior and start is None:
+            raise ValueError("history_prior reads the snapshots before the start: pass start= (N,)")
+        if self.time_scale != 1.0:  # as in predict: the interval is time_scale in the dynamics' units
+            v0 = v0 / self.time_scale
+        if self.velocity_mapper is not None:
+            v0 = map_initial_velocity(self.velocity_mapper, data, x0, v0)
+        acceleration = self.dynamics(data, self.prior(data, start)).acceleration(x0)
+        gamma, sigma = self.coefficients(data, x0)
+        diffusion = sigma.square() / data["ligand"].mass.unsqueeze(-1)  # b^2 of velocity_noise's columns
+        return langevin_transition(x0, v0, acceleration, gamma, diffusion, self.time_scale)
+
+    def transition_loss(self, data, generator: torch.Generator | None = None) -> Tensor:
+        """Mean negative log-likelihood (nats per coordinate) of the snapshot after a random start per
+        complex under :meth:`transition`: a proper score of the model's one-step distribution that
+        trains the force, the friction, kT (or the noise) and the velocity map without a rollout."""
+        x0, v0, targets, _, start = sample_windows(data, 1, generator)
+        mean, var = self.transition(data, x0, v0, start=start)
+        return gaussian_nll(targets[1], mean, var)
 
     def score_matching_loss(self, data, generator: torch.Generator | None = None) -> Tensor:
         """Denoising score matching of ``F / kT`` on ``score_snapshots`` random snapshots of every
