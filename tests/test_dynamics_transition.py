@@ -134,3 +134,24 @@ def test_models_without_a_gaussian_transition_say_so(model, words):
     data = make_batch([make_record(0, T=6)])
     with pytest.raises(ValueError, match=words):
         model().loss(data, loss="transition", generator=torch.Generator().manual_seed(0))
+
+
+def test_transition_is_batch_independent():
+    """A complex's mean and variance are the same alone and inside a batch (BindingNet force,
+    friction network, velocity map, anisotropic history well), float64."""
+    from neuralmd.layers import BindingNet
+    from neuralmd.testing import assert_batch_independent
+
+    torch.manual_seed(0)
+    model = NeuralMD(BindingNet(hidden=16, num_layers=1), solver="sde", method="baoab", friction=0.5, noise="fdt",
+                     kT=0.4, coefficients="ligand", velocity_mapping=True, history_prior=True,
+                     prior_shape="anisotropic").double()
+    records = [make_record(i, n_lig=4 + i, n_res=8, T=6) for i in range(3)]
+
+    def mean_and_variance(data):
+        pos = data["ligand"].pos
+        start = torch.full((pos.shape[0],), 3)
+        mean, var = model.transition(data, pos[:, 3], pos[:, 3] - pos[:, 2], start=start)
+        return torch.cat((mean, var), dim=-1)
+
+    assert_batch_independent(mean_and_variance, records, atol=1e-10)
