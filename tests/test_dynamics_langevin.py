@@ -278,3 +278,22 @@ def test_energy_score_training_learns_the_noise_amplitude_of_ou_data():
     # steps at lr 0.1 on an 8-sample energy score scatter by ~0.1x, so a tighter bound would test
     # the seed, not the method.
     assert 0.6 * true_sigma < learned < 1.25 * true_sigma
+
+
+def test_transition_likelihood_training_learns_the_noise_amplitude_of_ou_data():
+    """The same data and model as above, trained by loss='transition': the one-step likelihood
+    holds the harmonic force over the interval (here it relaxes x by e^-0.3) and takes v0 = x_t -
+    x_(t-1) for the velocity, so it need not land on the truth exactly; within 20 % it must."""
+    data = Batch.from_data_list(ou_records(16, 5, 10, seed=0))
+    true_sigma = math.sqrt(2 * OU_FRICTION * OU_KT)
+    model = NeuralMD(HarmonicWell(OU_SPRING), solver="sde", method="baoab", step_size=0.5,
+                     friction=OU_FRICTION, noise="full", noise_scale=0.4 * true_sigma).double()
+    model.langevin.friction_bias.requires_grad_(False)
+    optimiser = torch.optim.Adam([model.langevin.noise_bias], lr=0.1)
+    for step in range(80):
+        optimiser.zero_grad()
+        model.loss(data, loss="transition", generator=torch.Generator().manual_seed(step)).backward()
+        optimiser.step()
+    _, sigma = model.coefficients(data, data["ligand"].pos[:, 0])
+    learned = float(sigma[0].detach())
+    assert 0.8 * true_sigma < learned < 1.2 * true_sigma, (learned, true_sigma)
