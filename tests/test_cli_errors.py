@@ -33,6 +33,7 @@ def _one_error_line(capsys: pytest.CaptureFixture) -> str:
     (["train", "export_formats=[.mol2]"], 2, ["export_formats", ".mol2"]),
     (["train", "model=gnnmd", "trainer.score_epochs=3"], 2, ["score_epochs", "Langevin", "GNN-MD"]),
     (["train", "trainer.score_epochs=-1"], 2, ["trainer.score_epochs", "integer >= 0"]),
+    (["train", "model=neuralmd_ode", "trainer.loss=transition"], 2, ["trainer.loss=transition", "NeuralMD ODE"]),
 ])
 def test_bad_input_gives_one_clear_line(args, code, words, capsys, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)   # nothing may be written into the repository

@@ -121,7 +121,7 @@ def test_likelihood_training_lowers_the_loss_and_moves_friction_and_kT():
         opt.step()
     with torch.no_grad():
         assert float(loss(99)) < before - 0.1
-    assert float(model.langevin.kT) != kT_before and float(model.langevin.friction_bias) != bias_before
+        assert float(model.langevin.kT) != kT_before and float(model.langevin.friction_bias) != bias_before
 
 
 @pytest.mark.parametrize("model, words", [
@@ -132,8 +132,10 @@ def test_likelihood_training_lowers_the_loss_and_moves_friction_and_kT():
 ])
 def test_models_without_a_gaussian_transition_say_so(model, words):
     data = make_batch([make_record(0, T=6)])
+    built = model()
+    assert not built.has_gaussian_transition and _langevin().has_gaussian_transition
     with pytest.raises(ValueError, match=words):
-        model().loss(data, loss="transition", generator=torch.Generator().manual_seed(0))
+        built.loss(data, loss="transition", generator=torch.Generator().manual_seed(0))
 
 
 def test_transition_is_batch_independent():

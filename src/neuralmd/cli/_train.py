@@ -281,11 +281,15 @@ class Trainer:
 
 def _check_equilibrium_fit(cfg: DictConfig, model: nn.Module, name: str) -> None:
     """``trainer.score_epochs`` and ``trainer.loss=score`` need a model with a learned equilibrium
-    (``learns_equilibrium``, the model's own word on it)."""
+    (``learns_equilibrium``, the model's own word on it), ``trainer.loss=transition`` one with a
+    Gaussian one-step transition (``has_gaussian_transition``)."""
     wants = int(cfg.trainer.get("score_epochs") or 0) > 0 or str(cfg.trainer.loss) == "score"
     if wants and not getattr(model, "learns_equilibrium", False):
         raise UsageError(f"trainer.score_epochs and trainer.loss=score fit the equilibrium of Langevin "
                          f"NeuralMD (model.noise=fdt); {name} has none: set trainer.score_epochs=0")
+    if str(cfg.trainer.loss) == "transition" and not getattr(model, "has_gaussian_transition", False):
+        raise UsageError(f"trainer.loss=transition needs a Gaussian one-step transition (Langevin NeuralMD: "
+                         f"model.solver=sde, model.noise=full or fdt, no velocity refinement); {name} has none")
 
 
 def _resolve_training_loss(cfg: DictConfig) -> None:

@@ -135,6 +135,11 @@ class DynamicsModel(nn.Module):
         raise ValueError(f"{type(self).__name__} learns no equilibrium score: loss='score' needs "
                          "NeuralMD with noise='fdt'")
 
+    @property
+    def has_gaussian_transition(self) -> bool:
+        """Whether the model has a Gaussian one-step transition (``loss="transition"``)."""
+        return False
+
     def transition_loss(self, data, generator: torch.Generator | None = None) -> Tensor:
         """Negative log-likelihood of the next snapshot under the model's one-step transition; only
         Langevin NeuralMD with full-rank noise has a Gaussian one (``_transition``)."""

@@ -221,6 +221,12 @@ class NeuralMD(DynamicsModel):
             return x0.unsqueeze(0)
         return INTEGRATORS[self.solver][self.method].integrate(self, func, data, x0, v0, times, generator)
 
+    @property
+    def has_gaussian_transition(self) -> bool:
+        """Langevin NeuralMD with full-rank noise and no velocity refinement (:meth:`transition`)."""
+        return (self.stochastic and self.langevin is not None and self.noise != "rank1"
+                and self.velocity_refinement == 0.0)
+
     def transition(self, data, x0: Tensor, v0: Tensor, *, start: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Mean (N, 3) and per-coordinate variance (N, 1) of the positions one snapshot interval after
         ``x0`` (``v0`` and ``start`` as in :meth:`predict`): the model's Langevin dynamics solved
