@@ -10,7 +10,7 @@ position ``x(dt)`` is exactly Gaussian with
 
 (the integrated Ornstein-Uhlenbeck velocity). At ``u -> 0`` these tend to 1, 1/2 and 1/3 (free
 flight with Brownian velocity). The factors are computed in float64 whatever the inputs' dtype
-(psi's closed form loses ~1e-16 / u^3 to cancellation: in float32 2 % at u = 0.02), with their
+(psi's closed form cancels: its relative error is ~eps / u^3, 2 % in float32 at u = 0.02), with their
 Taylor series below ``SERIES_BELOW``.
 """
 from __future__ import annotations
