@@ -251,13 +251,19 @@ def ou_records(num: int, atoms: int, snapshots: int, seed: int) -> list[HeteroDa
     return [point_record(pos[i * atoms:(i + 1) * atoms], mass[:atoms], f"ou{i}") for i in range(num)]
 
 
-def test_energy_score_training_learns_the_noise_amplitude_of_ou_data():
+def _noise_only_fit_of_ou_data() -> tuple[Batch, float, NeuralMD, torch.optim.Optimizer]:
+    """OU data (16 complexes x 5 atoms), its true sigma, the Langevin model in its true harmonic
+    well and friction with sigma started at 0.4x the truth, and Adam on sigma alone."""
     data = Batch.from_data_list(ou_records(16, 5, 10, seed=0))
     true_sigma = math.sqrt(2 * OU_FRICTION * OU_KT)
     model = NeuralMD(HarmonicWell(OU_SPRING), solver="sde", method="baoab", step_size=0.5,
                      friction=OU_FRICTION, noise="full", noise_scale=0.4 * true_sigma).double()
     model.langevin.friction_bias.requires_grad_(False)
-    optimiser = torch.optim.Adam([model.langevin.noise_bias], lr=0.1)
+    return data, true_sigma, model, torch.optim.Adam([model.langevin.noise_bias], lr=0.1)
+
+
+def test_energy_score_training_learns_the_noise_amplitude_of_ou_data():
+    data, true_sigma, model, optimiser = _noise_only_fit_of_ou_data()
 
     def held_out_score() -> float:
         with torch.no_grad():
@@ -284,12 +290,7 @@ def test_transition_likelihood_training_learns_the_noise_amplitude_of_ou_data():
     """The same data and model as above, trained by loss='transition': the one-step likelihood
     holds the harmonic force over the interval (here it relaxes x by e^-0.3) and takes v0 = x_t -
     x_(t-1) for the velocity, so it need not land on the truth exactly; within 20 % it must."""
-    data = Batch.from_data_list(ou_records(16, 5, 10, seed=0))
-    true_sigma = math.sqrt(2 * OU_FRICTION * OU_KT)
-    model = NeuralMD(HarmonicWell(OU_SPRING), solver="sde", method="baoab", step_size=0.5,
-                     friction=OU_FRICTION, noise="full", noise_scale=0.4 * true_sigma).double()
-    model.langevin.friction_bias.requires_grad_(False)
-    optimiser = torch.optim.Adam([model.langevin.noise_bias], lr=0.1)
+    data, true_sigma, model, optimiser = _noise_only_fit_of_ou_data()
     for step in range(80):
         optimiser.zero_grad()
         model.loss(data, loss="transition", generator=torch.Generator().manual_seed(step)).backward()

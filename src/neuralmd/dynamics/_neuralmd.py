@@ -210,16 +210,24 @@ class NeuralMD(DynamicsModel):
                 generator: torch.Generator | None = None, *, start: Tensor | None = None) -> Tensor:
         """(T, N, 3) positions at relative times (T,) in snapshot intervals from x0, v0 (N, 3);
         ``start`` (N,): each atom's start snapshot, needed with ``history_prior``."""
-        if self.history_prior and start is None:
-            raise ValueError("history_prior reads the snapshots before the start: pass start= (N,)")
+        v0, func = self._start_state(data, x0, v0, start)
         if self.time_scale != 1.0:  # snapshot intervals -> the dynamics' own time units
-            v0, times = v0 / self.time_scale, times * self.time_scale
-        if self.velocity_mapper is not None:
-            v0 = map_initial_velocity(self.velocity_mapper, data, x0, v0)
-        func = self.dynamics(data, self.prior(data, start))
+            times = times * self.time_scale
         if times.numel() == 1:
             return x0.unsqueeze(0)
         return INTEGRATORS[self.solver][self.method].integrate(self, func, data, x0, v0, times, generator)
+
+    def _start_state(self, data, x0: Tensor, v0: Tensor, start: Tensor | None) -> tuple[Tensor, SecondOrderDynamics]:
+        """What :meth:`predict` and :meth:`transition` start from: ``v0`` in the dynamics' own time
+        units (divided by ``time_scale``), through the velocity map when there is one, and the
+        dynamics function with the history well of the snapshots before ``start``."""
+        if self.history_prior and start is None:
+            raise ValueError("history_prior reads the snapshots before the start: pass start= (N,)")
+        if self.time_scale != 1.0:
+            v0 = v0 / self.time_scale
+        if self.velocity_mapper is not None:
+            v0 = map_initial_velocity(self.velocity_mapper, data, x0, v0)
+        return v0, self.dynamics(data, self.prior(data, start))
 
     @property
     def has_gaussian_transition(self) -> bool:
@@ -233,19 +241,12 @@ class NeuralMD(DynamicsModel):
         exactly over the interval with the force held at its value at ``x0``
         (:func:`~neuralmd.dynamics._transition.langevin_transition`), a Gaussian. Needs
         ``solver="sde"`` with ``noise="full"`` or ``"fdt"`` and no velocity refinement."""
-        if not self.stochastic or self.langevin is None or self.noise == "rank1":
-            raise ValueError("a Gaussian one-step transition needs solver='sde' and noise='full' or 'fdt' "
-                             f"(got solver={self.solver!r}, noise={self.noise!r})")
-        if self.velocity_refinement != 0.0:
-            raise ValueError("a Gaussian one-step transition needs velocity_refinement=0 (the refined velocity "
-                             "depends on the position along the step)")
-        if self.history_prior and start is None:
-            raise ValueError("history_prior reads the snapshots before the start: pass start= (N,)")
-        if self.time_scale != 1.0:  # as in predict: the interval is time_scale in the dynamics' units
-            v0 = v0 / self.time_scale
-        if self.velocity_mapper is not None:
-            v0 = map_initial_velocity(self.velocity_mapper, data, x0, v0)
-        acceleration = self.dynamics(data, self.prior(data, start)).acceleration(x0)
+        if not self.has_gaussian_transition:  # (a refined velocity depends on the position along the step)
+            raise ValueError("a Gaussian one-step transition needs solver='sde', noise='full' or 'fdt' and "
+                             f"velocity_refinement=0 (got solver={self.solver!r}, noise={self.noise!r}, "
+                             f"velocity_refinement={self.velocity_refinement})")
+        v0, func = self._start_state(data, x0, v0, start)  # the interval is time_scale in the dynamics' units
+        acceleration = func.acceleration(x0)
         gamma, sigma = self.coefficients(data, x0)
         diffusion = sigma.square() / data["ligand"].mass.unsqueeze(-1)  # b^2 of velocity_noise's columns
         return langevin_transition(x0, v0, acceleration, gamma, diffusion, self.time_scale)
