@@ -117,6 +117,10 @@ def score(model, records: list, start: int, seed: int, samples: int) -> dict:
     # trajectory by trajectory (benchmarks/compare_to_trivial.py), not only as one mean
     out["per_test"] = {name: {k: scores[k] for k in ("energy_score", "mae")}
                        for name, scores in result.per_complex.items()}
+    # and the energy score at every lag after the start (benchmarks/compare_to_trivial.py --by-lag)
+    out["energy_score_by_lag"] = result.energy_score_by_lag
+    for name, curve in result.per_complex_by_lag.items():
+        out["per_test"][name]["energy_score_by_lag"] = curve
     out["finite"] = all(bool(torch.isfinite(e).all()) for e in result.ensembles)
     # the farthest any sampled rollout's ligand centroid gets from its start: "leaves the pocket"
     out["max_centroid_shift"] = max(float((c - c[:, :1]).norm(dim=-1).max())

@@ -11,7 +11,9 @@ the *predicted* snapshots only (the known start pose is left out, it would only 
   the histograms of three ligand features from MD's (centroid displacement from the start pose,
   heavy-atom RMSD to it, distance of each atom to its nearest C-alpha), and the decorrelation time
   of the centroid displacement;
-* skills (``1 - score / reference``) of the energy score against Static and MeanPose.
+* skills (``1 - score / reference``) of the energy score against Static and MeanPose;
+* the energy score at each lag after the start (``MethodResult.energy_score_by_lag``): where in the
+  horizon a method gains or loses, which one score over the whole horizon hides.
 
 Per-complex values are averaged over complexes with equal weight, as ``neuralmd.metrics`` does.
 """
@@ -69,13 +71,24 @@ SKILL_REFERENCES = {"skill_static": "Static", "skill_meanpose": "MeanPose"}
 @dataclass
 class MethodResult:
     """One method's metrics: ``overall`` (mean over complexes, plus the pooled distribution
-    metrics), ``per_complex`` by complex id, and its sampled ensembles (K, T', N_l, 3) on CPU, one
-    per test complex (``predictions`` gives the first sample of each, a trajectory to export)."""
+    metrics), ``per_complex`` by complex id, the energy score at each lag per complex
+    (``per_complex_by_lag``, lag 1 first), and its sampled ensembles (K, T', N_l, 3) on CPU, one per
+    test complex (``predictions`` gives the first sample of each, a trajectory to export)."""
 
     name: str
     overall: dict[str, float]
     per_complex: dict[str, dict[str, float]]
     ensembles: list[Tensor] = field(default_factory=list, repr=False)
+    per_complex_by_lag: dict[str, list[float]] = field(default_factory=dict, repr=False)
+
+    @property
+    def energy_score_by_lag(self) -> list[float]:
+        """The energy score (Å) at lags 1, 2, ... snapshots after the start, each the mean over the
+        test complexes whose rollouts reach that lag (equal weight)."""
+        curves = list(self.per_complex_by_lag.values())
+        longest = max((len(c) for c in curves), default=0)
+        return [sum(c[lag] for c in curves if len(c) > lag) / sum(len(c) > lag for c in curves)
+                for lag in range(longest)]
 
     @property
     def predictions(self) -> list[Tensor]:
@@ -153,6 +166,12 @@ def score(ensemble: Tensor, record: Any, start: int) -> dict[str, float]:
            "energy_score": metrics.energy_score(samples, target), "crps": metrics.crps(samples, target)}
     out["rmsf_ratio"] = metrics.rmsf_ratio(samples, target) if target.shape[0] > 1 else math.nan
     return out
+
+
+def score_by_lag(ensemble: Tensor, record: Any, start: int) -> list[float]:
+    """The energy score of one complex's ensemble (K, T', N, 3) at each predicted snapshot, lag 1
+    first (:func:`neuralmd.metrics.energy_score_by_lag`)."""
+    return metrics.energy_score_by_lag(metrics.as_ensemble(ensemble)[:, 1:], _target(record, start)[1:]).tolist()
 
 
 def ligand_features(traj: Tensor, record: Any, start: int) -> dict[str, Tensor]:
@@ -251,7 +270,8 @@ def evaluate_methods(methods: dict[str, nn.Module], task: Task, batch_size: int,
         overall["speed"] = metrics.snapshots_per_second(frames, 1, seconds) if seconds > 0 else float("inf")
         overall["samples"] = float(ensembles[0].shape[0])
         overall.update(distribution_metrics(pooled_features(ensembles, records, task.start), md, dt_ps))
-        results.append(MethodResult(name, overall, per, ensembles))
+        by_lag = {cid: score_by_lag(e, r, task.start) for cid, e, r in zip(ids, ensembles, records)}
+        results.append(MethodResult(name, overall, per, ensembles, by_lag))
     add_skills(results)
     return results
 

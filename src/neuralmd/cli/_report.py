@@ -2,8 +2,9 @@
 
 Two tables, one row per method: point metrics of the ensemble mean in the paper's layout
 (reconstruction MAE, "MSE" = mean L2, RMSD; validity Matching, Stability, Clash; Table 3's speed as
-a column), then the ensemble and distribution metrics with the skills last. For a few complexes,
-Table 2's per-complex block follows (complex x metric rows, one column per method).
+a column), then the ensemble and distribution metrics with the skills last; then the energy score at
+a few lags after the start (:data:`REPORTED_LAGS`). For a few complexes, Table 2's per-complex block
+follows (complex x metric rows, one column per method).
 """
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ MAX_PER_COMPLEX_ROWS = 10
 #: of cases is too narrow).
 FEW_COMPLEXES = 10
 _ARROWS = {"lower": "↓", "higher": "↑"}
+#: Lags (snapshots after the start) of the Markdown table of the energy score by lag, where the
+#: rollouts reach them; the last lag is always shown. The JSON has every lag, the plot draws them all.
+REPORTED_LAGS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
 def _fmt(x: float, key: str = "") -> str:
@@ -82,6 +86,24 @@ def _skill_intervals(results: Sequence[MethodResult], n: int) -> str:
             "this test set): " + "; ".join(rows) + "." + few)
 
 
+def _lag_table(results: Sequence[MethodResult]) -> list[str]:
+    """The energy score of every method at :data:`REPORTED_LAGS` and the last lag, the best of each
+    column in bold; no table without lag curves."""
+    curves = {r.name: r.energy_score_by_lag for r in results}
+    longest = max(len(c) for c in curves.values())
+    if longest == 0:
+        return []
+    lags = sorted({lag for lag in REPORTED_LAGS if lag <= longest} | {longest})
+    best = {lag: min(c[lag - 1] for c in curves.values() if len(c) >= lag) for lag in lags}
+    lines = ["| Method | " + " | ".join(f"lag {lag}" for lag in lags) + " |", "|---|" + "---:|" * len(lags)]
+    for name, curve in curves.items():
+        cells = [("n/a" if len(curve) < lag else f"**{curve[lag - 1]:.3f}**" if curve[lag - 1] == best[lag]
+                  else f"{curve[lag - 1]:.3f}") for lag in lags]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return ["", "Energy score (Å) by lag, in snapshots after the start (mean over the test complexes; the "
+            "lowest of each lag in bold): where in the horizon a method gains or loses.", "", *lines]
+
+
 def markdown(results: Sequence[MethodResult], task: Task) -> str:
     """The Markdown tables for ``results`` on ``task``."""
     n = len(results[0].per_complex)
@@ -109,6 +131,7 @@ def markdown(results: Sequence[MethodResult], task: Task) -> str:
     intervals = _skill_intervals(results, n)
     if intervals:
         lines += ["", intervals]
+    lines += _lag_table(results)
     if n <= MAX_PER_COMPLEX_ROWS:
         names = [r.name for r in results]
         lines += ["", "| Complex | Metric | " + " | ".join(names) + " |", "|---|---|" + "---:|" * len(names)]
@@ -137,8 +160,9 @@ def write_tables(results: Sequence[MethodResult], task: Task, out: Path) -> str:
                "units": {k: COLUMNS[k][1] for k in keys} | {"decorrelation_md": "snapshots", "decorrelation_ps": "ps",
                                                              "decorrelation_md_ps": "ps"},
                "better": {k: COLUMNS[k][2] for k in keys},
-               "methods": [{"name": r.name, "overall": r.overall, "per_complex": r.per_complex}
-                           for r in results]}
+               "methods": [{"name": r.name, "overall": r.overall, "per_complex": r.per_complex,
+                            "energy_score_by_lag": r.energy_score_by_lag,
+                            "per_complex_energy_score_by_lag": r.per_complex_by_lag} for r in results]}
     (out / "metrics.json").write_text(json.dumps(payload, indent=2, default=float))
     return text
 
@@ -230,10 +254,27 @@ def plot_features(results: Sequence[MethodResult], task: Task, path: Path) -> Pa
     return _save(fig, path, axes[0])
 
 
+def plot_energy_score_by_lag(results: Sequence[MethodResult], path: Path) -> Path | None:
+    """Every method's energy score against the lag after the start (log lag axis); None without lags."""
+    if not any(r.energy_score_by_lag for r in results):
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    for j, r in enumerate(results):
+        curve = r.energy_score_by_lag
+        ax.plot(range(1, len(curve) + 1), curve, lw=1.4, ls=("-", "--", ":", "-.")[j % 4], label=r.name)
+    ax.set_xscale("log")
+    ax.set_xlabel("lag (snapshots after the start)")
+    ax.set_ylabel("energy score (Å)")
+    return _save(fig, path, ax)
+
+
 def write_plots(results: Sequence[MethodResult], task: Task, out: Path) -> list[Path]:
-    """The three plots of a report in ``out``: Eq. 2's windowed RMSF, per-atom RMSF, feature histograms."""
+    """The plots of a report in ``out``: Eq. 2's windowed RMSF, per-atom RMSF, feature histograms and
+    the energy score by lag."""
     plots = [plot_rmsf(results, task, out / "rmsf.png"), plot_atom_rmsf(results, task, out / "rmsf_atoms.png"),
-             plot_features(results, task, out / "features.png")]
+             plot_features(results, task, out / "features.png"),
+             plot_energy_score_by_lag(results, out / "energy_score_by_lag.png")]
     return [p for p in plots if p is not None]
 
 

@@ -9,7 +9,8 @@ then the complexes with equal weight, so a batch gives the mean of what each com
 from ._distributions import (JSD_BINS, atom_rmsf, autocorrelation, centroid_displacement,
                              decorrelation_time, jensen_shannon, nearest_ca_distance, rmsd_to_reference,
                              rmsf_ratio)
-from ._ensemble import as_ensemble, crps, energy_score, ensemble_mean, paired_ratio_interval, skill
+from ._ensemble import (as_ensemble, crps, energy_score, energy_score_by_lag, ensemble_mean, paired_ratio_interval,
+                        skill)
 from ._trajectory import (COVALENT_RADII, clash_rate, covalent_radius, mae, matching, mean_l2, rmsd, rmsf,
                           snapshots_per_second, stability)
 
@@ -25,6 +26,7 @@ __all__ = [
     "clash_rate",
     "snapshots_per_second",
     "energy_score",
+    "energy_score_by_lag",
     "crps",
     "skill",
     "paired_ratio_interval",

@@ -48,8 +48,9 @@ def _ensemble_and_target(samples: Tensor, target: Tensor) -> tuple[Tensor, Tenso
     return samples, target
 
 
-def _kernel_score(samples: Tensor, target: Tensor, batch: Tensor | None, per_coordinate: bool) -> float:
-    """Mean of ``E d(X, y) - E d(X, X') / 2`` with d the Euclidean or per-coordinate distance."""
+def _kernel_terms(samples: Tensor, target: Tensor, per_coordinate: bool) -> Tensor:
+    """``E d(X, y) - E d(X, X') / 2`` per snapshot and atom (T, N), d the Euclidean or per-coordinate
+    distance (then averaged over the three coordinates)."""
     samples, target = _ensemble_and_target(samples, target)
     k = samples.shape[0]
     if per_coordinate:
@@ -64,8 +65,13 @@ def _kernel_score(samples: Tensor, target: Tensor, batch: Tensor | None, per_coo
         for i in range(k):
             spread += dist(samples, samples[i].unsqueeze(0)).sum(0)
         spread /= k * (k - 1)
-    per_atom = (accuracy - spread / 2).mean(-1)                                # (T, N)
-    index, labels = _labels(batch, target.shape[1], target.device)
+    return (accuracy - spread / 2).mean(-1)                                    # (T, N)
+
+
+def _kernel_score(samples: Tensor, target: Tensor, batch: Tensor | None, per_coordinate: bool) -> float:
+    """Mean of :func:`_kernel_terms` over snapshots and atoms per complex, then over complexes."""
+    per_atom = _kernel_terms(samples, target, per_coordinate)
+    index, labels = _labels(batch, per_atom.shape[1], per_atom.device)
     return float(_per_complex_atom_mean(per_atom, index, len(labels)).mean())
 
 
@@ -85,6 +91,31 @@ def energy_score(samples: Tensor, target: Tensor, batch: Tensor | None = None) -
             then complexes with equal weight.
     """
     return _kernel_score(samples, target, batch, per_coordinate=False)
+
+
+def energy_score_by_lag(samples: Tensor, target: Tensor, batch: Tensor | None = None) -> Tensor:
+    """The :func:`energy_score` of each predicted snapshot on its own: (T,) in Å, entry ``t`` the
+    score ``t + 1`` snapshots after the start when the start pose is left out, as the evaluation
+    does. Each complex is averaged over its atoms, then complexes with equal weight; the mean over
+    the T entries is :func:`energy_score`.
+
+    One score over a whole horizon mixes the lags where the past still carries information with those
+    where only the equilibrium is left; the curve shows at which lags a dynamics model beats a trivial
+    ensemble (Static wins the first lags of a slow ligand, Stationary the late ones).
+
+    >>> import torch
+    >>> target = torch.zeros(2, 1, 3)
+    >>> samples = torch.zeros(2, 2, 1, 3)
+    >>> samples[:, 1, 0, 0] = 1.0              # exact at the first lag, 1 Å off at the second
+    >>> energy_score_by_lag(samples, target).tolist()
+    [0.0, 1.0]
+    """
+    per_atom = _kernel_terms(samples, target, per_coordinate=False)             # (T, N)
+    index, labels = _labels(batch, per_atom.shape[1], per_atom.device)
+    num = len(labels)
+    sums = per_atom.new_zeros(per_atom.shape[0], num).index_add_(1, index, per_atom)
+    counts = torch.bincount(index, minlength=num).to(per_atom)
+    return (sums / counts).mean(1)
 
 
 def crps(samples: Tensor, target: Tensor, batch: Tensor | None = None) -> float:
