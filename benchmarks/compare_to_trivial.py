@@ -16,8 +16,13 @@ interval that resamples the tests (paired: a resample draws a test for both meth
 :func:`neuralmd.metrics.paired_ratio_interval`, seeded). Rows of a multi-trajectory split that carry
 each trajectory's scores count each trajectory as a test; older rows count the split as one.
 
+With ``--by-lag`` (rows made since the energy score by lag was added) the same paired comparison
+runs lag by lag instead, over bins of lags that double in width (1, 2-3, 4-7, 8-15, ...: the mean
+energy score over a bin's lags, per test): where in the horizon the method beats each trivial
+method and where it does not.
+
     python benchmarks/compare_to_trivial.py ROWS.jsonl [MORE.jsonl ...] --methods "METHOD" ["OTHER" ...] \\
-        [--task single] [--exclude T4L_02]
+        [--task single] [--exclude T4L_02] [--by-lag]
 """
 from __future__ import annotations
 
@@ -101,6 +106,62 @@ def compare(rows: list[dict], methods: list[str], *, references: tuple[str, ...]
     return "\n".join(lines)
 
 
+def lag_bins(longest: int) -> list[tuple[int, int]]:
+    """Bins of lags ``[a, b]`` (1-based, inclusive) that double in width up to ``longest``: (1, 1),
+    (2, 3), (4, 7), ..., the last one cut at ``longest``.
+
+    >>> lag_bins(20)
+    [(1, 1), (2, 3), (4, 7), (8, 15), (16, 20)]
+    """
+    bins, a = [], 1
+    while a <= longest:
+        bins.append((a, min(2 * a - 1, longest)))
+        a *= 2
+    return bins
+
+
+def compare_by_lag(rows: list[dict], methods: list[str], *, references: tuple[str, ...] = SHOWN) -> str:
+    """Per compared method, one table: for each bin of lags (:func:`lag_bins`), the mean over the tests
+    of every method's energy score over the bin, and the compared method's ratio to each reference with
+    its paired 95 % bootstrap interval over the tests and the number of tests where it is lower."""
+    shown = tuple(dict.fromkeys((*TRIVIAL, *references)))
+    curves = defaultdict(list)
+    for r in rows:
+        if r.get("energy_score_by_lag"):
+            curves[(r["test"], r["method"])].append(r["energy_score_by_lag"])
+    tests = sorted({t for t, _ in curves if all((t, x) in curves for x in (*shown, *methods))})
+    if not tests:
+        raise SystemExit("no test has lag curves (rows with energy_score_by_lag) of every reference and compared method")
+    longest = min(len(c) for v in curves.values() for c in v)
+
+    def binned(test: str, method: str, lo: int, hi: int) -> float:
+        """The seed mean of the method's mean energy score over lags lo..hi on the test."""
+        return statistics.mean(statistics.mean(c[lo - 1:hi]) for c in curves[(test, method)])
+
+    bins = lag_bins(longest)
+    lines = [f"{len(tests)} tests, lags 1-{longest}; ratio = mean over the tests of the method's energy score "
+             "over the bin / the reference's, [95 % paired bootstrap interval], tests lower / all"]
+    for m in methods:
+        lines += ["", f"{m}:", "",
+                  "| lags | " + " | ".join((m, *shown)) + " | " + " | ".join(f"ratio to {x}" for x in shown) + " |",
+                  "|---" * (2 * len(shown) + 2) + "|"]
+        for lo, hi in bins:
+            mine = [binned(t, m, lo, hi) for t in tests]
+            cells = [f"{statistics.mean(mine):.3f}"]
+            ratios = []
+            for other in shown:
+                reference = [binned(t, other, lo, hi) for t in tests]
+                cells.append(f"{statistics.mean(reference):.3f}")
+                ratio, low, high = paired_ratio_interval(mine, reference)
+                mark = "**" if high < 1 else ""
+                ratios.append(f"{mark}{ratio:.3f}{mark} [{low:.3f}, {high:.3f}] "
+                              f"{sum(a < b for a, b in zip(mine, reference))}/{len(tests)}")
+            label = f"{lo}" if lo == hi else f"{lo}-{hi}"
+            lines.append(f"| {label} | " + " | ".join(cells + ratios) + " |")
+        lines.append("(bold: the whole interval below 1)")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("rows", nargs="+", type=Path, help="benchmarks.accuracy JSONL files")
@@ -109,8 +170,12 @@ def main() -> None:
     parser.add_argument("--exclude", nargs="*", default=[], help="tests to leave out (e.g. a validation trajectory)")
     parser.add_argument("--references", nargs="+", default=list(SHOWN),
                         help="reference methods to show beside the issue's trivial set (default: %(default)s)")
+    parser.add_argument("--by-lag", action="store_true",
+                        help="compare over bins of lags after the start instead of the whole horizon")
     args = parser.parse_args()
-    print(compare(load(args.rows, args.task, set(args.exclude)), args.methods, references=tuple(args.references)))
+    rows = load(args.rows, args.task, set(args.exclude))
+    table = compare_by_lag if args.by_lag else compare
+    print(table(rows, args.methods, references=tuple(args.references)))
 
 
 if __name__ == "__main__":

@@ -45,6 +45,11 @@ def test_every_fold_of_each_task_is_run_and_summarized(complexes_file: Path, tmp
         assert len(r["per_test"]) == n_test
         for key in ("energy_score", "mae"):
             assert sum(t[key] for t in r["per_test"].values()) / n_test == pytest.approx(r[key])
+        # and its energy score at every lag, whose mean over lags is its energy score
+        for t in r["per_test"].values():
+            assert sum(t["energy_score_by_lag"]) / len(t["energy_score_by_lag"]) == pytest.approx(t["energy_score"])
+        assert r["energy_score_by_lag"] == pytest.approx(
+            [sum(c) / n_test for c in zip(*(t["energy_score_by_lag"] for t in r["per_test"].values()))])
     assert len({r["test_sha1"] for r in rows}) == 3            # one fingerprint of the test data per fold
 
     accuracy.main(["--task", "leave_target_out", "--methods", "NeuralMD Langevin", "Static", "MeanPose",

@@ -1,6 +1,8 @@
 """benchmarks/compare_to_trivial.py: per-test best trivial ensemble, counts and means from rows."""
 import json
 
+import pytest
+
 from benchmarks.compare_to_trivial import compare, load
 
 
@@ -61,3 +63,31 @@ def test_a_split_with_per_trajectory_scores_is_compared_trajectory_by_trajectory
     # two tests, x and y, each against its own best trivial ensemble (Stationary 0.5 on x, RandomWalk 0.7 on y)
     assert "| x |" in text and "| y |" in text and "| x+y |" not in text
     assert "below the best trivial ensemble on 1 of 2 tests" in text
+
+
+def test_by_lag_compares_bins_of_lags_paired_over_tests(tmp_path):
+    from benchmarks.compare_to_trivial import compare_by_lag, lag_bins
+
+    assert lag_bins(20) == [(1, 1), (2, 3), (4, 7), (8, 15), (16, 20)] and lag_bins(1) == [(1, 1)]
+    # the model is better than every trivial method over lags 1-3 and worse after them, on both tests
+    flat = {"Static": 1.0, "MeanPose": 0.9, "Stationary": 0.5, "RandomWalk": 0.6, "Stationary (anisotropic)": 0.5}
+    rows = []
+    for test, scale in (("a", 1.0), ("b", 2.0)):
+        for method, level in flat.items():
+            rows.append(dict(_row(test, method, 0, level * scale, 0.1), energy_score_by_lag=[level * scale] * 5))
+        for seed, early in ((0, 0.2), (42, 0.4)):   # seed mean 0.3 over lags 1-3, then 0.8
+            curve = [early * scale] * 3 + [0.8 * scale] * 2
+            rows.append(dict(_row(test, "model", seed, sum(curve) / 5, 0.1), energy_score_by_lag=curve))
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    text = compare_by_lag(load([path], "single", set()), ["model"])
+    lines = {line.split(" |")[0]: line for line in text.splitlines() if line.startswith("| ")}
+    # lag 1: model 0.45 (mean of 0.3 and 0.6) against Stationary 0.75: ratio 0.6 on both tests, lower on 2
+    assert lines["| 1"].startswith("| 1 | 0.450 | 1.500 | 1.350 | 0.750 | 0.900 | 0.750 |")
+    assert "**0.600** [0.600, 0.600] 2/2" in lines["| 1"]
+    # lags 4-5: 1.2 against Stationary's 0.75: 1.6, lower on none, not bold
+    assert "| 4-5 | 1.200 |" in text and " 1.600 [1.600, 1.600] 0/2" in lines["| 4-5"]
+    no_curves = tmp_path / "old.jsonl"
+    no_curves.write_text("\n".join(json.dumps({k: v for k, v in r.items() if k != "energy_score_by_lag"}) for r in rows))
+    with pytest.raises(SystemExit, match="lag curves"):
+        compare_by_lag(load([no_curves], "single", set()), ["model"])

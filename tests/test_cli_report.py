@@ -5,6 +5,7 @@ import csv
 import json
 import math
 
+import pytest
 import torch
 
 from neuralmd.cli._build import Task
@@ -38,3 +39,30 @@ def test_tables_files_and_plots(tmp_path):
     assert payload["methods"][0]["overall"]["mae"] == results[0].overall["mae"]
     plots = write_plots(results, task, tmp_path)
     assert plots and all(p.is_file() and p.stat().st_size > 0 for p in plots)
+
+
+def test_energy_score_by_lag_in_the_results_tables_and_plot(tmp_path):
+    from neuralmd import metrics
+
+    results, task = _results()
+    static = results[0]
+    # per complex: the metric of its ensemble after the start, lag 1 first; the mean curve of the two
+    for (cid, curve), ensemble, record in zip(static.per_complex_by_lag.items(), static.ensembles, task.test):
+        target = record["ligand"].pos[:, task.start + 1:].transpose(0, 1).double()
+        assert curve == pytest.approx(metrics.energy_score_by_lag(ensemble[:, 1:], target).tolist(), rel=1e-12)
+        assert sum(curve) / len(curve) == pytest.approx(static.per_complex[cid]["energy_score"], rel=1e-12)
+    curves = list(static.per_complex_by_lag.values())
+    assert static.energy_score_by_lag == pytest.approx([(a + b) / 2 for a, b in zip(*curves)])
+    text = write_tables(results, task, tmp_path)
+    assert "Energy score (Å) by lag" in text and "| Method | lag 1 | lag 2 | lag 3 | lag 5 | lag 6 |" in text
+    payload = json.loads((tmp_path / "metrics.json").read_text())
+    assert payload["methods"][0]["energy_score_by_lag"] == pytest.approx(static.energy_score_by_lag)
+    assert (write_plots(results, task, tmp_path)[-1]).name == "energy_score_by_lag.png"
+
+
+def test_complexes_of_unequal_length_enter_the_lags_they_reach():
+    from neuralmd.cli._evaluate import MethodResult
+
+    result = MethodResult("m", {}, {}, per_complex_by_lag={"a": [1.0, 2.0, 3.0], "b": [3.0]})
+    assert result.energy_score_by_lag == [2.0, 2.0, 3.0]
+    assert MethodResult("m", {}, {}).energy_score_by_lag == []

@@ -106,3 +106,24 @@ def test_paired_ratio_interval_resamples_cases_in_pairs():
     ratio, low, high = paired_ratio_interval([0.9 * m + 0.05 * (i % 3) for i, m in enumerate(many)], many,
                                              resamples=2000)
     assert low < ratio < high and high - low < 0.01
+
+
+def test_energy_score_by_lag_splits_the_energy_score_by_snapshot():
+    from neuralmd.metrics import energy_score_by_lag
+
+    g = torch.Generator().manual_seed(3)
+    samples = torch.randn(6, 5, 7, 3, generator=g, dtype=torch.float64)
+    target = torch.randn(5, 7, 3, generator=g, dtype=torch.float64)
+    batch = torch.tensor([4, 4, 4, 9, 9, 9, 9])      # two complexes of unequal size, equal weight
+    curve = energy_score_by_lag(samples, target, batch)
+    assert curve.shape == (5,)
+    # its mean is the energy score; each entry is the energy score of that snapshot alone
+    assert float(curve.mean()) == pytest.approx(energy_score(samples, target, batch), rel=1e-12)
+    for t in range(5):
+        assert float(curve[t]) == pytest.approx(energy_score(samples[:, t:t + 1], target[t:t + 1], batch), rel=1e-12)
+    # a sample exact at one lag and off at another shows the difference there only
+    near = target.unsqueeze(0).repeat(2, 1, 1, 1)
+    near[:, 3] += torch.tensor([0.0, 0.0, 2.0], dtype=torch.float64)
+    assert energy_score_by_lag(near, target).tolist() == pytest.approx([0, 0, 0, 2, 0], abs=1e-12)
+    with pytest.raises(ValueError, match="must match target"):
+        energy_score_by_lag(samples[:, :4], target)
