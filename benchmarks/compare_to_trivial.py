@@ -142,8 +142,8 @@ def compare_by_lag(rows: list[dict], methods: list[str], *, references: tuple[st
     lines = [f"{len(tests)} tests, lags 1-{longest}; ratio = mean over the tests of the method's energy score "
              "over the bin / the reference's, [95 % paired bootstrap interval], tests lower / all"]
     for m in methods:
-        lines += ["", f"{m}:", "",
-                  "| lags | " + " | ".join((m, *shown)) + " | " + " | ".join(f"ratio to {x}" for x in shown) + " |",
+        lines += ["", f"model: {m}", "",
+                  "| lags | model | " + " | ".join(shown) + " | " + " | ".join(f"ratio to {x}" for x in shown) + " |",
                   "|---" * (2 * len(shown) + 2) + "|"]
         for lo, hi in bins:
             mine = [binned(t, m, lo, hi) for t in tests]
