@@ -20,6 +20,10 @@ Tasks (paper sections 2.4, 2.5):
   scored), so the folds keep no validation set.
 - ``single`` on such a file: by default the first trajectory of every complex (``--targets`` filters).
 
+``--rolling-every K`` adds short forecasts of ``--rolling-horizon H`` snapshots from every K-th
+snapshot after the start to each row (``rolling``): the same trained model, many more forecasts of
+the first lags, where a dynamics model can still use the current pose and velocity.
+
 Every method is scored as ``neuralmd evaluate`` scores it (``neuralmd.cli._evaluate``): stochastic
 methods draw ``--samples`` rollouts; point metrics of the ensemble mean, energy score, CRPS, per-atom
 RMSF ratio, feature JSDs, decorrelation time. The baselines fitted on history (MeanPose, Stationary,
@@ -48,7 +52,7 @@ from neuralmd import metrics
 from neuralmd.data import group_complexes, ligand_folds, parse_complex_id, read_misato, target_folds
 from neuralmd.dynamics._windows import crop_windows
 from neuralmd.cli._build import Task
-from neuralmd.cli._evaluate import evaluate_methods
+from neuralmd.cli._evaluate import evaluate_methods, rollout_all, score_by_lag, unique_ids
 
 try:
     from benchmarks.methods import ABLATION, HISTORY_BASELINES, METHODS, build, training_loss
@@ -105,6 +109,44 @@ def train(model: torch.nn.Module, records: list, args, loss: str = "mae") -> flo
         opt.step()
     model.eval()
     return time.process_time() - start
+
+
+def rolling_origins(start: int, length: int, every: int, horizon: int) -> list[int]:
+    """The forecast origins ``start, start + every, ...`` whose ``horizon`` snapshots after them lie
+    within a trajectory of ``length`` snapshots.
+
+    >>> rolling_origins(20, 100, 10, 10)
+    [20, 30, 40, 50, 60, 70, 80]
+    """
+    return list(range(start, length - horizon, every))
+
+
+def score_rolling(model, records: list, start: int, seed: int, samples: int, *, every: int,
+                  horizon: int) -> dict:
+    """Short forecasts from several origins: from each of :func:`rolling_origins`, every test
+    trajectory cut to the origin's ``horizon`` snapshots after it, rolled out and scored lag by lag
+    as ``neuralmd evaluate`` does (the snapshots up to the origin are the observed history; the model
+    is not retrained).
+    Returns the origins and, per test trajectory, the energy score by lag averaged over the origins
+    and its mean: many more forecasts of the first lags than the task's one origin gives, each
+    trajectory still one case of a paired comparison (its origins overlap, so they are not
+    independent cases)."""
+    length = min(int(r["ligand"].pos.shape[1]) for r in records)
+    origins = rolling_origins(start, length, every, horizon)
+    if not origins:
+        raise SystemExit(f"--rolling-horizon {horizon} leaves no origin after snapshot {start} of {length}")
+    names = unique_ids(records)
+    curves: dict[str, list[list[float]]] = {name: [] for name in names}
+    for origin in origins:
+        window = [cut(r, 0, origin + horizon + 1) for r in records]
+        ensembles, _, _ = rollout_all(model, window, origin, 16, torch.device("cpu"), seed, samples=samples)
+        for name, ensemble, record in zip(names, ensembles, window):
+            curves[name].append(score_by_lag(ensemble, record, origin))
+    per_test = {}
+    for name, lists in curves.items():
+        mean_curve = [statistics.mean(values) for values in zip(*lists)]
+        per_test[name] = dict(energy_score_by_lag=mean_curve, energy_score=statistics.mean(mean_curve))
+    return dict(every=every, horizon=horizon, origins=origins, per_test=per_test)
 
 
 def score(model, records: list, start: int, seed: int, samples: int) -> dict:
@@ -279,6 +321,10 @@ def run(args) -> None:
                            data=args.data.name, test_sha1=fingerprint(test_set),
                            train_trajectories=len(train_set), test_trajectories=len(test_set),
                            **score(model, test_set, start, seed, args.samples))
+                if args.rolling_every:
+                    torch.manual_seed(seed)
+                    row["rolling"] = score_rolling(model, test_set, start, seed, args.samples,
+                                                   every=args.rolling_every, horizon=args.rolling_horizon)
                 with open(args.out, "a") as f:
                     f.write(json.dumps(row) + "\n")
                 print(f"{args.task} {test_name} {method:13s} seed {seed:3d}: mae {row['mae']:.3f} "
@@ -527,6 +573,11 @@ def main(argv: list[str] | None = None) -> None:
                         f"{TIME_SCALES} that scores best on the training snapshots (fit_time_scale)")
     p.add_argument("--velocity-mapping", action="store_true",
                    help="NeuralMD with its learned initial-velocity map (only NeuralMD methods are run)")
+    p.add_argument("--rolling-every", type=int, default=0,
+                   help="also score short forecasts from every this many snapshots after the start "
+                        "(row['rolling'], score_rolling; 0: off)")
+    p.add_argument("--rolling-horizon", type=int, default=10,
+                   help="with --rolling-every: snapshots scored after each origin")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("accuracy_runs.jsonl"))
     p.add_argument("--resume", action="store_true", help="skip runs already in --out")
@@ -538,6 +589,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="print whether the rows of two JSON-lines files (e.g. a table's rows and their "
                         "re-run) agree within the seeds' noise")
     args = p.parse_args(argv)
+    if args.rolling_every < 0 or args.rolling_horizon < 1:
+        p.error("--rolling-every must be >= 0 and --rolling-horizon >= 1")
     if args.data is None:
         args.data = ROOT / "data" / ("complexes.hdf5" if args.task in CROSS_COMPLEX else "t4l.hdf5")
     if args.ablation:

@@ -22,7 +22,10 @@ energy score over a bin's lags, per test): where in the horizon the method beats
 method and where it does not.
 
     python benchmarks/compare_to_trivial.py ROWS.jsonl [MORE.jsonl ...] --methods "METHOD" ["OTHER" ...] \\
-        [--task single] [--exclude T4L_02] [--by-lag]
+        [--task single] [--exclude T4L_02] [--by-lag] [--rolling]
+
+``--rolling`` reads the rows' rolling-origin forecasts instead (``benchmarks.accuracy
+--rolling-every``): each test's curve is then the mean over its origins.
 """
 from __future__ import annotations
 
@@ -39,17 +42,23 @@ TRIVIAL = ("Static", "MeanPose", "Stationary", "RandomWalk")
 SHOWN = TRIVIAL + ("Stationary (anisotropic)",)
 
 
-def load(paths: list[Path], task: str, exclude: set[str]) -> list[dict]:
+def load(paths: list[Path], task: str, exclude: set[str], *, rolling: bool = False) -> list[dict]:
     """The rows of ``task`` whose test is not excluded. A row of a multi-trajectory split that carries
     each trajectory's scores (``per_test``, written by ``benchmarks.accuracy`` since 2026-11-27)
-    becomes one row per trajectory, so that the comparison pairs trajectories, not splits."""
+    becomes one row per trajectory, so that the comparison pairs trajectories, not splits. With
+    ``rolling``, each trajectory's scores are those of its rolling-origin forecasts (``rolling``,
+    ``benchmarks.accuracy --rolling-every``); rows without them are left out."""
     rows = []
     for path in paths:
         with open(path) as f:
             for r in map(json.loads, f):
-                if r["task"] != task:
+                if r["task"] != task or (rolling and "rolling" not in r):
                     continue
-                per_test = r.get("per_test") or {}
+                per_test = r["rolling"]["per_test"] if rolling else r.get("per_test") or {}
+                if rolling and len(per_test) == 1:   # a single task: the row's own test
+                    (scores,) = per_test.values()
+                    rows += [dict(r, **scores)] if r["test"] not in exclude else []
+                    continue
                 parts = [dict(r, test=name, **scores) for name, scores in per_test.items()] if len(per_test) > 1 else [r]
                 rows += [part for part in parts if part["test"] not in exclude]
     return rows
@@ -172,8 +181,13 @@ def main() -> None:
                         help="reference methods to show beside the issue's trivial set (default: %(default)s)")
     parser.add_argument("--by-lag", action="store_true",
                         help="compare over bins of lags after the start instead of the whole horizon")
+    parser.add_argument("--rolling", action="store_true",
+                        help="the rows' rolling-origin forecasts (benchmarks.accuracy --rolling-every) instead of "
+                             "the task's one forecast per test")
     args = parser.parse_args()
-    rows = load(args.rows, args.task, set(args.exclude))
+    if args.rolling and not args.by_lag:   # the rows' MAE and criteria belong to the task's forecast, not these
+        parser.error("--rolling compares lag curves: add --by-lag")
+    rows = load(args.rows, args.task, set(args.exclude), rolling=args.rolling)
     table = compare_by_lag if args.by_lag else compare
     print(table(rows, args.methods, references=tuple(args.references)))
 

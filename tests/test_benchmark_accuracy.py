@@ -115,3 +115,31 @@ def test_compare_flags_only_what_moved_beyond_the_seeds_noise(tmp_path: Path, ca
     # a method without spread over seeds (a deterministic baseline) must match exactly
     write("after.jsonl", [("Static", 0, 0.501), ("Static", 1, 0.501)])
     assert accuracy.compare(before, tmp_path / "after.jsonl") == 2
+
+
+def test_rolling_origins_score_short_forecasts_from_every_kth_snapshot(complexes_file: Path, tmp_path: Path) -> None:
+    from neuralmd.data import read_misato
+
+    assert accuracy.rolling_origins(20, 100, 10, 10) == [20, 30, 40, 50, 60, 70, 80]
+    assert accuracy.rolling_origins(23, 30, 5, 10) == []
+    out = tmp_path / "rolling.jsonl"
+    accuracy.main(["--task", "leave_target_out", "--folds", "bace", "--methods", "Static", "Stationary", "--seeds", "0",
+                   "--data", str(complexes_file), "--out", str(out), "--rolling-every", "9", "--rolling-horizon", "4",
+                   *TINY])
+    static, stationary = _rows(out)
+    rolling = static["rolling"]
+    assert rolling["origins"] == [2, 11, 20] and rolling["horizon"] == 4 and set(rolling["per_test"]) == set(
+        static["per_test"])
+    # Static's forecast from an origin is that snapshot's pose: its curve is the mean over the origins of
+    # each trajectory's distance to it, lag by lag
+    name = sorted(rolling["per_test"])[0]
+    pos = read_misato(str(complexes_file), name)["ligand"].pos.double()               # (N, T, 3)
+    expected = [sum(float((pos[:, o + lag] - pos[:, o]).norm(dim=-1).mean()) for o in (2, 11, 20)) / 3
+                for lag in range(1, 5)]
+    assert rolling["per_test"][name]["energy_score_by_lag"] == pytest.approx(expected, rel=1e-9)
+    assert rolling["per_test"][name]["energy_score"] == pytest.approx(sum(expected) / 4)
+    assert "rolling" in stationary
+    with pytest.raises(SystemExit, match="leaves no origin"):
+        accuracy.main(["--task", "leave_target_out", "--folds", "bace", "--methods", "Static", "--seeds", "1",
+                       "--data", str(complexes_file), "--out", str(out), "--rolling-every", "9",
+                       "--rolling-horizon", "28", *TINY])

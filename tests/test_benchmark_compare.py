@@ -91,3 +91,19 @@ def test_by_lag_compares_bins_of_lags_paired_over_tests(tmp_path):
     no_curves.write_text("\n".join(json.dumps({k: v for k, v in r.items() if k != "energy_score_by_lag"}) for r in rows))
     with pytest.raises(SystemExit, match="lag curves"):
         compare_by_lag(load([no_curves], "single", set()), ["model"])
+
+
+def test_rolling_rows_give_each_test_the_curve_of_its_origins(tmp_path):
+    rows = [dict(_row("a", "Static", 0, 1.0, 0.5), energy_score_by_lag=[1.0, 1.0],
+                 rolling=dict(per_test={"a": dict(energy_score_by_lag=[0.2, 0.4], energy_score=0.3)})),
+            _row("a", "model", 0, 0.5, 0.5)]                      # no rolling forecasts: left out
+    split = dict(_row("x+y", "Static", 0, 1.0, 0.5, task="multi"),
+                 rolling=dict(per_test={"x": dict(energy_score_by_lag=[0.1], energy_score=0.1),
+                                        "y": dict(energy_score_by_lag=[0.3], energy_score=0.3)}))
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in (*rows, split)))
+    (single,) = load([path], "single", set(), rolling=True)
+    assert single["energy_score_by_lag"] == [0.2, 0.4] and single["method"] == "Static"
+    multi = load([path], "multi", {"y"}, rolling=True)
+    assert [(r["test"], r["energy_score_by_lag"]) for r in multi] == [("x", [0.1])]
+    assert load([path], "single", {"a"}, rolling=True) == []

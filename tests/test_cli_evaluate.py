@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from neuralmd.cli._build import Task
-from neuralmd.cli._evaluate import _batches, _unique_ids, add_skills, decorrelation, evaluate_methods, score
+from neuralmd.cli._evaluate import _batches, unique_ids, add_skills, decorrelation, evaluate_methods, score
 from neuralmd.data import synthetic_trajectories
 from neuralmd.dynamics import LinearBaseline, MeanPoseBaseline, StaticBaseline, StationaryBaseline
 
@@ -55,7 +55,7 @@ def test_batches_group_equal_lengths_and_ids_are_made_unique():
     short = RECORDS[0].clone()
     short["ligand"].pos = short["ligand"].pos[:, :5]
     assert _batches([RECORDS[0], short, RECORDS[1]], 4) == [[0, 2], [1]]
-    assert _unique_ids([RECORDS[0], RECORDS[0]]) == [str(RECORDS[0].id), f"{RECORDS[0].id}#2"]
+    assert unique_ids([RECORDS[0], RECORDS[0]]) == [str(RECORDS[0].id), f"{RECORDS[0].id}#2"]
 
 
 def test_decorrelation_of_frozen_or_short_series_is_undefined():

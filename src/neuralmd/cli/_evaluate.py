@@ -257,7 +257,7 @@ def evaluate_methods(methods: dict[str, nn.Module], task: Task, batch_size: int,
         raise ValueError(f"{task.name}: the test set is empty")
     if isinstance(samples, bool) or int(samples) < 1:
         raise UsageError(f"samples must be a positive integer, got {samples}")
-    ids = _unique_ids(records)
+    ids = unique_ids(records)
     md, dt_ps = md_features(records, task.start), common_interval(records)
     results = []
     for name, model in methods.items():
@@ -276,7 +276,9 @@ def evaluate_methods(methods: dict[str, nn.Module], task: Task, batch_size: int,
     return results
 
 
-def _unique_ids(records: Sequence[Any]) -> list[str]:
+def unique_ids(records: Sequence[Any]) -> list[str]:
+    """Each record's id, made unique by ``#2``, ``#3``, ... on repeats: the keys of the per-complex
+    results."""
     seen: dict[str, int] = {}
     out = []
     for r in records:
