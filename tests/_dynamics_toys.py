@@ -15,6 +15,8 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, HeteroData
 from torch_geometric.utils import scatter
 
+from neuralmd._format import node_batch
+
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -77,9 +79,10 @@ def rigid_motion(data: HeteroData, rot: Tensor, shift: Tensor) -> HeteroData:
     return out
 
 
-def _complex_batch(data, n: int, store: str) -> Tensor:
-    b = getattr(data[store], "batch", None)
-    return torch.zeros(n, dtype=torch.long) if b is None else b
+def _complex_batch(data, store: str, key: str) -> Tensor:
+    """The complex of every node of ``store``, as the package reads it (PyG gives the residues of
+    these records no batch vector: their count cannot be inferred)."""
+    return node_batch(data, store, key)
 
 
 def _num(data) -> int:
@@ -131,11 +134,11 @@ class ToyForceField(nn.Module):
     def encode_protein(self, data) -> ToyEncoding:
         self.encode_calls += 1
         res = data["residue"]
-        return ToyEncoding(res.backbone[:, 1], _complex_batch(data, res.type.shape[0], "residue"))
+        return ToyEncoding(res.backbone[:, 1], _complex_batch(data, "residue", "type"))
 
     def _terms(self, data, x: Tensor, protein: ToyEncoding | None):
         protein = self.encode_protein(data) if protein is None else protein
-        batch = _complex_batch(data, x.shape[0], "ligand")
+        batch = _complex_batch(data, "ligand", "z")
         same = batch.unsqueeze(0) == batch.unsqueeze(1)
         diff = x.unsqueeze(1) - x.unsqueeze(0)  # (N, N, 3) x_i - x_j
         d = diff.pow(2).sum(-1).add(1e-12).sqrt()

@@ -89,3 +89,16 @@ def test_a_no_grad_rollout_runs_in_inference_mode_and_returns_an_ordinary_tensor
     verlet = VerletMD(BindingNet(hidden=8, num_layers=1).double())
     with torch.no_grad():
         assert torch.isfinite(verlet.rollout(data, [2, 3])).all()
+
+
+def test_the_toy_force_field_gives_each_complex_of_a_batch_what_it_gives_alone():
+    # the stand-in of many dynamics tests: its residues carry no PyG batch vector, so it must find
+    # their complexes as the package does (every residue once counted as complex 0's)
+    from _dynamics_toys import ToyForceField, make_batch, make_record
+
+    records = [make_record(0), make_record(1, n_lig=5, n_res=7)]
+    field = ToyForceField().double()
+    with torch.no_grad():
+        batched = field(make_batch(records), make_batch(records)["ligand"].pos[:, 2])
+        alone = torch.cat([field(r, r["ligand"].pos[:, 2]) for r in records])
+    torch.testing.assert_close(batched, alone, rtol=0, atol=1e-12)
