@@ -129,15 +129,54 @@ def lag_bins(longest: int) -> list[tuple[int, int]]:
     return bins
 
 
+def lag_curves(rows: list[dict]) -> dict[tuple[str, str], list[list[float]]]:
+    """(test, method) -> the energy score by lag of each of its seeds' rows (rows without one left out)."""
+    curves = defaultdict(list)
+    for r in rows:
+        if r.get("energy_score_by_lag"):
+            curves[(r["test"], r["method"])].append(r["energy_score_by_lag"])
+    return curves
+
+
+def mean_curves(rows: list[dict], methods: tuple[str, ...]) -> dict[str, list[float]]:
+    """Each method's energy score by lag, averaged over its seeds per test and then over the tests
+    that every one of ``methods`` has curves for (cut to the shortest curve)."""
+    curves = lag_curves(rows)
+    tests = sorted({t for t, _ in curves if all((t, m) in curves for m in methods)})
+    longest = min(len(c) for t in tests for m in methods for c in curves[(t, m)])
+    per_test = {(t, m): [statistics.mean(c[lag] for c in curves[(t, m)]) for lag in range(longest)]
+                for t in tests for m in methods}
+    return {m: [statistics.mean(per_test[(t, m)][lag] for t in tests) for lag in range(longest)] for m in methods}
+
+
+def plot_by_lag(rows: list[dict], methods: list[str], references: tuple[str, ...], path: Path) -> None:
+    """The mean energy score by lag of the compared methods and the references (log lag axis)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = tuple(dict.fromkeys((*methods, *TRIVIAL, *references)))
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for j, (name, curve) in enumerate(mean_curves(rows, shown).items()):
+        ax.plot(range(1, len(curve) + 1), curve, lw=2.2 if name in methods else 1.2,
+                ls="-" if name in methods else ("--", ":", "-.")[j % 3], label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("lag (snapshots after the origin)")
+    ax.set_ylabel("energy score (Å), mean over the tests")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
 def compare_by_lag(rows: list[dict], methods: list[str], *, references: tuple[str, ...] = SHOWN) -> str:
     """Per compared method, one table: for each bin of lags (:func:`lag_bins`), the mean over the tests
     of every method's energy score over the bin, and the compared method's ratio to each reference with
     its paired 95 % bootstrap interval over the tests and the number of tests where it is lower."""
     shown = tuple(dict.fromkeys((*TRIVIAL, *references)))
-    curves = defaultdict(list)
-    for r in rows:
-        if r.get("energy_score_by_lag"):
-            curves[(r["test"], r["method"])].append(r["energy_score_by_lag"])
+    curves = lag_curves(rows)
     tests = sorted({t for t, _ in curves if all((t, x) in curves for x in (*shown, *methods))})
     if not tests:
         raise SystemExit("no test has lag curves (rows with energy_score_by_lag) of every reference and compared method")
@@ -184,12 +223,18 @@ def main() -> None:
     parser.add_argument("--rolling", action="store_true",
                         help="the rows' rolling-origin forecasts (benchmarks.accuracy --rolling-every) instead of "
                              "the task's one forecast per test")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="with --by-lag: write the mean energy score by lag of every method shown here")
     args = parser.parse_args()
+    if args.plot and not args.by_lag:
+        parser.error("--plot draws the lag curves: add --by-lag")
     if args.rolling and not args.by_lag:   # the rows' MAE and criteria belong to the task's forecast, not these
         parser.error("--rolling compares lag curves: add --by-lag")
     rows = load(args.rows, args.task, set(args.exclude), rolling=args.rolling)
     table = compare_by_lag if args.by_lag else compare
     print(table(rows, args.methods, references=tuple(args.references)))
+    if args.plot:
+        plot_by_lag(rows, args.methods, tuple(args.references), args.plot)
 
 
 if __name__ == "__main__":

@@ -107,3 +107,18 @@ def test_rolling_rows_give_each_test_the_curve_of_its_origins(tmp_path):
     multi = load([path], "multi", {"y"}, rolling=True)
     assert [(r["test"], r["energy_score_by_lag"]) for r in multi] == [("x", [0.1])]
     assert load([path], "single", {"a"}, rolling=True) == []
+
+
+def test_mean_curves_average_seeds_then_tests_and_plot(tmp_path):
+    from benchmarks.compare_to_trivial import mean_curves, plot_by_lag
+
+    rows = [dict(_row("a", "m", 0, 0, 0), energy_score_by_lag=[1.0, 2.0, 9.0]),
+            dict(_row("a", "m", 1, 0, 0), energy_score_by_lag=[3.0, 4.0, 9.0]),
+            dict(_row("b", "m", 0, 0, 0), energy_score_by_lag=[5.0, 6.0]),
+            dict(_row("c", "m", 0, 0, 0), energy_score_by_lag=[7.0, 7.0])]      # no reference rows on c
+    rows += [dict(_row(t, "ref", 0, 0, 0), energy_score_by_lag=[1.0, 1.0]) for t in ("a", "b")]
+    assert mean_curves(rows, ("m", "ref")) == {"m": [3.5, 4.5], "ref": [1.0, 1.0]}
+    rows += [dict(_row(t, name, 0, 0, 0), energy_score_by_lag=[1.0, 1.0]) for t in ("a", "b")
+             for name in ("Static", "MeanPose", "Stationary", "RandomWalk")]
+    plot_by_lag(rows, ["m"], ("ref",), tmp_path / "lags.png")
+    assert (tmp_path / "lags.png").stat().st_size > 0
