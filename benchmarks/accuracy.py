@@ -52,7 +52,7 @@ from neuralmd import metrics
 from neuralmd.data import group_complexes, ligand_folds, parse_complex_id, read_misato, target_folds
 from neuralmd.dynamics._windows import crop_windows
 from neuralmd.cli._build import Task
-from neuralmd.cli._evaluate import evaluate_methods, rollout_all, score_by_lag, unique_ids
+from neuralmd.cli._evaluate import evaluate_methods, rolling_by_lag
 
 try:
     from benchmarks.methods import ABLATION, HISTORY_BASELINES, METHODS, build, training_loss
@@ -111,41 +111,19 @@ def train(model: torch.nn.Module, records: list, args, loss: str = "mae") -> flo
     return time.process_time() - start
 
 
-def rolling_origins(start: int, length: int, every: int, horizon: int) -> list[int]:
-    """The forecast origins ``start, start + every, ...`` whose ``horizon`` snapshots after them lie
-    within a trajectory of ``length`` snapshots.
-
-    >>> rolling_origins(20, 100, 10, 10)
-    [20, 30, 40, 50, 60, 70, 80]
-    """
-    return list(range(start, length - horizon, every))
-
-
 def score_rolling(model, records: list, start: int, seed: int, samples: int, *, every: int,
                   horizon: int) -> dict:
-    """Short forecasts from several origins: from each of :func:`rolling_origins`, every test
-    trajectory cut to the origin's ``horizon`` snapshots after it, rolled out and scored lag by lag
-    as ``neuralmd evaluate`` does (the snapshots up to the origin are the observed history; the model
-    is not retrained).
-    Returns the origins and, per test trajectory, the energy score by lag averaged over the origins
-    and its mean: many more forecasts of the first lags than the task's one origin gives, each
-    trajectory still one case of a paired comparison (its origins overlap, so they are not
-    independent cases)."""
-    length = min(int(r["ligand"].pos.shape[1]) for r in records)
-    origins = rolling_origins(start, length, every, horizon)
-    if not origins:
-        raise SystemExit(f"--rolling-horizon {horizon} leaves no origin after snapshot {start} of {length}")
-    names = unique_ids(records)
-    curves: dict[str, list[list[float]]] = {name: [] for name in names}
-    for origin in origins:
-        window = [cut(r, 0, origin + horizon + 1) for r in records]
-        ensembles, _, _ = rollout_all(model, window, origin, 16, torch.device("cpu"), seed, samples=samples)
-        for name, ensemble, record in zip(names, ensembles, window):
-            curves[name].append(score_by_lag(ensemble, record, origin))
-    per_test = {}
-    for name, lists in curves.items():
-        mean_curve = [statistics.mean(values) for values in zip(*lists)]
-        per_test[name] = dict(energy_score_by_lag=mean_curve, energy_score=statistics.mean(mean_curve))
+    """Short forecasts from several origins (``neuralmd.cli._evaluate.rolling_by_lag``: every
+    ``every``-th snapshot from ``start`` on, ``horizon`` snapshots each, scored lag by lag as
+    ``neuralmd evaluate`` scores), per test trajectory the energy score by lag averaged over the
+    origins and its mean; many more forecasts of the first lags than the task's one origin gives."""
+    try:
+        origins, curves = rolling_by_lag(model, records, start, every=every, horizon=horizon, batch_size=16,
+                                         device=torch.device("cpu"), seed=seed, samples=samples)
+    except ValueError as err:
+        raise SystemExit(f"--rolling-horizon {horizon}: {err}") from None
+    per_test = {name: dict(energy_score_by_lag=curve, energy_score=statistics.mean(curve))
+                for name, curve in curves.items()}
     return dict(every=every, horizon=horizon, origins=origins, per_test=per_test)
 
 

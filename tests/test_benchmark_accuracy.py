@@ -120,8 +120,9 @@ def test_compare_flags_only_what_moved_beyond_the_seeds_noise(tmp_path: Path, ca
 def test_rolling_origins_score_short_forecasts_from_every_kth_snapshot(complexes_file: Path, tmp_path: Path) -> None:
     from neuralmd.data import read_misato
 
-    assert accuracy.rolling_origins(20, 100, 10, 10) == [20, 30, 40, 50, 60, 70, 80]
-    assert accuracy.rolling_origins(23, 30, 5, 10) == []
+    from neuralmd.cli._evaluate import rolling_origins
+
+    assert rolling_origins(20, 100, 10, 10) == [20, 30, 40, 50, 60, 70, 80] and rolling_origins(23, 30, 5, 10) == []
     out = tmp_path / "rolling.jsonl"
     accuracy.main(["--task", "leave_target_out", "--folds", "bace", "--methods", "Static", "Stationary", "--seeds", "0",
                    "--data", str(complexes_file), "--out", str(out), "--rolling-every", "9", "--rolling-horizon", "4",

@@ -214,3 +214,18 @@ def test_simulate_compiles_every_bindingnet_module_on_request(run_dir: Path, com
 
     with pytest.raises(UsageError, match="no BindingNet modules"):
         compile_model(torch.nn.Linear(1, 1), "Linear", "default", torch.device("cpu"))
+
+
+def test_evaluate_with_rolling_origins_and_its_refusals(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "rolling"
+    common = ["evaluate", "baselines=[static,randomwalk]", "data=synthetic", "data.num=4", "data.options.n_snapshots=12",
+              "data.options.ligand_atoms=[6,8]", "data.options.residues=[6,10]", "samples=2"]
+    assert main([*common, "rolling_every=3", "rolling_horizon=4", f"out_dir={out}"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert all(len(m["rolling_energy_score_by_lag"]) == 4 for m in report["methods"])
+    assert "The same from rolling origins" in (out / "metrics.md").read_text()
+    for bad, message in (("rolling_every=-1", "rolling_every must be"), ("rolling_horizon=0", "rolling origins need"),
+                         ("rolling_horizon=50", "leaves no origin")):
+        target = tmp_path / bad.replace("=", "_")
+        assert main([*common, "rolling_every=3", bad, f"out_dir={target}"]) != 0
+        assert message in capsys.readouterr().err and not target.exists()     # refused before anything is written

@@ -66,3 +66,32 @@ def test_complexes_of_unequal_length_enter_the_lags_they_reach():
     result = MethodResult("m", {}, {}, per_complex_by_lag={"a": [1.0, 2.0, 3.0], "b": [3.0]})
     assert result.energy_score_by_lag == [2.0, 2.0, 3.0]
     assert MethodResult("m", {}, {}).energy_score_by_lag == []
+
+
+def test_rolling_origins_add_a_lag_table_averaged_over_the_origins(tmp_path):
+    from neuralmd import metrics
+    from neuralmd.cli import UsageError
+
+    records = synthetic_trajectories(2, seed=1, n_snapshots=12, ligand_atoms=(6, 7), residues=(6, 8))
+    task = Task("multi", "syn", [], [], records, start=1)
+    results = evaluate_methods({"Static": StaticBaseline(), "RandomWalk": RandomWalkBaseline()}, task, 2,
+                               torch.device("cpu"), seed=0, samples=2, rolling=(3, 4))
+    static = results[0]
+    # origins 1, 4, 7 (7 + 4 = 11, the last snapshot): Static's forecast from an origin is its pose
+    for record, curve in zip(records, static.per_complex_rolling_by_lag.values()):
+        pos = record["ligand"].pos.double()
+        expected = [sum(metrics.energy_score_by_lag(pos[:, o].expand(4, -1, -1).unsqueeze(0),
+                                                    pos[:, o + 1:o + 5].transpose(0, 1)).tolist()[lag]
+                        for o in (1, 4, 7)) / 3 for lag in range(4)]
+        assert curve == pytest.approx(expected, rel=1e-12)
+    assert len(static.rolling_energy_score_by_lag) == 4 and static.per_complex_by_lag   # the task's own curves too
+    text = write_tables(results, task, tmp_path)
+    assert "The same from rolling origins" in text and "| Method | lag 1 | lag 2 | lag 3 | lag 4 |" in text
+    assert json.loads((tmp_path / "metrics.json").read_text())["methods"][0]["rolling_energy_score_by_lag"] == \
+        pytest.approx(static.rolling_energy_score_by_lag)
+    assert "rolling origins" not in markdown(_results()[0], _results()[1])     # off by default
+    for bad in ((0, 4), (3, True), (3, "4")):
+        with pytest.raises(UsageError, match="rolling origins need"):
+            evaluate_methods({"Static": StaticBaseline()}, task, 2, torch.device("cpu"), rolling=bad)
+    with pytest.raises(UsageError, match="leaves no origin"):
+        evaluate_methods({"Static": StaticBaseline()}, task, 2, torch.device("cpu"), rolling=(3, 11))

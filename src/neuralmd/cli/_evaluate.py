@@ -19,6 +19,7 @@ Per-complex values are averaged over complexes with equal weight, as ``neuralmd.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -80,19 +81,31 @@ class MethodResult:
     per_complex: dict[str, dict[str, float]]
     ensembles: list[Tensor] = field(default_factory=list, repr=False)
     per_complex_by_lag: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    #: each complex's energy score by lag averaged over the rolling origins (:func:`rolling_by_lag`)
+    per_complex_rolling_by_lag: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
     @property
     def energy_score_by_lag(self) -> list[float]:
         """The energy score (Å) at lags 1, 2, ... snapshots after the start, each the mean over the
         test complexes whose rollouts reach that lag (equal weight)."""
-        curves = list(self.per_complex_by_lag.values())
-        longest = max((len(c) for c in curves), default=0)
-        return [sum(c[lag] for c in curves if len(c) > lag) / sum(len(c) > lag for c in curves)
-                for lag in range(longest)]
+        return _mean_curve(self.per_complex_by_lag)
+
+    @property
+    def rolling_energy_score_by_lag(self) -> list[float]:
+        """The same from the rolling origins (empty without them)."""
+        return _mean_curve(self.per_complex_rolling_by_lag)
 
     @property
     def predictions(self) -> list[Tensor]:
         return [e[0] for e in self.ensembles]
+
+
+def _mean_curve(curves_by_complex: dict[str, list[float]]) -> list[float]:
+    """Mean over complexes of per-complex curves, lag by lag, each lag over the complexes reaching it."""
+    curves = list(curves_by_complex.values())
+    longest = max((len(c) for c in curves), default=0)
+    return [sum(c[lag] for c in curves if len(c) > lag) / sum(len(c) > lag for c in curves)
+            for lag in range(longest)]
 
 
 def _batches(records: Sequence[Any], size: int) -> list[list[int]]:
@@ -174,6 +187,48 @@ def score_by_lag(ensemble: Tensor, record: Any, start: int) -> list[float]:
     return metrics.energy_score_by_lag(metrics.as_ensemble(ensemble)[:, 1:], _target(record, start)[1:]).tolist()
 
 
+def rolling_origins(start: int, length: int, every: int, horizon: int) -> list[int]:
+    """The forecast origins ``start, start + every, ...`` whose ``horizon`` snapshots after them lie
+    within a trajectory of ``length`` snapshots.
+
+    >>> rolling_origins(20, 100, 10, 10)
+    [20, 30, 40, 50, 60, 70, 80]
+    """
+    return list(range(start, length - horizon, every))
+
+
+def _first_snapshots(record: Any, count: int) -> Any:
+    """A shallow copy of ``record`` whose ligand trajectory keeps its first ``count`` snapshots."""
+    out = copy.copy(record)
+    out["ligand"].pos = record["ligand"].pos[:, :count]
+    return out
+
+
+def rolling_by_lag(model: nn.Module, records: Sequence[Any], start: int, *, every: int, horizon: int,
+                   batch_size: int, device: torch.device, seed: int, samples: int) -> tuple[list[int], dict[str, list[float]]]:
+    """Short forecasts of ``horizon`` snapshots from every ``every``-th snapshot from ``start`` on
+    (:func:`rolling_origins` of the shortest record), each scored lag by lag like the task's own
+    forecast (the snapshots up to an origin are the observed history; the model is not refitted).
+
+    Returns the origins and each complex's energy score by lag averaged over them: many forecasts of
+    the first lags, where a single origin gives one noisy sample. A complex stays one case for any
+    comparison across complexes: its origins overlap and are not independent forecasts.
+    """
+    length = min(int(r["ligand"].pos.shape[1]) for r in records)
+    origins = rolling_origins(start, length, every, horizon)
+    if not origins:
+        raise ValueError(f"a rolling horizon of {horizon} snapshots leaves no origin after snapshot {start} "
+                         f"of trajectories of {length}")
+    ids = unique_ids(records)
+    curves: dict[str, list[list[float]]] = {cid: [] for cid in ids}
+    for origin in origins:
+        window = [_first_snapshots(r, origin + horizon + 1) for r in records]
+        ensembles, _, _ = rollout_all(model, window, origin, batch_size, device, seed, samples=samples)
+        for cid, ensemble, record in zip(ids, ensembles, window):
+            curves[cid].append(score_by_lag(ensemble, record, origin))
+    return origins, {cid: [sum(v) / len(v) for v in zip(*lists)] for cid, lists in curves.items()}
+
+
 def ligand_features(traj: Tensor, record: Any, start: int) -> dict[str, Tensor]:
     """The three feature samples of one ensemble or trajectory (K, T', N, 3) over its predicted
     snapshots: centroid displacement and heavy-atom RMSD from the start pose (one per snapshot and
@@ -249,14 +304,24 @@ def add_skills(results: Sequence["MethodResult"]) -> None:
 
 def evaluate_methods(methods: dict[str, nn.Module], task: Task, batch_size: int,
                      device: torch.device, seed: int = 0, progress: bool = False, *,
-                     samples: int = 8) -> list[MethodResult]:
+                     samples: int = 8, rolling: tuple[int, int] | None = None) -> list[MethodResult]:
     """Roll out and score every method on ``task.test`` (with a progress bar per method);
-    stochastic methods draw ``samples`` rollouts per complex."""
+    stochastic methods draw ``samples`` rollouts per complex. ``rolling=(every, horizon)`` also
+    scores short forecasts from every ``every``-th snapshot after the start (:func:`rolling_by_lag`)."""
     records = list(task.test)
     if not records:
         raise ValueError(f"{task.name}: the test set is empty")
     if isinstance(samples, bool) or int(samples) < 1:
         raise UsageError(f"samples must be a positive integer, got {samples}")
+    if rolling is not None:
+        every, horizon = rolling
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (every, horizon)):
+            raise UsageError("rolling origins need a whole number of snapshots >= 1 between origins and as the "
+                             f"horizon (neuralmd evaluate: rolling_every, rolling_horizon), got {rolling}")
+        length = min(int(r["ligand"].pos.shape[1]) for r in records)
+        if not rolling_origins(task.start, length, int(every), int(horizon)):
+            raise UsageError(f"a rolling horizon of {horizon} snapshots leaves no origin after snapshot "
+                             f"{task.start} of test trajectories of {length}")
     ids = unique_ids(records)
     md, dt_ps = md_features(records, task.start), common_interval(records)
     results = []
@@ -271,7 +336,12 @@ def evaluate_methods(methods: dict[str, nn.Module], task: Task, batch_size: int,
         overall["samples"] = float(ensembles[0].shape[0])
         overall.update(distribution_metrics(pooled_features(ensembles, records, task.start), md, dt_ps))
         by_lag = {cid: score_by_lag(e, r, task.start) for cid, e, r in zip(ids, ensembles, records)}
-        results.append(MethodResult(name, overall, per, ensembles, by_lag))
+        result = MethodResult(name, overall, per, ensembles, by_lag)
+        if rolling is not None:
+            _, result.per_complex_rolling_by_lag = rolling_by_lag(
+                model, records, task.start, every=int(rolling[0]), horizon=int(rolling[1]), batch_size=batch_size,
+                device=device, seed=seed, samples=int(samples))
+        results.append(result)
     add_skills(results)
     return results
 

@@ -54,8 +54,11 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         raise UsageError(f"split must be test or val, got {cfg.split!r}")
     if cfg.max_complexes is not None:
         task.test = list(task.test)[: int(cfg.max_complexes)]
+    every, horizon = cfg.get("rolling_every", 0), cfg.get("rolling_horizon", 10)
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise UsageError(f"rolling_every must be a whole number of snapshots >= 0 (0: off), got {every!r}")
     results = evaluate_methods(methods, task, int(cfg.batch_size), device, int(cfg.seed), progress=True,
-                               samples=int(cfg.samples))
+                               samples=int(cfg.samples), rolling=(every, horizon) if every else None)
     out = Path(str(cfg.out_dir))
     out.mkdir(parents=True, exist_ok=True)
     text = write_tables(results, task, out)

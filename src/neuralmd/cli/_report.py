@@ -86,10 +86,11 @@ def _skill_intervals(results: Sequence[MethodResult], n: int) -> str:
             "this test set): " + "; ".join(rows) + "." + few)
 
 
-def _lag_table(results: Sequence[MethodResult]) -> list[str]:
+def _lag_table(results: Sequence[MethodResult], *, rolling: bool = False) -> list[str]:
     """The energy score of every method at :data:`REPORTED_LAGS` and the last lag, the best of each
-    column in bold; no table without lag curves."""
-    curves = {r.name: r.energy_score_by_lag for r in results}
+    column in bold, from the task's start or (``rolling``) averaged over the rolling origins; no
+    table without those curves."""
+    curves = {r.name: r.rolling_energy_score_by_lag if rolling else r.energy_score_by_lag for r in results}
     longest = max(len(c) for c in curves.values())
     if longest == 0:
         return []
@@ -100,8 +101,12 @@ def _lag_table(results: Sequence[MethodResult]) -> list[str]:
         cells = [("n/a" if len(curve) < lag else f"**{curve[lag - 1]:.3f}**" if curve[lag - 1] == best[lag]
                   else f"{curve[lag - 1]:.3f}") for lag in lags]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return ["", "Energy score (Å) by lag, in snapshots after the start (mean over the test complexes; the "
-            "lowest of each lag in bold): where in the horizon a method gains or loses.", "", *lines]
+    caption = ("Energy score (Å) by lag, in snapshots after the start (mean over the test complexes; the "
+               "lowest of each lag in bold): where in the horizon a method gains or loses.")
+    if rolling:
+        caption = ("The same from rolling origins, every few snapshots after the start (`rolling_every`), each "
+                   "complex's curve averaged over its origins: many forecasts of the first lags instead of one.")
+    return ["", caption, "", *lines]
 
 
 def markdown(results: Sequence[MethodResult], task: Task) -> str:
@@ -131,7 +136,7 @@ def markdown(results: Sequence[MethodResult], task: Task) -> str:
     intervals = _skill_intervals(results, n)
     if intervals:
         lines += ["", intervals]
-    lines += _lag_table(results)
+    lines += _lag_table(results) + _lag_table(results, rolling=True)
     if n <= MAX_PER_COMPLEX_ROWS:
         names = [r.name for r in results]
         lines += ["", "| Complex | Metric | " + " | ".join(names) + " |", "|---|---|" + "---:|" * len(names)]
@@ -163,7 +168,8 @@ def write_tables(results: Sequence[MethodResult], task: Task, out: Path) -> str:
                # the mean curve only: every complex's (``MethodResult.per_complex_by_lag``) would be
                # complexes x lags numbers per method, megabytes for a MISATO-sized test set
                "methods": [{"name": r.name, "overall": r.overall, "per_complex": r.per_complex,
-                            "energy_score_by_lag": r.energy_score_by_lag} for r in results]}
+                            "energy_score_by_lag": r.energy_score_by_lag,
+                            "rolling_energy_score_by_lag": r.rolling_energy_score_by_lag} for r in results]}
     (out / "metrics.json").write_text(json.dumps(payload, indent=2, default=float))
     return text
 
