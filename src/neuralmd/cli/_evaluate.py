@@ -197,6 +197,16 @@ def rolling_origins(start: int, length: int, every: int, horizon: int) -> list[i
     return list(range(start, length - horizon, every))
 
 
+def _origins_of(records: Sequence[Any], start: int, every: int, horizon: int) -> list[int]:
+    """:func:`rolling_origins` of the shortest of ``records``; a ValueError when there is none."""
+    length = min(int(r["ligand"].pos.shape[1]) for r in records)
+    origins = rolling_origins(start, length, every, horizon)
+    if not origins:
+        raise ValueError(f"a rolling horizon of {horizon} snapshots leaves no origin after snapshot {start} "
+                         f"of trajectories of {length}")
+    return origins
+
+
 def _first_snapshots(record: Any, count: int) -> Any:
     """A shallow copy of ``record`` whose ligand trajectory keeps its first ``count`` snapshots."""
     out = copy.copy(record)
@@ -214,11 +224,7 @@ def rolling_by_lag(model: nn.Module, records: Sequence[Any], start: int, *, ever
     the first lags, where a single origin gives one noisy sample. A complex stays one case for any
     comparison across complexes: its origins overlap and are not independent forecasts.
     """
-    length = min(int(r["ligand"].pos.shape[1]) for r in records)
-    origins = rolling_origins(start, length, every, horizon)
-    if not origins:
-        raise ValueError(f"a rolling horizon of {horizon} snapshots leaves no origin after snapshot {start} "
-                         f"of trajectories of {length}")
+    origins = _origins_of(records, start, every, horizon)
     ids = unique_ids(records)
     curves: dict[str, list[list[float]]] = {cid: [] for cid in ids}
     for origin in origins:
@@ -318,10 +324,10 @@ def evaluate_methods(methods: dict[str, nn.Module], task: Task, batch_size: int,
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (every, horizon)):
             raise UsageError("rolling origins need a whole number of snapshots >= 1 between origins and as the "
                              f"horizon (neuralmd evaluate: rolling_every, rolling_horizon), got {rolling}")
-        length = min(int(r["ligand"].pos.shape[1]) for r in records)
-        if not rolling_origins(task.start, length, int(every), int(horizon)):
-            raise UsageError(f"a rolling horizon of {horizon} snapshots leaves no origin after snapshot "
-                             f"{task.start} of test trajectories of {length}")
+        try:  # refused here, before any rollout, not after the first method's
+            _origins_of(records, task.start, every, horizon)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
     ids = unique_ids(records)
     md, dt_ps = md_features(records, task.start), common_interval(records)
     results = []
