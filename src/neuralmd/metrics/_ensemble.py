@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._trajectory import _labels, _per_complex_atom_mean, _positions
+from ._trajectory import _labels, _per_complex_atom_mean, _per_snapshot_complex_sum, _positions
 
 
 def as_ensemble(samples: Tensor, name: str = "samples") -> Tensor:
@@ -112,10 +112,8 @@ def energy_score_by_lag(samples: Tensor, target: Tensor, batch: Tensor | None = 
     """
     per_atom = _kernel_terms(samples, target, per_coordinate=False)             # (T, N)
     index, labels = _labels(batch, per_atom.shape[1], per_atom.device)
-    num = len(labels)
-    sums = per_atom.new_zeros(per_atom.shape[0], num).index_add_(1, index, per_atom)
-    counts = torch.bincount(index, minlength=num).to(per_atom)
-    return (sums / counts).mean(1)
+    sums = _per_snapshot_complex_sum(per_atom, index, len(labels))              # (T, B)
+    return (sums / torch.bincount(index, minlength=len(labels)).to(per_atom)).mean(1)
 
 
 def crps(samples: Tensor, target: Tensor, batch: Tensor | None = None) -> float:
