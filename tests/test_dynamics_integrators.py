@@ -53,3 +53,51 @@ def test_a_new_integrator_is_one_entry(monkeypatch):
     assert torch.equal(out[2], data["ligand"].pos[:, 1])
     assert model.solver_options == {"patience": 1.0}
     assert "frozen" not in _integrators.DEFAULT_METHODS.values()
+
+
+def _torchdiffeq_euler(model, func, data, x0, v0, times, generator):
+    return _integrators._odeint(model, func, x0, v0, times, options={"step_size": model.step_size})
+
+
+@pytest.mark.parametrize("options", [{}, {"friction": 0.3}, {"velocity_refinement": 0.01}])
+@pytest.mark.parametrize("step_size", [0.5, 0.25, 1.0])
+def test_euler_matches_torchdiffeq_with_one_force_evaluation_fewer(monkeypatch, options, step_size):
+    # the last step's acceleration only moves the final velocity, which no caller reads
+    torch.manual_seed(0)
+    model = NeuralMD(ToyForceField().double(), method="euler", step_size=step_size, ligand_factory=toy_factory,
+                     **options).double()
+    data = make_record(0)
+    calls = []
+    forces = model.learned_force
+    monkeypatch.setattr(model, "learned_force", lambda *a, **k: calls.append(1) or forces(*a, **k))
+
+    def loss_and_gradients():
+        model.zero_grad()
+        pred = model.rollout(data, [1, 2, 3, 4])
+        (pred ** 2).sum().backward()
+        return pred.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    fast, fast_grads = loss_and_gradients()
+    fast_calls = len(calls)
+    monkeypatch.setitem(INTEGRATORS["ode"], "euler", Integrator(_torchdiffeq_euler, adjoint=True))
+    calls.clear()
+    reference, reference_grads = loss_and_gradients()
+    assert torch.equal(fast, reference)
+    # the backward sums the same terms in another order (no flattened state): round-off only
+    assert fast_grads and all(torch.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in zip(fast_grads, reference_grads))
+    assert fast_calls == len(calls) - 1 == round(3 / step_size) - 1
+
+
+def test_euler_between_grid_points_is_torchdiffeqs_interpolation():
+    # step 0.3 puts snapshot 1 between grid points: torchdiffeq's linear interpolation is kept
+    model = NeuralMD(ToyForceField().double(), method="euler", step_size=0.3, ligand_factory=toy_factory).double()
+    data = make_record(0)
+    grid = _integrators._step_grid(torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64), 0.3)
+    assert grid.tolist()[-1] == 2.0 and 1.0 not in grid.tolist()
+    out = model.rollout(data, [1, 2, 3])
+    func = model.dynamics(data)
+    x0 = data["ligand"].pos[:, 1]
+    v0 = x0 - data["ligand"].pos[:, 0]
+    v0, func = model._start_state(data, x0, v0, torch.ones(x0.shape[0], dtype=torch.long))
+    times = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)
+    assert torch.equal(out, _torchdiffeq_euler(model, func, data, x0, v0, times, None))

@@ -300,3 +300,23 @@ def test_transition_likelihood_training_learns_the_noise_amplitude_of_ou_data():
     _, sigma = model.coefficients(data, data["ligand"].pos[:, 0])
     learned = float(sigma[0].detach())
     assert 0.8 * true_sigma < learned < 1.2 * true_sigma, (learned, true_sigma)
+
+
+def test_baoab_positions_alone_skip_the_last_force_evaluation():
+    # velocities=False drops the closing B of the last step (it moves only the final velocity)
+    times = torch.tensor([0.0, 1.0, 2.5], dtype=F64)
+    noise = torch.randn(64, 5, 3, generator=torch.Generator().manual_seed(3), dtype=F64)
+    runs = {}
+    for velocities in (True, False):
+        calls, kicks = [], iter(noise)
+        def acceleration(x):
+            calls.append(1)
+            return -2.0 * x + 0.1 * x ** 3
+        positions, speeds = baoab(lambda x, v: v, acceleration,
+                                  lambda x: (torch.full((5, 1), 0.4, dtype=F64), next(kicks)),
+                                  torch.ones(5, 3, dtype=F64), torch.zeros(5, 3, dtype=F64), times, step_size=0.5,
+                                  velocities=velocities)
+        runs[velocities] = positions, speeds, len(calls)
+    assert torch.equal(runs[True][0], runs[False][0])
+    assert runs[False][1] is None and runs[True][1].shape == (3, 5, 3)
+    assert runs[False][2] == runs[True][2] - 1 == 5  # 5 steps: the first force and 4 of the 5 closing ones
