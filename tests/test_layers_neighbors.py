@@ -149,3 +149,35 @@ def test_large_protein_search_is_fast_and_sparse():
     elapsed = time.perf_counter() - start
     assert pairs.shape[1] > 0 and graph.shape[1] < 60 * backbone.shape[0]
     assert elapsed < 10.0, f"{elapsed:.2f} s"  # ~0.3 s unloaded; generous for shared CI machines
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pair_list_gives_the_searchs_pairs_along_a_random_walk(seed):
+    # Ligand atoms of three complexes wander among fixed C-alphas; every call must equal a fresh
+    # search (pairs and order), while the list searches only when an atom has left the skin.
+    g = torch.Generator().manual_seed(seed)
+    ca = torch.rand(90, 3, generator=g, dtype=torch.float64) * 20
+    batch_x = torch.arange(3).repeat_interleave(30)
+    batch_y = torch.arange(3).repeat_interleave(8)
+    y = torch.rand(24, 3, generator=g, dtype=torch.float64) * 20
+    pairs = nb.PairList(5.0, skin=1.0)
+    steps = 60
+    for _ in range(steps):
+        y = y + 0.15 * torch.randn(y.shape, generator=g, dtype=torch.float64)
+        expected = nb._radius(ca, y, 5.0, batch_x, batch_y)
+        assert torch.equal(pairs(ca, y, batch_x, batch_y), expected)
+    assert 1 < pairs.builds < steps / 3
+
+
+def test_pair_list_searches_again_for_other_points_or_batches():
+    ca = torch.tensor([[0.0, 0, 0], [3.0, 0, 0]])
+    y = torch.tensor([[1.0, 0, 0], [2.0, 0, 0]])
+    pairs = nb.PairList(1.5, skin=0.5)
+    one, two = torch.zeros(2, dtype=torch.long), torch.tensor([0, 1])
+    assert pairs(ca, y, one, one).tolist() == [[0, 1], [0, 1]]
+    assert pairs(ca, y, one, torch.tensor([0, 1])).tolist() == [[0], [0]]  # atom 1 now of complex 1
+    assert pairs(ca.clone(), y, two, two).tolist() == [[0, 1], [0, 1]]  # other points
+    assert pairs.builds == 3
+    assert pairs(ca, y[:0], one, one[:0]).shape == (2, 0)
+    with pytest.raises(ValueError, match="skin > 0"):
+        nb.PairList(5.0, skin=0.0)

@@ -52,6 +52,10 @@ class BindingNet(nn.Module):
             x86 CPUs with AVX512-BF16 or AMX, GPUs) a cheaper training step. Each such product is
             rounded to bfloat16's ~4e-3; the paper-sized force field's forces moved by at most
             4.9e-5 of 0.23 (docs/results.md, 2.4). ``None`` (default): one dtype throughout.
+        pair_skin: the pocket pairs of a protein encoding are searched with this margin (Å) and
+            reused while no ligand atom has moved more than it (a Verlet list,
+            :class:`BindingNetComplex`): the same pairs, one search per skin's worth of motion
+            instead of one per force evaluation; 0 searches every time.
 
     ``data`` is a ``HeteroData`` record or a ``Batch`` of them with ``ligand.z``,
     ``residue.type``, ``residue.backbone`` (N_r, 3, 3) and ``residue.chain``.
@@ -79,6 +83,7 @@ class BindingNet(nn.Module):
         compile: bool = False,
         pad_edges: bool = False,
         edge_dtype: Optional[str | torch.dtype] = None,
+        pair_skin: float = 1.0,
     ) -> None:
         super().__init__()
         interaction_cutoff = cutoff if interaction_cutoff is None else interaction_cutoff
@@ -86,7 +91,7 @@ class BindingNet(nn.Module):
         self.cutoff, self.interaction_cutoff = float(cutoff), float(interaction_cutoff)
         self.ligand = BindingNetLigand(hidden, num_layers, cutoff, num_rbf=num_rbf, max_z=max_z)
         self.protein = BindingNetProtein(hidden, cutoff, num_rbf, num_residue_types)
-        self.complex = BindingNetComplex(hidden, num_layers, interaction_cutoff, num_rbf)
+        self.complex = BindingNetComplex(hidden, num_layers, interaction_cutoff, num_rbf, pair_skin=pair_skin)
         self.energy_head = MLP(hidden, hidden, 1)
         self.pad_edges = pad_edges
         self.edge_dtype = edge_dtype

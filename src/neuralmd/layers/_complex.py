@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from ..frames import scalarize
 from ._blocks import MLP, add_radial_block, weighted_row_sum
 from ._interaction import EdgeGeometry, FrameInteraction, StackOwner, interaction_stack
-from ._neighbors import _check_points, _radius
+from ._neighbors import PairList, _check_points, _radius
 from ._padding import pad_edges, pad_rows, padded_size
 from ._protein import ProteinEncoding
 from ._radial import RadialBasis, cosine_cutoff, safe_norm
@@ -31,6 +31,9 @@ class BindingNetComplex(StackOwner, nn.Module):
         hidden: feature width (as the ligand and protein modules). num_layers: interaction layers.
         cutoff: ligand-atom to C-alpha radius (Å). num_rbf: radial basis size.
         avg_neighbors: fixed divisor of the residue sums.
+        pair_skin: Å of motion the pocket pairs are kept for (a Verlet list on the protein
+            encoding, :class:`~neuralmd.layers._neighbors.PairList`); 0 searches at every call.
+            The same pairs either way.
     """
 
     def __init__(
@@ -40,9 +43,14 @@ class BindingNetComplex(StackOwner, nn.Module):
         cutoff: float = 5.0,
         num_rbf: int = 32,
         avg_neighbors: float = 5.0,
+        *,
+        pair_skin: float = 1.0,
     ) -> None:
         super().__init__()
+        if pair_skin < 0:
+            raise ValueError(f"pair_skin must be >= 0 Å (0: no Verlet list), got {pair_skin}")
         self.cutoff = float(cutoff)
+        self.pair_skin = float(pair_skin)
         self.rbf = RadialBasis(num_rbf, cutoff)
         self.edge_mlp = MLP(3 * hidden + num_rbf, hidden, hidden)
         self.layers = nn.ModuleList(
@@ -89,7 +97,7 @@ class BindingNetComplex(StackOwner, nn.Module):
             _check_points(pos_lig, "pos_lig")
         if lig_batch is None:
             lig_batch = torch.zeros(pos_lig.shape[0], dtype=torch.long, device=pos_lig.device)
-        atom, res = _radius(protein.ca, pos_lig, self.cutoff, protein.batch, lig_batch.long())
+        atom, res = self._pocket_pairs(protein, pos_lig, lig_batch.long())
         # Only pocket residues (those with a pair) are read: every per-residue projection below runs
         # on them, not on all N_r residues of a protein encoded once.
         pocket, res = torch.unique(res, return_inverse=True)
@@ -102,6 +110,18 @@ class BindingNetComplex(StackOwner, nn.Module):
                                       num_nodes=h_lig.shape[0])
         return self.message_passing(h_lig, vec_lig, pos_lig, h_res=h_res, ca=ca, res_frames=res_frames,
                                     edge_index=edge_index, edge_weight=edge_weight, weights=weights)
+
+    def _pocket_pairs(self, protein: ProteinEncoding, pos_lig: Tensor, lig_batch: Tensor) -> Tensor:
+        """(2, E) ligand-atom / residue pairs within the cutoff: the search itself, or, with a
+        ``pair_skin``, the encoding's Verlet list for this cutoff (the same pairs, searched once per
+        skin's worth of motion)."""
+        if not self.pair_skin:
+            return _radius(protein.ca, pos_lig, self.cutoff, protein.batch, lig_batch)
+        key = (self.cutoff, self.pair_skin)
+        pairs = protein.pair_lists.get(key)
+        if pairs is None:
+            pairs = protein.pair_lists[key] = PairList(self.cutoff, skin=self.pair_skin)
+        return pairs(protein.ca, pos_lig, protein.batch, lig_batch)
 
     def message_passing(
         self,

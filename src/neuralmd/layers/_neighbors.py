@@ -257,3 +257,68 @@ def _radius(x: Tensor, y: Tensor, r: float, batch_x: Tensor, batch_y: Tensor,
         d2 = _squared_distances(yd, iy, xd, ix) if max_num_neighbors is not None else None
         iy, ix = _sort_and_limit(iy, ix, d2, max_num_neighbors, x.shape[0])
     return torch.stack((iy, ix))
+
+
+def _same_values(a: Tensor, b: Tensor) -> bool:
+    """Whether two tensors hold the same values (the same tensor, as in a rollout, at no cost)."""
+    return a is b or (a.shape == b.shape and a.dtype == b.dtype and a.device == b.device and torch.equal(a, b))
+
+
+class PairList:
+    """A Verlet list: the pairs of :func:`radius` between fixed points (C-alphas) and moving query
+    points (ligand atoms), reused while the queries move less than a skin.
+
+    A call returns exactly what ``_radius(x, y, r, batch_x, batch_y)`` returns (the same pairs in
+    the same order), but searches only at a build: the pairs within ``r + skin`` of the positions
+    then, kept sorted as the search gives them. Later calls filter those candidates by their
+    current distance, which is right while no query point has moved more than ``skin`` from where
+    it was at the build (a pair within ``r`` now was within ``r + skin`` then, the other side being
+    fixed); otherwise, or for other points, batches or dtype, it builds again. A rollout keeps one
+    per protein encoding: its 10-100 force evaluations then search once or a few times instead of
+    every time.
+
+    Example:
+        >>> ca = torch.tensor([[0.0, 0, 0], [10.0, 0, 0]])
+        >>> pairs = PairList(5.0, skin=1.0)
+        >>> zero = torch.zeros(1, dtype=torch.long)
+        >>> pairs(ca, torch.tensor([[4.5, 0, 0]]), torch.zeros(2, dtype=torch.long), zero)
+        tensor([[0],
+                [0]])
+        >>> pairs(ca, torch.tensor([[5.5, 0, 0]]), torch.zeros(2, dtype=torch.long), zero)  # moved 1 Å: kept
+        tensor([[0],
+                [1]])
+        >>> pairs.builds
+        1
+    """
+
+    def __init__(self, r: float, *, skin: float) -> None:
+        if not r > 0 or not skin > 0:
+            raise ValueError(f"PairList needs r > 0 and skin > 0, got r={r}, skin={skin}")
+        self.r, self.skin = float(r), float(skin)
+        #: searches so far (a rollout's count tells how often the skin was left)
+        self.builds = 0
+        self._built_for: Optional[tuple[Tensor, Tensor, Tensor]] = None  # x, batch_x, batch_y of the build
+        self._reference: Optional[Tensor] = None  # the query points at the build
+        self._candidates: Optional[tuple[Tensor, Tensor]] = None  # (iy, ix) within r + skin then
+
+    def _valid_for(self, x: Tensor, y: Tensor, batch_x: Tensor, batch_y: Tensor) -> bool:
+        if self._built_for is None:
+            return False
+        reference = self._reference
+        if not (y.shape == reference.shape and y.dtype == reference.dtype and y.device == reference.device
+                and all(map(_same_values, (x, batch_x, batch_y), self._built_for))):
+            return False
+        return bool((y - reference).square().sum(-1).max() <= self.skin * self.skin)
+
+    def __call__(self, x: Tensor, y: Tensor, batch_x: Tensor, batch_y: Tensor) -> Tensor:
+        """(2, E): ``[0]`` indexes ``y``, ``[1]`` ``x``, sorted by (y index, x index), as :func:`radius`."""
+        xd, yd = x.detach(), y.detach()
+        if y.shape[0] == 0 or x.shape[0] == 0:
+            return _radius(xd, yd, self.r, batch_x, batch_y)
+        if not self._valid_for(x, yd, batch_x, batch_y):
+            iy, ix = _radius(xd, yd, self.r + self.skin, batch_x, batch_y)
+            self._built_for, self._reference, self._candidates = (x, batch_x, batch_y), yd.clone(), (iy, ix)
+            self.builds += 1
+        iy, ix = self._candidates
+        near = _squared_distances(yd, iy, xd, ix) <= self.r * self.r
+        return torch.stack((iy[near], ix[near]))

@@ -1,7 +1,7 @@
 """BindingNet-Protein: backbone-level frames and per-residue invariant features (Eqs. 4, 5, 7)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import torch
@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from .._format import RESIDUE_VOCABULARY, check_backbone
 from ..frames import backbone_frames, residue_frames, scalarize
 from ._blocks import MLP, NeighborEmbedding
-from ._neighbors import radius_graph
+from ._neighbors import PairList, radius_graph
 
 
 @dataclass
@@ -22,12 +22,17 @@ class ProteinEncoding:
         ca: (N_r, 3) C-alpha positions (Å).
         frames: (N_r, 3, 3) residue-level frames (Eq. 5, backbone frame for short segments).
         batch: (N_r,) long complex index of each residue.
+        pair_lists: the complex modules' Verlet lists of ligand-atom / C-alpha pairs
+            (:class:`~neuralmd.layers._neighbors.PairList`) by (cutoff, skin), filled as the
+            encoding is used: state of the rollout the encoding was made for, not part of the
+            encoding's value (a copy made by ``to`` or ``detach`` starts without them).
     """
 
     h: Tensor
     ca: Tensor
     frames: Tensor
     batch: Tensor
+    pair_lists: dict[tuple[float, float], PairList] = field(default_factory=dict, repr=False, compare=False)
 
     def to(self, *args: Any, **kwargs: Any) -> "ProteinEncoding":
         """Copy to a device and/or floating dtype, with the arguments of ``Tensor.to``
