@@ -70,3 +70,32 @@ def test_bad_protein_raises():
         PROTEIN(res.type, bad, res.chain)
     with pytest.raises(ValueError, match="non-empty"):
         PROTEIN(res.type[:0], res.backbone[:0], res.chain[:0])
+
+
+def test_a_lazy_encoding_computes_the_residues_asked_for_as_the_full_encoding_does():
+    data = random_record(7, 5, num_residues=30, num_chains=2)
+    res = data["residue"]
+    full = encode(data)
+    lazy = PROTEIN.encode(res.type, res.backbone, res.chain, lazy=True)
+    assert lazy.num_computed == 0 and full.num_computed == 30
+    first, then = torch.tensor([3, 17, 3, 25]), torch.tensor([17, 4])
+    # each residue from the edges into its own atoms only: the full encoding's values to round-off
+    torch.testing.assert_close(lazy.features(first), full.h[first], atol=1e-12, rtol=0)
+    assert lazy.num_computed == 3
+    torch.testing.assert_close(lazy.features(then), full.h[then], atol=1e-12, rtol=0)
+    assert lazy.num_computed == 4  # residue 17 was kept
+    assert lazy.features(torch.tensor([], dtype=torch.long)).shape == (0, 16)
+
+    def gradients(features):
+        PROTEIN.zero_grad()
+        (features * torch.linspace(-1, 1, 16, dtype=torch.float64)).sum().backward()
+        return [p.grad.clone() for p in PROTEIN.parameters()]
+
+    rows = torch.tensor([2, 9, 28])
+    fresh = PROTEIN.encode(res.type, res.backbone, res.chain, lazy=True)
+    for a, b in zip(gradients(fresh.features(rows)), gradients(encode(data).h[rows])):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+    torch.testing.assert_close(lazy.h, full.h, atol=1e-12, rtol=0)
+    assert lazy.num_computed == 30
+    with pytest.raises(ValueError, match="either h or encode_rows"):
+        type(full)(full.h, full.ca, full.frames, full.batch, encode_rows=lambda rows: full.h[rows])

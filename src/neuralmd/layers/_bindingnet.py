@@ -136,7 +136,8 @@ class BindingNet(nn.Module):
         res = data["residue"]
         self._check_matches_parameters(data, res.backbone, "residue.backbone")
         try:
-            return self.protein.encode(res.type, res.backbone, res.chain, node_batch(data, "residue", "type"))
+            return self.protein.encode(res.type, res.backbone, res.chain, node_batch(data, "residue", "type"),
+                                       lazy=True)
         except ValueError as err:
             raise ValueError(f"{complex_name(data)}: {err}") from None
 
@@ -159,9 +160,9 @@ class BindingNet(nn.Module):
                 f"{complex_name(data)}: the cached protein encoding has {protein.ca.shape[0]} residues, "
                 f"the data {data['residue'].type.shape[0]}: encode this data's protein"
             )
-        if protein.h.dtype != ligand_pos.dtype or protein.h.device != ligand_pos.device:
+        if protein.ca.dtype != ligand_pos.dtype or protein.ca.device != ligand_pos.device:
             raise ValueError(
-                f"{complex_name(data)}: protein encoding is {protein.h.dtype} on {protein.h.device} but "
+                f"{complex_name(data)}: protein encoding is {protein.ca.dtype} on {protein.ca.device} but "
                 f"ligand_pos is {ligand_pos.dtype} on {ligand_pos.device}; use protein.to(...)"
             )
         try:

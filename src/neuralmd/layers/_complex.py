@@ -105,7 +105,9 @@ class BindingNetComplex(StackOwner, nn.Module):
         if self.pad_edges and pocket.shape[0]:  # a few fixed shapes (CUDA graphs): repeat a residue and an edge
             pocket = pad_rows(pocket, padded_size(pocket.shape[0]))
             edge_index, edge_weight, _ = pad_edges(edge_index, dtype=pos_lig.dtype)
-        h_res, ca, res_frames = (t.index_select(0, pocket) for t in (protein.h, protein.ca, protein.frames))
+        # a lazy encoding computes the features of pocket residues only, each the first time it is met
+        h_res = protein.features(pocket)
+        ca, res_frames = protein.ca.index_select(0, pocket), protein.frames.index_select(0, pocket)
         weights = self._stack_weights(bipartite=True, source_vectors=False, num_edges=edge_index.shape[1],
                                       num_nodes=h_lig.shape[0])
         return self.message_passing(h_lig, vec_lig, pos_lig, h_res=h_res, ca=ca, res_frames=res_frames,

@@ -1,8 +1,7 @@
 """BindingNet-Protein: backbone-level frames and per-residue invariant features (Eqs. 4, 5, 7)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from torch import Tensor, nn
@@ -13,12 +12,12 @@ from ._blocks import MLP, NeighborEmbedding
 from ._neighbors import PairList, radius_graph
 
 
-@dataclass
 class ProteinEncoding:
     """What the complex module needs from a rigid protein; compute once per rollout.
 
     Attributes:
-        h: (N_r, hidden) invariant residue features (Eq. 7).
+        h: (N_r, hidden) invariant residue features (Eq. 7); a lazy encoding computes them on
+            first access (prefer :meth:`features` for some residues).
         ca: (N_r, 3) C-alpha positions (Å).
         frames: (N_r, 3, 3) residue-level frames (Eq. 5, backbone frame for short segments).
         batch: (N_r,) long complex index of each residue.
@@ -26,18 +25,60 @@ class ProteinEncoding:
             (:class:`~neuralmd.layers._neighbors.PairList`) by (cutoff, skin), filled as the
             encoding is used: state of the rollout the encoding was made for, not part of the
             encoding's value (a copy made by ``to`` or ``detach`` starts without them).
+
+    A lazy encoding (``encode_rows`` given instead of ``h``, what
+    ``BindingNetProtein.encode(..., lazy=True)`` and ``BindingNet.encode_protein`` make) holds the
+    parameter-free geometry and computes a residue's features only when :meth:`features` first
+    asks for it: a ligand meets a pocket of a few dozen residues, and the rest of the protein,
+    most of the encoder's work, is never computed.
     """
 
-    h: Tensor
-    ca: Tensor
-    frames: Tensor
-    batch: Tensor
-    pair_lists: dict[tuple[float, float], PairList] = field(default_factory=dict, repr=False, compare=False)
+    def __init__(self, h: Optional[Tensor], ca: Tensor, frames: Tensor, batch: Tensor, *,
+                 encode_rows: Optional[Callable[[Tensor], Tensor]] = None) -> None:
+        if (h is None) == (encode_rows is None):
+            raise ValueError("ProteinEncoding needs either h or encode_rows (lazy), not both")
+        self._h, self._encode_rows = h, encode_rows
+        self.ca, self.frames, self.batch = ca, frames, batch
+        self.pair_lists: dict[tuple[float, float], PairList] = {}
+        self._encoded: Optional[Tensor] = None  # a lazy encoding's rows computed so far, in the order computed
+        self._slot = None if h is not None else torch.full((ca.shape[0],), -1, dtype=torch.long, device=ca.device)
+
+    def features(self, rows: Tensor) -> Tensor:
+        """(len(rows), hidden): the features of residues ``rows`` (long); a lazy encoding computes
+        those it has not computed yet (each residue once) and keeps them."""
+        if self._h is not None:
+            return self._h.index_select(0, rows)
+        slots = self._slot.index_select(0, rows)
+        missing = rows[slots < 0]
+        if missing.numel() or self._encoded is None:  # (no rows at all: an empty (0, hidden) block)
+            missing = torch.unique(missing)
+            computed = 0 if self._encoded is None else self._encoded.shape[0]
+            new = self._encode_rows(missing)
+            self._encoded = new if self._encoded is None else torch.cat((self._encoded, new))
+            self._slot[missing] = torch.arange(computed, computed + missing.shape[0], device=missing.device)
+            slots = self._slot.index_select(0, rows)
+        return self._encoded.index_select(0, slots)
+
+    @property
+    def num_computed(self) -> int:
+        """Residues whose features have been computed (all of them for an encoding that is not lazy)."""
+        if self._h is not None:
+            return self._h.shape[0]
+        return 0 if self._encoded is None else self._encoded.shape[0]
+
+    @property
+    def h(self) -> Tensor:
+        """(N_r, hidden) every residue's features (a lazy encoding computes the missing ones now)."""
+        if self._h is None:
+            self._h = self.features(torch.arange(self.ca.shape[0], device=self.ca.device))
+            self._encode_rows = self._encoded = self._slot = None
+        return self._h
 
     def to(self, *args: Any, **kwargs: Any) -> "ProteinEncoding":
         """Copy to a device and/or floating dtype, with the arguments of ``Tensor.to``
         (``enc.to("cuda")``, ``enc.to(torch.float64)``, ``enc.to(device=..., dtype=...)``);
-        ``batch`` only moves device and keeps its integer dtype."""
+        ``batch`` only moves device and keeps its integer dtype. The copy holds every residue's
+        features."""
         device = torch._C._nn._parse_to(*args, **kwargs)[0]
         return ProteinEncoding(
             h=self.h.to(*args, **kwargs),
@@ -47,7 +88,8 @@ class ProteinEncoding:
         )
 
     def detach(self) -> "ProteinEncoding":
-        """The same encoding cut from the autograd graph (for inference rollouts)."""
+        """The same encoding cut from the autograd graph (for inference rollouts), every residue's
+        features computed."""
         return ProteinEncoding(self.h.detach(), self.ca.detach(), self.frames.detach(), self.batch)
 
 
@@ -89,10 +131,13 @@ class BindingNetProtein(nn.Module):
         self.chain_mlp = MLP(6, hidden, hidden)
 
     def encode(
-        self, residue_type: Tensor, backbone: Tensor, chain: Tensor, batch: Optional[Tensor] = None
+        self, residue_type: Tensor, backbone: Tensor, chain: Tensor, batch: Optional[Tensor] = None, *,
+        lazy: bool = False,
     ) -> ProteinEncoding:
         """residue_type (N_r,) long, backbone (N_r, 3, 3) Å rows N/CA/C, chain (N_r,) long, batch
-        (N_r,) long or ``None`` -> :class:`ProteinEncoding` with features, C-alphas and frames."""
+        (N_r,) long or ``None`` -> :class:`ProteinEncoding` with features, C-alphas and frames.
+        ``lazy``: only the geometry now, each residue's features when first asked for (the same
+        features, to round-off)."""
         check_backbone(residue_type, backbone, chain, batch, self.num_residue_types)
         num = residue_type.shape[0]
         if batch is None:
@@ -101,17 +146,32 @@ class BindingNetProtein(nn.Module):
         kind = torch.arange(3, device=backbone.device).repeat(num)
         z = self.atom_embedding(kind) + self.atom_residue_embedding(residue_type).repeat_interleave(3, dim=0)
         edge_index = radius_graph(atoms, self.cutoff, batch.repeat_interleave(3))
-        _, vectors = self.neighbors(z, atoms, edge_index)
-        vectors = vectors.view(num, 3, 3, -1)  # residue, atom (N, CA, C), xyz, channel
         n, ca, c = backbone.unbind(dim=1)
         bb = backbone_frames(n, ca, c)
-        bond_n_ca = scalarize(torch.cat((vectors[:, 0], vectors[:, 1]), dim=-1), bb).flatten(1)
-        bond_ca_c = scalarize(torch.cat((vectors[:, 1], vectors[:, 2]), dim=-1), bb).flatten(1)
-        h = self.type_embedding(residue_type) + 0.5 * (self.bond_mlp(bond_n_ca) + self.bond_mlp(bond_ca_c))
         frames = residue_frames(ca, chain, batch, fallback=bb)
         orientation = torch.cat((scalarize(n - ca, frames), scalarize(c - ca, frames)), dim=-1)
-        h = h + self.chain_mlp(orientation)
-        return ProteinEncoding(h=h, ca=ca, frames=frames, batch=batch)
+
+        def encode_rows(rows: Optional[Tensor]) -> Tensor:
+            """The features (len(rows), hidden) of residues ``rows`` (None: all), from the vector
+            features of their own N, CA and C atoms only (the edges into them)."""
+            edges = edge_index
+            if rows is not None:
+                wanted = torch.zeros(num * 3, dtype=torch.bool, device=atoms.device)
+                wanted[(3 * rows.unsqueeze(-1) + torch.arange(3, device=rows.device)).view(-1)] = True
+                edges = edge_index[:, wanted.index_select(0, edge_index[1])]
+            _, vectors = self.neighbors(z, atoms, edges)
+            vectors = vectors.view(num, 3, 3, -1)  # residue, atom (N, CA, C), xyz, channel
+            types, frame, orient = residue_type, bb, orientation
+            if rows is not None:
+                vectors, types, frame, orient = (t.index_select(0, rows) for t in (vectors, types, bb, orientation))
+            bond_n_ca = scalarize(torch.cat((vectors[:, 0], vectors[:, 1]), dim=-1), frame).flatten(1)
+            bond_ca_c = scalarize(torch.cat((vectors[:, 1], vectors[:, 2]), dim=-1), frame).flatten(1)
+            h = self.type_embedding(types) + 0.5 * (self.bond_mlp(bond_n_ca) + self.bond_mlp(bond_ca_c))
+            return h + self.chain_mlp(orient)
+
+        if lazy:
+            return ProteinEncoding(None, ca, frames, batch, encode_rows=encode_rows)
+        return ProteinEncoding(encode_rows(None), ca, frames, batch)
 
     def forward(
         self, residue_type: Tensor, backbone: Tensor, chain: Tensor, batch: Optional[Tensor] = None
