@@ -79,7 +79,7 @@ def prepare_case(case: str, dtype_name: str, path: Path) -> None:
     net = BindingNet().to(dtype)
     with torch.no_grad():
         encode_ms = _timed(lambda: net.encode_protein(data).h, 3)[0]  # every residue, not only the pocket's
-        protein = net.encode_protein(data)
+        protein = net.encode_protein(data).detach()  # every residue, and no closure to pickle
     torch.save({"data": data, "state": net.state_dict(), "protein": protein, "encode_ms": encode_ms}, path)
 
 

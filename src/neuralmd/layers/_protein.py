@@ -30,7 +30,9 @@ class ProteinEncoding:
     ``BindingNetProtein.encode(..., lazy=True)`` and ``BindingNet.encode_protein`` make) holds the
     parameter-free geometry and computes a residue's features only when :meth:`features` first
     asks for it: a ligand meets a pocket of a few dozen residues, and the rest of the protein,
-    most of the encoder's work, is never computed.
+    most of the encoder's work, is never computed. Those features come from the module's weights
+    and autograd mode at that moment, so an encoding belongs to one rollout or loss (as
+    ``DynamicsModel`` uses it): after an optimiser step, encode again.
     """
 
     def __init__(self, h: Optional[Tensor], ca: Tensor, frames: Tensor, batch: Tensor, *,
@@ -144,34 +146,53 @@ class BindingNetProtein(nn.Module):
             batch = torch.zeros(num, dtype=torch.long, device=backbone.device)
         atoms = backbone.reshape(num * 3, 3)
         kind = torch.arange(3, device=backbone.device).repeat(num)
-        z = self.atom_embedding(kind) + self.atom_residue_embedding(residue_type).repeat_interleave(3, dim=0)
         edge_index = radius_graph(atoms, self.cutoff, batch.repeat_interleave(3))
         n, ca, c = backbone.unbind(dim=1)
         bb = backbone_frames(n, ca, c)
         frames = residue_frames(ca, chain, batch, fallback=bb)
         orientation = torch.cat((scalarize(n - ca, frames), scalarize(c - ca, frames)), dim=-1)
 
-        def encode_rows(rows: Optional[Tensor]) -> Tensor:
-            """The features (len(rows), hidden) of residues ``rows`` (None: all), from the vector
-            features of their own N, CA and C atoms only (the edges into them)."""
-            edges = edge_index
-            if rows is not None:
-                wanted = torch.zeros(num * 3, dtype=torch.bool, device=atoms.device)
-                wanted[(3 * rows.unsqueeze(-1) + torch.arange(3, device=rows.device)).view(-1)] = True
-                edges = edge_index[:, wanted.index_select(0, edge_index[1])]
-            _, vectors = self.neighbors(z, atoms, edges)
-            vectors = vectors.view(num, 3, 3, -1)  # residue, atom (N, CA, C), xyz, channel
+        def residue_features(vectors: Tensor, rows: Optional[Tensor]) -> Tensor:
+            """Eq. 7 for residues ``rows`` (None: all) from their atoms' vector features (R, 3, 3, C)."""
             types, frame, orient = residue_type, bb, orientation
             if rows is not None:
-                vectors, types, frame, orient = (t.index_select(0, rows) for t in (vectors, types, bb, orientation))
+                types, frame, orient = (t.index_select(0, rows) for t in (residue_type, bb, orientation))
             bond_n_ca = scalarize(torch.cat((vectors[:, 0], vectors[:, 1]), dim=-1), frame).flatten(1)
             bond_ca_c = scalarize(torch.cat((vectors[:, 1], vectors[:, 2]), dim=-1), frame).flatten(1)
             h = self.type_embedding(types) + 0.5 * (self.bond_mlp(bond_n_ca) + self.bond_mlp(bond_ca_c))
             return h + self.chain_mlp(orient)
 
-        if lazy:
-            return ProteinEncoding(None, ca, frames, batch, encode_rows=encode_rows)
-        return ProteinEncoding(encode_rows(None), ca, frames, batch)
+        if not lazy:
+            z = self.atom_embedding(kind) + self.atom_residue_embedding(residue_type).repeat_interleave(3, dim=0)
+            _, vectors = self.neighbors(z, atoms, edge_index)
+            # residue, atom (N, CA, C), xyz, channel
+            h = residue_features(vectors.view(num, 3, 3, self.neighbors.channels), None)
+            return ProteinEncoding(h, ca, frames, batch)
+        # the edges into atom a are into[a]:into[a + 1] (the graph is sorted by centre)
+        into = torch.searchsorted(edge_index[1], torch.arange(3 * num + 1, device=atoms.device))
+
+        def encode_rows(rows: Tensor) -> Tensor:
+            """The features (R, hidden) of residues ``rows`` (sorted, distinct), from the message
+            passing into their own N, CA and C atoms: a subgraph of those atoms, their neighbours
+            and the edges between, whatever the protein's size."""
+            centres = (3 * rows.unsqueeze(-1) + torch.arange(3, device=rows.device)).view(-1)
+            start = into.index_select(0, centres)
+            count = into.index_select(0, centres + 1) - start
+            owner = torch.repeat_interleave(torch.arange(centres.shape[0], device=rows.device), count)
+            before = torch.cumsum(count, 0) - count  # edges of the centres before each
+            offset = torch.arange(owner.shape[0], device=rows.device) - before.index_select(0, owner)
+            sources = edge_index[0].index_select(0, start.index_select(0, owner) + offset)
+            nodes, local = torch.unique(torch.cat((centres, sources)), return_inverse=True)
+            local_centres = local[: centres.shape[0]]
+            edges = torch.stack((local[centres.shape[0]:], local_centres.index_select(0, owner)))
+            residue_of_node = torch.div(nodes, 3, rounding_mode="floor")
+            z = (self.atom_embedding(kind.index_select(0, nodes))
+                 + self.atom_residue_embedding(residue_type.index_select(0, residue_of_node)))
+            _, vectors = self.neighbors(z, atoms.index_select(0, nodes), edges)
+            vectors = vectors.index_select(0, local_centres).view(rows.shape[0], 3, 3, self.neighbors.channels)
+            return residue_features(vectors, rows)
+
+        return ProteinEncoding(None, ca, frames, batch, encode_rows=encode_rows)
 
     def forward(
         self, residue_type: Tensor, backbone: Tensor, chain: Tensor, batch: Optional[Tensor] = None
