@@ -240,3 +240,14 @@ def test_a_reused_encoding_keeps_its_pocket_pairs_and_gives_the_same_forces():
     assert not encoding.to(torch.float64).pair_lists  # a copy starts without them
     with pytest.raises(ValueError, match="pair_skin"):
         BindingNet(hidden=8, num_layers=1, pair_skin=-1.0)
+
+
+def test_the_lazy_encoding_gives_the_full_encodings_forces_and_encodes_only_the_pocket():
+    data = random_record(5, 10, num_residues=40, spread=2.0)
+    res = data["residue"]
+    lazy = NET.encode_protein(data)
+    full = NET.protein.encode(res.type, res.backbone, res.chain, lazy=False)
+    pos = data["ligand"].pos[:, 1]
+    torch.testing.assert_close(NET(data, pos, protein=lazy), NET(data, pos, protein=full), atol=1e-12, rtol=0)
+    pocket = torch.unique(NET.complex._pocket_pairs(full, pos, torch.zeros(10, dtype=torch.long))[1])
+    assert 0 < lazy.num_computed == pocket.numel() < 40
