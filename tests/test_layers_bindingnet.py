@@ -251,3 +251,18 @@ def test_the_lazy_encoding_gives_the_full_encodings_forces_and_encodes_only_the_
     torch.testing.assert_close(NET(data, pos, protein=lazy), NET(data, pos, protein=full), atol=1e-12, rtol=0)
     pocket = torch.unique(NET.complex._pocket_pairs(full, pos, torch.zeros(10, dtype=torch.long))[1])
     assert 0 < lazy.num_computed == pocket.numel() < 40
+
+
+def test_a_lazy_encoding_made_in_inference_mode_serves_calls_outside_it():
+    data = random_record(6, 8, num_residues=30)
+    pos = data["ligand"].pos[:, 0]
+    with torch.inference_mode():
+        encoding = NET.encode_protein(data)
+    expected = NET(data, pos)
+    with torch.no_grad():
+        torch.testing.assert_close(NET(data, pos, protein=encoding), expected, atol=1e-12, rtol=0)
+    computed = encoding.num_computed
+    moved = (pos + 1.0).requires_grad_(True)  # a new pocket residue, computed outside inference mode
+    forces = NET(data, moved, protein=encoding)
+    assert encoding.num_computed > computed
+    torch.testing.assert_close(forces, NET(data, moved), atol=1e-12, rtol=0)

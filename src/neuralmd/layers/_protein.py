@@ -57,7 +57,9 @@ class ProteinEncoding:
             computed = 0 if self._encoded is None else self._encoded.shape[0]
             new = self._encode_rows(missing)
             self._encoded = new if self._encoded is None else torch.cat((self._encoded, new))
-            self._slot[missing] = torch.arange(computed, computed + missing.shape[0], device=missing.device)
+            # out of place: the slot table may have been made in inference mode and be used outside it
+            self._slot = self._slot.index_put((missing,), torch.arange(computed, computed + missing.shape[0],
+                                                                        device=missing.device))
             slots = self._slot.index_select(0, rows)
         return self._encoded.index_select(0, slots)
 
