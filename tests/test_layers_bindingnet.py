@@ -218,8 +218,9 @@ def test_data_of_another_dtype_than_the_model_gets_one_clear_error():
 
 
 def test_a_reused_encoding_keeps_its_pocket_pairs_and_gives_the_same_forces():
-    # One encoding for a wandering ligand (a rollout): the Verlet list searches once per skin's
-    # worth of motion, and every force equals a search at every call, bit for bit, with gradients.
+    # One encoding for a wandering ligand (a rollout): the Verlet lists (pocket pairs, ligand graph)
+    # search once per skin's worth of motion, and every force equals a search at every call, bit
+    # for bit, with gradients.
     data = Batch.from_data_list([random_record(s, 8, spread=3.0) for s in range(2)])
     searching = BindingNet(hidden=8, num_layers=2, pair_skin=0.0).double()
     listing = BindingNet(hidden=8, num_layers=2).double()
@@ -228,15 +229,15 @@ def test_a_reused_encoding_keeps_its_pocket_pairs_and_gives_the_same_forces():
     g = torch.Generator().manual_seed(0)
     pos = data["ligand"].pos[:, 0]
     for _ in range(12):
-        pos = (pos + 0.2 * torch.randn(pos.shape, generator=g, dtype=torch.float64)).requires_grad_(True)
+        pos = (pos + 0.08 * torch.randn(pos.shape, generator=g, dtype=torch.float64)).requires_grad_(True)
         reused, fresh = listing(data, pos, protein=encoding), searching(data, pos)
         assert torch.equal(reused, fresh)
         grad_reused, = torch.autograd.grad(reused.square().sum(), pos)
         grad_fresh, = torch.autograd.grad(fresh.square().sum(), pos)
         assert torch.equal(grad_reused, grad_fresh)
         pos = pos.detach()
-    (pairs,) = encoding.pair_lists.values()
-    assert 1 <= pairs.builds < 6
+    pairs, graph = encoding.pair_lists[(5.0, 1.0)], encoding.pair_lists[("ligand", 5.0, 1.0)]
+    assert 1 <= pairs.builds < 4 and 1 <= graph.builds < 8
     assert not encoding.to(torch.float64).pair_lists  # a copy starts without them
     with pytest.raises(ValueError, match="pair_skin"):
         BindingNet(hidden=8, num_layers=1, pair_skin=-1.0)

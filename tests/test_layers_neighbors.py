@@ -181,3 +181,27 @@ def test_pair_list_searches_again_for_other_points_or_batches():
     assert pairs(ca, y[:0], one, one[:0]).shape == (2, 0)
     with pytest.raises(ValueError, match="skin > 0"):
         nb.PairList(5.0, skin=0.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_graph_list_gives_the_searchs_graph_along_a_random_walk(seed):
+    # Three ligands' atoms wander (both ends of an edge move: half the skin each); every call must
+    # equal a fresh radius graph, edges and order.
+    g = torch.Generator().manual_seed(seed)
+    batch = torch.arange(3).repeat_interleave(12)
+    pos = torch.rand(36, 3, generator=g, dtype=torch.float64) * 8
+    graph = nb.GraphList(4.0, skin=1.0)
+    steps = 60
+    for _ in range(steps):
+        pos = pos + 0.1 * torch.randn(pos.shape, generator=g, dtype=torch.float64)
+        assert torch.equal(graph(pos, batch), nb._radius_graph(pos, 4.0, batch))
+    assert 1 < graph.builds < steps / 2
+    assert graph(pos[:0], batch[:0]).shape == (2, 0)
+
+
+def test_a_ligand_encoder_refuses_a_graph_list_of_another_cutoff():
+    from neuralmd.layers import BindingNetLigand
+
+    net = BindingNetLigand(hidden=8, num_layers=1, cutoff=5.0)
+    with pytest.raises(ValueError, match="r = 4.0 Å, this encoder's cutoff is 5.0 Å"):
+        net(torch.tensor([6, 8]), torch.zeros(2, 3), graph=nb.GraphList(4.0, skin=1.0))

@@ -13,6 +13,7 @@ from ._blocks import MLP
 from ._complex import BindingNetComplex
 from ._interaction import compile_message_passing
 from ._ligand import BindingNetLigand
+from ._neighbors import GraphList
 from ._protein import BindingNetProtein, ProteinEncoding
 
 
@@ -52,10 +53,10 @@ class BindingNet(nn.Module):
             x86 CPUs with AVX512-BF16 or AMX, GPUs) a cheaper training step. Each such product is
             rounded to bfloat16's ~4e-3; the paper-sized force field's forces moved by at most
             4.9e-5 of 0.23 (docs/results.md, 2.4). ``None`` (default): one dtype throughout.
-        pair_skin: the pocket pairs of a protein encoding are searched with this margin (Å) and
-            reused while no ligand atom has moved more than it (a Verlet list,
-            :class:`BindingNetComplex`): the same pairs, one search per skin's worth of motion
-            instead of one per force evaluation; 0 searches every time.
+        pair_skin: the pocket pairs and the ligand's own graph are searched with this margin (Å)
+            and kept on the protein encoding (Verlet lists, reused while no ligand atom has moved
+            more than the skin, or half of it for the ligand's graph): the same edges, one search
+            per skin's worth of motion instead of one per force evaluation; 0 searches every time.
 
     ``data`` is a ``HeteroData`` record or a ``Batch`` of them with ``ligand.z``,
     ``residue.type``, ``residue.backbone`` (N_r, 3, 3) and ``residue.chain``.
@@ -166,11 +167,23 @@ class BindingNet(nn.Module):
                 f"ligand_pos is {ligand_pos.dtype} on {ligand_pos.device}; use protein.to(...)"
             )
         try:
-            h, vec = self.ligand(lig.z, ligand_pos, batch)
+            h, vec = self.ligand(lig.z, ligand_pos, batch, graph=self._ligand_graph(protein))
         except ValueError as err:
             raise ValueError(f"{complex_name(data)}: {err}") from None
         h, vec = self.complex.interact(h, vec, ligand_pos, batch, protein, positions_checked=True)
         return h, vec, batch
+
+    def _ligand_graph(self, protein: ProteinEncoding) -> Optional[GraphList]:
+        """The rollout's Verlet list of the ligand's own graph, kept on its protein encoding as the
+        pocket pairs are (None without a ``pair_skin``: a search per call)."""
+        skin = self.complex.pair_skin
+        if not skin:
+            return None
+        key = ("ligand", self.ligand.cutoff, skin)
+        graph = protein.pair_lists.get(key)
+        if graph is None:
+            graph = protein.pair_lists[key] = GraphList(self.ligand.cutoff, skin=skin)
+        return graph
 
     def forward(self, data: Any, ligand_pos: Tensor, protein: Optional[ProteinEncoding] = None) -> Tensor:
         """Forces (N_l, 3) on the ligand atoms at positions ``ligand_pos`` (N_l, 3) Å.

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from .._format import ATOM_VOCABULARY, check_atoms
-from ._neighbors import _radius_graph
+from ._neighbors import GraphList, _radius_graph
 
 
 class LigandEncoder(nn.Module):
@@ -36,17 +36,26 @@ class LigandEncoder(nn.Module):
         self.embedding = nn.Embedding(max_z, hidden)
 
     def forward(
-        self, z: Tensor, pos: Tensor, batch: Optional[Tensor] = None, vec: Optional[Tensor] = None
+        self, z: Tensor, pos: Tensor, batch: Optional[Tensor] = None, vec: Optional[Tensor] = None, *,
+        graph: Optional[GraphList] = None,
     ) -> tuple[Tensor, Tensor]:
         """z (N,) long atom types, pos (N, 3) Å, batch (N,) long or ``None``, vec (N, 3) or ``None``
-        (zero: no input vector).
+        (zero: no input vector); ``graph``: a Verlet list with this encoder's cutoff that the
+        caller keeps across calls on the same atoms (a rollout's), instead of a search per call (the
+        same graph either way).
 
         Returns ``h`` (N, hidden) invariant and ``vec`` (N, 3) equivariant (rotates with ``pos`` and
         the input ``vec``, unchanged by translations).
         """
         vec = check_atoms(z, pos, batch, self.max_z, vec)
         graph_batch = torch.zeros(z.shape[0], dtype=torch.long, device=z.device) if batch is None else batch.long()
-        return self.encode(z, pos, vec, _radius_graph(pos, self.cutoff, graph_batch), batch)  # pos checked above
+        if graph is None:
+            edge_index = _radius_graph(pos, self.cutoff, graph_batch)  # pos checked above
+        elif graph.r != self.cutoff:
+            raise ValueError(f"the graph list has r = {graph.r} Å, this encoder's cutoff is {self.cutoff} Å")
+        else:
+            edge_index = graph(pos, graph_batch)
+        return self.encode(z, pos, vec, edge_index, batch)
 
     def encode(
         self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, batch: Optional[Tensor]

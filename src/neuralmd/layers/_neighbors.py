@@ -291,34 +291,73 @@ class PairList:
         1
     """
 
+    #: how far a moving point may go before a pair within ``r`` can be missing from the candidates,
+    #: as a fraction of the skin (1: the other side is fixed)
+    _motion_per_skin = 1.0
+
     def __init__(self, r: float, *, skin: float) -> None:
         if not r > 0 or not skin > 0:
-            raise ValueError(f"PairList needs r > 0 and skin > 0, got r={r}, skin={skin}")
+            raise ValueError(f"{type(self).__name__} needs r > 0 and skin > 0, got r={r}, skin={skin}")
         self.r, self.skin = float(r), float(skin)
         #: searches so far (a rollout's count tells how often the skin was left)
         self.builds = 0
-        self._built_for: Optional[tuple[Tensor, Tensor, Tensor]] = None  # x, batch_x, batch_y of the build
-        self._reference: Optional[Tensor] = None  # the query points at the build
-        self._candidates: Optional[tuple[Tensor, Tensor]] = None  # (iy, ix) within r + skin then
+        self._built_for: tuple[Tensor, ...] = ()  # the other tensors the list was built for
+        self._reference: Optional[Tensor] = None  # the moving points at the build
+        self._candidates: Optional[tuple[Tensor, Tensor]] = None  # index pairs within r + skin then
 
-    def _valid_for(self, x: Tensor, y: Tensor, batch_x: Tensor, batch_y: Tensor) -> bool:
-        if self._built_for is None:
-            return False
+    def _still_valid(self, moving: Tensor, others: tuple[Tensor, ...]) -> bool:
         reference = self._reference
-        if not (y.shape == reference.shape and y.dtype == reference.dtype and y.device == reference.device
-                and all(map(_same_values, (x, batch_x, batch_y), self._built_for))):
+        if reference is None or not (moving.shape == reference.shape and moving.dtype == reference.dtype
+                                     and moving.device == reference.device
+                                     and all(map(_same_values, others, self._built_for))):
             return False
-        return bool((y - reference).square().sum(-1).max() <= self.skin * self.skin)
+        allowed = self._motion_per_skin * self.skin
+        return bool((moving - reference).square().sum(-1).max() <= allowed * allowed)
+
+    def _remember(self, moving: Tensor, others: tuple[Tensor, ...], candidates: tuple[Tensor, Tensor]) -> None:
+        self._built_for, self._reference, self._candidates = others, moving.clone(), candidates
+        self.builds += 1
 
     def __call__(self, x: Tensor, y: Tensor, batch_x: Tensor, batch_y: Tensor) -> Tensor:
         """(2, E): ``[0]`` indexes ``y``, ``[1]`` ``x``, sorted by (y index, x index), as :func:`radius`."""
         xd, yd = x.detach(), y.detach()
         if y.shape[0] == 0 or x.shape[0] == 0:
             return _radius(xd, yd, self.r, batch_x, batch_y)
-        if not self._valid_for(x, yd, batch_x, batch_y):
-            iy, ix = _radius(xd, yd, self.r + self.skin, batch_x, batch_y)
-            self._built_for, self._reference, self._candidates = (x, batch_x, batch_y), yd.clone(), (iy, ix)
-            self.builds += 1
+        if not self._still_valid(yd, (x, batch_x, batch_y)):
+            self._remember(yd, (x, batch_x, batch_y), tuple(_radius(xd, yd, self.r + self.skin, batch_x, batch_y)))
         iy, ix = self._candidates
         near = _squared_distances(yd, iy, xd, ix) <= self.r * self.r
         return torch.stack((iy[near], ix[near]))
+
+
+class GraphList(PairList):
+    """A Verlet list for :func:`radius_graph` of moving points (a ligand's atoms): the edges within
+    ``r + skin`` at a build, filtered by the current distances while no point has moved more than
+    half the skin (both ends of an edge move). Returns what ``_radius_graph(pos, r, batch)`` returns,
+    the same edges in the same order (no self-loops, no neighbour limit).
+
+    Example:
+        >>> graph = GraphList(2.0, skin=1.0)
+        >>> batch = torch.zeros(3, dtype=torch.long)
+        >>> graph(torch.tensor([[0.0, 0, 0], [1.5, 0, 0], [3.3, 0, 0]]), batch)
+        tensor([[1, 0, 2, 1],
+                [0, 1, 1, 2]])
+        >>> graph(torch.tensor([[0.0, 0, 0], [1.5, 0, 0], [3.7, 0, 0]]), batch)  # moved 0.4 Å: kept
+        tensor([[1, 0],
+                [0, 1]])
+        >>> graph.builds
+        1
+    """
+
+    _motion_per_skin = 0.5
+
+    def __call__(self, pos: Tensor, batch: Tensor) -> Tensor:  # type: ignore[override]
+        """(2, E): ``[0]`` the neighbour j, ``[1]`` the centre i, sorted by (i, j), as :func:`radius_graph`."""
+        p = pos.detach()
+        if pos.shape[0] == 0:
+            return _radius_graph(p, self.r, batch)
+        if not self._still_valid(p, (batch,)):
+            self._remember(p, (batch,), tuple(_radius_graph(p, self.r + self.skin, batch)))
+        j, i = self._candidates
+        near = _squared_distances(p, i, p, j) <= self.r * self.r
+        return torch.stack((j[near], i[near]))

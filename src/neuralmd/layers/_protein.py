@@ -21,10 +21,11 @@ class ProteinEncoding:
         ca: (N_r, 3) C-alpha positions (Å).
         frames: (N_r, 3, 3) residue-level frames (Eq. 5, backbone frame for short segments).
         batch: (N_r,) long complex index of each residue.
-        pair_lists: the complex modules' Verlet lists of ligand-atom / C-alpha pairs
-            (:class:`~neuralmd.layers._neighbors.PairList`) by (cutoff, skin), filled as the
-            encoding is used: state of the rollout the encoding was made for, not part of the
-            encoding's value (a copy made by ``to`` or ``detach`` starts without them).
+        pair_lists: the rollout's Verlet lists, filled as the encoding is used: the complex
+            module's ligand-atom / C-alpha pairs (:class:`~neuralmd.layers._neighbors.PairList`) by
+            (cutoff, skin) and BindingNet's ligand graph (``GraphList``) by ("ligand", cutoff,
+            skin). State of the rollout the encoding was made for, not part of the encoding's
+            value (a copy made by ``to`` or ``detach`` starts without them).
 
     A lazy encoding (``encode_rows`` given instead of ``h``, what
     ``BindingNetProtein.encode(..., lazy=True)`` and ``BindingNet.encode_protein`` make) holds the
@@ -41,7 +42,7 @@ class ProteinEncoding:
             raise ValueError("ProteinEncoding needs either h or encode_rows (lazy), not both")
         self._h, self._encode_rows = h, encode_rows
         self.ca, self.frames, self.batch = ca, frames, batch
-        self.pair_lists: dict[tuple[float, float], PairList] = {}
+        self.pair_lists: dict[tuple, PairList] = {}
         self._encoded: Optional[Tensor] = None  # a lazy encoding's rows computed so far, in the order computed
         self._slot = None if h is not None else torch.full((ca.shape[0],), -1, dtype=torch.long, device=ca.device)
 
