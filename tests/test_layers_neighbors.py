@@ -151,6 +151,17 @@ def test_large_protein_search_is_fast_and_sparse():
     assert elapsed < 10.0, f"{elapsed:.2f} s"  # ~0.3 s unloaded; generous for shared CI machines
 
 
+WANDER_STEPS = 60
+
+
+def _wander(start, scale, generator):
+    """WANDER_STEPS positions of a Gaussian random walk from ``start``, ``scale`` Å per coordinate."""
+    pos = start
+    for _ in range(WANDER_STEPS):
+        pos = pos + scale * torch.randn(pos.shape, generator=generator, dtype=pos.dtype)
+        yield pos
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_pair_list_gives_the_searchs_pairs_along_a_random_walk(seed):
     # Ligand atoms of three complexes wander among fixed C-alphas; every call must equal a fresh
@@ -159,14 +170,10 @@ def test_pair_list_gives_the_searchs_pairs_along_a_random_walk(seed):
     ca = torch.rand(90, 3, generator=g, dtype=torch.float64) * 20
     batch_x = torch.arange(3).repeat_interleave(30)
     batch_y = torch.arange(3).repeat_interleave(8)
-    y = torch.rand(24, 3, generator=g, dtype=torch.float64) * 20
     pairs = nb.PairList(5.0, skin=1.0)
-    steps = 60
-    for _ in range(steps):
-        y = y + 0.15 * torch.randn(y.shape, generator=g, dtype=torch.float64)
-        expected = nb._radius(ca, y, 5.0, batch_x, batch_y)
-        assert torch.equal(pairs(ca, y, batch_x, batch_y), expected)
-    assert 1 < pairs.builds < steps / 3
+    for y in _wander(torch.rand(24, 3, generator=g, dtype=torch.float64) * 20, 0.15, g):
+        assert torch.equal(pairs(ca, y, batch_x, batch_y), nb._radius(ca, y, 5.0, batch_x, batch_y))
+    assert 1 < pairs.builds < WANDER_STEPS / 3
 
 
 def test_pair_list_searches_again_for_other_points_or_batches():
@@ -189,13 +196,10 @@ def test_graph_list_gives_the_searchs_graph_along_a_random_walk(seed):
     # equal a fresh radius graph, edges and order.
     g = torch.Generator().manual_seed(seed)
     batch = torch.arange(3).repeat_interleave(12)
-    pos = torch.rand(36, 3, generator=g, dtype=torch.float64) * 8
     graph = nb.GraphList(4.0, skin=1.0)
-    steps = 60
-    for _ in range(steps):
-        pos = pos + 0.1 * torch.randn(pos.shape, generator=g, dtype=torch.float64)
+    for pos in _wander(torch.rand(36, 3, generator=g, dtype=torch.float64) * 8, 0.1, g):
         assert torch.equal(graph(pos, batch), nb._radius_graph(pos, 4.0, batch))
-    assert 1 < graph.builds < steps / 2
+    assert 1 < graph.builds < WANDER_STEPS / 2
     assert graph(pos[:0], batch[:0]).shape == (2, 0)
 
 
