@@ -121,6 +121,11 @@ class BindingNet(nn.Module):
         self.ligand.pad_edges = self.complex.pad_edges = bool(value)
 
     @property
+    def pair_skin(self) -> float:
+        """The Verlet lists' skin in Å (the ``pair_skin`` argument; 0: a search per call)."""
+        return self.complex.pair_skin
+
+    @property
     def edge_dtype(self) -> Optional[torch.dtype]:
         """The dtype of the interaction layers' edge products (the ``edge_dtype`` argument), or None."""
         return self.ligand.edge_dtype
@@ -176,7 +181,7 @@ class BindingNet(nn.Module):
     def _ligand_graph(self, protein: ProteinEncoding) -> Optional[GraphList]:
         """The rollout's Verlet list of the ligand's own graph, kept on its protein encoding as the
         pocket pairs are (None without a ``pair_skin``: a search per call)."""
-        skin = self.complex.pair_skin
+        skin = self.pair_skin
         if not skin:
             return None
         key = ("ligand", self.ligand.cutoff, skin)
