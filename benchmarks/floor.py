@@ -169,8 +169,9 @@ LANGEVIN = dict(solver="sde", method="baoab", step_size=0.5, friction=0.5, noise
                 kT=0.4, velocity_mapping=True)
 
 
-def _neuralmd_models(versions: list[Version], dynamics: str = "ode") -> dict[str, torch.nn.Module]:
-    """One NeuralMD per version, all with the same weights: ``"ode"`` (Euler, step 0.5) or
+def _neuralmd_models(versions: list[Version], dynamics: str = "ode",
+                     method: str = "euler") -> dict[str, torch.nn.Module]:
+    """One NeuralMD per version, all with the same weights: ``"ode"`` (``method``, step 0.5) or
     ``"langevin"`` (:data:`LANGEVIN`; a compiled version compiles its own BindingNet-Ligand modules
     too, as ``neuralmd simulate compile=default`` does)."""
     models, ref = {}, None
@@ -179,7 +180,7 @@ def _neuralmd_models(versions: list[Version], dynamics: str = "ode") -> dict[str
             net = _force_field(v, ref)
             ref = net if ref is None else ref
             if dynamics == "ode":
-                models[v.label] = v.dynamics.NeuralMD(net, solver="ode", method="euler", step_size=0.5)
+                models[v.label] = v.dynamics.NeuralMD(net, solver="ode", method=method, step_size=0.5)
                 continue
             torch.manual_seed(1)
             model = v.dynamics.NeuralMD(net, **LANGEVIN)
@@ -279,8 +280,9 @@ def rollout_rows(versions: list[Version], records: list, batch_sizes: list[int],
     return rows
 
 
-def training_rows(versions: list[Version], records: list, batch_size: int, window: int, rounds: int) -> list[dict]:
-    """Adam steps per CPU second on the Eq. 13 loss (NeuralMD ODE, Euler 0.5, MAE over a window of
+def training_rows(versions: list[Version], records: list, batch_size: int, window: int, rounds: int,
+                  method: str = "euler") -> list[dict]:
+    """Adam steps per CPU second on the Eq. 13 loss (NeuralMD ODE, ``method`` at step 0.5, MAE over a window of
     ``window`` snapshots), every version from the same weights and the same window draws; with the
     matrix-multiply FLOPs of one step (forward, backward and Adam; a compiled version repeats the
     eager count before it) and the achieved rate's fraction of the same-process matmul floor, so
@@ -289,7 +291,7 @@ def training_rows(versions: list[Version], records: list, batch_size: int, windo
 
     data = Batch.from_data_list(records[:batch_size])
     fns = {}
-    for label, model in _neuralmd_models(versions).items():
+    for label, model in _neuralmd_models(versions, method=method).items():
         opt = torch.optim.Adam(model.train().parameters(), lr=1e-4)
 
         def step(model=model, opt=opt):

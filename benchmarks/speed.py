@@ -176,7 +176,7 @@ def floor_tables(args: argparse.Namespace) -> dict:
                                                 snapshots=2 if quick else 10, rounds=rounds)
     print("training", flush=True)
     results["training"] = floor.training_rows(training_versions, [syn] * 8, batch_size=2 if quick else 8, window=5,
-                                              rounds=rounds)
+                                              rounds=rounds, method=args.training_method)
     return results
 
 
@@ -461,6 +461,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="with --floor: also time this tree with BindingNet(edge_dtype=...), e.g. bfloat16")
     p.add_argument("--compile-training", action="store_true",
                    help="with --floor --compile: the compiled force field in the training rows too")
+    p.add_argument("--training-method", default="euler", choices=["euler", "midpoint", "rk4"],
+                   help="with --floor: the fixed-step ODE method of the training rows (step 0.5)")
     p.add_argument("--training-only", action="store_true",
                    help="with --floor: only the training rows (a few minutes; with --compile --compile-training "
                         "--edge-dtype, five versions)")

@@ -55,16 +55,21 @@ def test_a_new_integrator_is_one_entry(monkeypatch):
     assert "frozen" not in _integrators.DEFAULT_METHODS.values()
 
 
-def _torchdiffeq_euler(model, func, data, x0, v0, times, generator):
+def _torchdiffeq_fixed_grid(model, func, data, x0, v0, times, generator):
     return _integrators._odeint(model, func, x0, v0, times, options={"step_size": model.step_size})
 
 
+#: force evaluations per step of each fixed-grid method
+EVALUATIONS_PER_STEP = {"euler": 1, "midpoint": 2, "rk4": 4}
+
+
+@pytest.mark.parametrize("method", sorted(EVALUATIONS_PER_STEP))
 @pytest.mark.parametrize("options", [{}, {"friction": 0.3}, {"velocity_refinement": 0.01}])
 @pytest.mark.parametrize("step_size", [0.5, 0.25, 1.0])
-def test_euler_matches_torchdiffeq_with_one_force_evaluation_fewer(monkeypatch, options, step_size):
-    # the last step's acceleration only moves the final velocity, which no caller reads
+def test_fixed_grid_matches_torchdiffeq_with_one_force_evaluation_fewer(monkeypatch, method, options, step_size):
+    # the last step's last acceleration only moves the final velocity, which no caller reads
     torch.manual_seed(0)
-    model = NeuralMD(ToyForceField().double(), method="euler", step_size=step_size, ligand_factory=toy_factory,
+    model = NeuralMD(ToyForceField().double(), method=method, step_size=step_size, ligand_factory=toy_factory,
                      **options).double()
     data = make_record(0)
     calls = []
@@ -79,13 +84,13 @@ def test_euler_matches_torchdiffeq_with_one_force_evaluation_fewer(monkeypatch, 
 
     fast, fast_grads = loss_and_gradients()
     fast_calls = len(calls)
-    monkeypatch.setitem(INTEGRATORS["ode"], "euler", Integrator(_torchdiffeq_euler, adjoint=True))
+    monkeypatch.setitem(INTEGRATORS["ode"], method, Integrator(_torchdiffeq_fixed_grid, adjoint=True))
     calls.clear()
     reference, reference_grads = loss_and_gradients()
     assert torch.equal(fast, reference)
     # the backward sums the same terms in another order (no flattened state): round-off only
     assert fast_grads and all(torch.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in zip(fast_grads, reference_grads))
-    assert fast_calls == len(calls) - 1 == round(3 / step_size) - 1
+    assert fast_calls == len(calls) - 1 == round(3 / step_size) * EVALUATIONS_PER_STEP[method] - 1
 
 
 def test_euler_between_grid_points_is_torchdiffeqs_interpolation():
@@ -100,4 +105,4 @@ def test_euler_between_grid_points_is_torchdiffeqs_interpolation():
     v0 = x0 - data["ligand"].pos[:, 0]
     v0, func = model._start_state(data, x0, v0, torch.ones(x0.shape[0], dtype=torch.long))
     times = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)
-    assert torch.equal(out, _torchdiffeq_euler(model, func, data, x0, v0, times, None))
+    assert torch.equal(out, _torchdiffeq_fixed_grid(model, func, data, x0, v0, times, None))
