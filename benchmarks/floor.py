@@ -167,13 +167,15 @@ def _force_field(version: Version, reference: torch.nn.Module | None) -> torch.n
 #: friction from a BindingNet-Ligand, noise tied to it, velocity map) around the floor's force field.
 LANGEVIN = dict(solver="sde", method="baoab", step_size=0.5, friction=0.5, noise="fdt", coefficients="ligand",
                 kT=0.4, velocity_mapping=True)
+#: The paper's NeuralMD SDE (rank-1 noise from a BindingNet-Ligand), Euler-Maruyama with step 0.5.
+PAPER_SDE = dict(solver="sde", method="euler", step_size=0.5)
 
 
 def _neuralmd_models(versions: list[Version], dynamics: str = "ode",
                      method: str = "euler") -> dict[str, torch.nn.Module]:
-    """One NeuralMD per version, all with the same weights: ``"ode"`` (``method``, step 0.5) or
-    ``"langevin"`` (:data:`LANGEVIN`; a compiled version compiles its own BindingNet-Ligand modules
-    too, as ``neuralmd simulate compile=default`` does)."""
+    """One NeuralMD per version, all with the same weights: ``"ode"`` (``method``, step 0.5),
+    ``"sde"`` (:data:`PAPER_SDE`) or ``"langevin"`` (:data:`LANGEVIN`; a compiled version compiles
+    its own BindingNet-Ligand modules too, as ``neuralmd simulate compile=default`` does)."""
     models, ref = {}, None
     for v in versions:
         with v.active():
@@ -183,7 +185,7 @@ def _neuralmd_models(versions: list[Version], dynamics: str = "ode",
                 models[v.label] = v.dynamics.NeuralMD(net, solver="ode", method=method, step_size=0.5)
                 continue
             torch.manual_seed(1)
-            model = v.dynamics.NeuralMD(net, **LANGEVIN)
+            model = v.dynamics.NeuralMD(net, **(LANGEVIN if dynamics == "langevin" else PAPER_SDE))
             if v.compile:
                 v.layers.compile_message_passing(model)
             models[v.label] = model
@@ -282,7 +284,8 @@ def rollout_rows(versions: list[Version], records: list, batch_sizes: list[int],
 
 def training_rows(versions: list[Version], records: list, batch_size: int, window: int, rounds: int,
                   method: str = "euler") -> list[dict]:
-    """Adam steps per CPU second on the Eq. 13 loss (NeuralMD ODE, ``method`` at step 0.5, MAE over a window of
+    """Adam steps per CPU second on the Eq. 13 loss (NeuralMD ODE, ``method`` at step 0.5, or the
+    paper's SDE with ``method="sde"``, :data:`PAPER_SDE`; MAE over a window of
     ``window`` snapshots), every version from the same weights and the same window draws; with the
     matrix-multiply FLOPs of one step (forward, backward and Adam; a compiled version repeats the
     eager count before it) and the achieved rate's fraction of the same-process matmul floor, so
@@ -291,7 +294,8 @@ def training_rows(versions: list[Version], records: list, batch_size: int, windo
 
     data = Batch.from_data_list(records[:batch_size])
     fns = {}
-    for label, model in _neuralmd_models(versions, method=method).items():
+    models = _neuralmd_models(versions, "sde") if method == "sde" else _neuralmd_models(versions, method=method)
+    for label, model in models.items():
         opt = torch.optim.Adam(model.train().parameters(), lr=1e-4)
 
         def step(model=model, opt=opt):

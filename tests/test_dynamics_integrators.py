@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torchsde
 from _dynamics_toys import ToyForceField, make_record, toy_factory
 from _dynamics_toys import one_thread  # noqa: F401  (autouse fixture)
 
@@ -106,3 +107,46 @@ def test_euler_between_grid_points_is_torchdiffeqs_interpolation():
     v0, func = model._start_state(data, x0, v0, torch.ones(x0.shape[0], dtype=torch.long))
     times = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)
     assert torch.equal(out, _torchdiffeq_fixed_grid(model, func, data, x0, v0, times, None))
+
+
+def _torchsde_solver(model, func, data, x0, v0, times, generator):
+    """torchsde's sdeint itself, as _integrators called it before its Euler-Maruyama loop."""
+    from neuralmd._format import ligand_batch
+    from neuralmd.dynamics._noise import ComplexBrownian, call_seeds
+
+    batch, num = ligand_batch(data)
+    counts = torch.bincount(batch, minlength=num).tolist()
+    bm = ComplexBrownian(float(times[0]), float(times[-1]), call_seeds(data, generator), counts, dtype=x0.dtype,
+                         device=x0.device, channels=model.noise_channels)
+    sde = _integrators._LangevinSDE(func, lambda x: model.velocity_noise(data, x), model.noise_channels)
+    ys = torchsde.sdeint(sde, torch.cat((x0, v0), dim=-1), times, bm=bm, method="euler", dt=model.step_size)
+    return ys[..., :3]
+
+
+@pytest.mark.parametrize("options", [{}, {"friction": 0.4, "noise": "full"}, {"friction": 0.4, "noise": "fdt"}])
+@pytest.mark.parametrize("step_size", [0.5, 1.0])
+def test_euler_maruyama_matches_torchsde_with_two_force_evaluations_fewer(monkeypatch, options, step_size):
+    # torchsde evaluates drift and diffusion once more only to check shapes, and its last step's
+    # force and noise move only the final velocity
+    torch.manual_seed(0)
+    model = NeuralMD(ToyForceField().double(), solver="sde", method="euler", step_size=step_size,
+                     ligand_factory=toy_factory, **options).double()
+    data = make_record(0)
+    calls = []
+    forces = model.learned_force
+    monkeypatch.setattr(model, "learned_force", lambda *a, **k: calls.append(1) or forces(*a, **k))
+
+    def loss_and_gradients():
+        model.zero_grad()
+        pred = model.rollout(data, [1, 2, 3, 4], generator=torch.Generator().manual_seed(5))
+        (pred ** 2).sum().backward()
+        return pred.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    fast, fast_grads = loss_and_gradients()
+    fast_calls = len(calls)
+    monkeypatch.setitem(INTEGRATORS["sde"], "euler", Integrator(_torchsde_solver))
+    calls.clear()
+    reference, reference_grads = loss_and_gradients()
+    assert torch.equal(fast, reference)
+    assert fast_grads and all(torch.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in zip(fast_grads, reference_grads))
+    assert fast_calls == len(calls) - 2 == round(3 / step_size) - 1
