@@ -56,6 +56,30 @@ def test_a_new_integrator_is_one_entry(monkeypatch):
     assert "frozen" not in _integrators.DEFAULT_METHODS.values()
 
 
+def _against_reference(monkeypatch, model, solver, method, reference):
+    """Force evaluations of a rollout with gradients by the model's integrator and by ``reference``
+    in its place; asserts the same positions bit for bit and the same parameter gradients (the
+    backward sums the same terms in another order without a flattened state: round-off only)."""
+    data = make_record(0)
+    calls = []
+    forces = model.learned_force
+    monkeypatch.setattr(model, "learned_force", lambda *a, **k: calls.append(1) or forces(*a, **k))
+
+    def run():
+        calls.clear()
+        model.zero_grad()
+        pred = model.rollout(data, [1, 2, 3, 4], generator=torch.Generator().manual_seed(5))
+        (pred ** 2).sum().backward()
+        return pred.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None], len(calls)
+
+    fast, fast_grads, fast_calls = run()
+    monkeypatch.setitem(INTEGRATORS[solver], method, reference)
+    slow, slow_grads, slow_calls = run()
+    assert torch.equal(fast, slow)
+    assert fast_grads and all(torch.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in zip(fast_grads, slow_grads))
+    return fast_calls, slow_calls
+
+
 def _torchdiffeq_fixed_grid(model, func, data, x0, v0, times, generator):
     return _integrators._odeint(model, func, x0, v0, times, options={"step_size": model.step_size})
 
@@ -72,26 +96,9 @@ def test_fixed_grid_matches_torchdiffeq_with_one_force_evaluation_fewer(monkeypa
     torch.manual_seed(0)
     model = NeuralMD(ToyForceField().double(), method=method, step_size=step_size, ligand_factory=toy_factory,
                      **options).double()
-    data = make_record(0)
-    calls = []
-    forces = model.learned_force
-    monkeypatch.setattr(model, "learned_force", lambda *a, **k: calls.append(1) or forces(*a, **k))
-
-    def loss_and_gradients():
-        model.zero_grad()
-        pred = model.rollout(data, [1, 2, 3, 4])
-        (pred ** 2).sum().backward()
-        return pred.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
-
-    fast, fast_grads = loss_and_gradients()
-    fast_calls = len(calls)
-    monkeypatch.setitem(INTEGRATORS["ode"], method, Integrator(_torchdiffeq_fixed_grid, adjoint=True))
-    calls.clear()
-    reference, reference_grads = loss_and_gradients()
-    assert torch.equal(fast, reference)
-    # the backward sums the same terms in another order (no flattened state): round-off only
-    assert fast_grads and all(torch.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in zip(fast_grads, reference_grads))
-    assert fast_calls == len(calls) - 1 == round(3 / step_size) * EVALUATIONS_PER_STEP[method] - 1
+    fast, slow = _against_reference(monkeypatch, model, "ode", method,
+                                    Integrator(_torchdiffeq_fixed_grid, adjoint=True))
+    assert fast == slow - 1 == round(3 / step_size) * EVALUATIONS_PER_STEP[method] - 1
 
 
 def test_euler_between_grid_points_is_torchdiffeqs_interpolation():
@@ -131,22 +138,14 @@ def test_euler_maruyama_matches_torchsde_with_two_force_evaluations_fewer(monkey
     torch.manual_seed(0)
     model = NeuralMD(ToyForceField().double(), solver="sde", method="euler", step_size=step_size,
                      ligand_factory=toy_factory, **options).double()
-    data = make_record(0)
-    calls = []
-    forces = model.learned_force
-    monkeypatch.setattr(model, "learned_force", lambda *a, **k: calls.append(1) or forces(*a, **k))
+    fast, slow = _against_reference(monkeypatch, model, "sde", "euler", Integrator(_torchsde_solver))
+    assert fast == slow - 2 == round(3 / step_size) - 1
 
-    def loss_and_gradients():
-        model.zero_grad()
-        pred = model.rollout(data, [1, 2, 3, 4], generator=torch.Generator().manual_seed(5))
-        (pred ** 2).sum().backward()
-        return pred.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
 
-    fast, fast_grads = loss_and_gradients()
-    fast_calls = len(calls)
-    monkeypatch.setitem(INTEGRATORS["sde"], "euler", Integrator(_torchsde_solver))
-    calls.clear()
-    reference, reference_grads = loss_and_gradients()
-    assert torch.equal(fast, reference)
-    assert fast_grads and all(torch.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in zip(fast_grads, reference_grads))
-    assert fast_calls == len(calls) - 2 == round(3 / step_size) - 1
+def test_euler_maruyama_off_the_step_grid_is_torchsdes(monkeypatch):
+    # step 0.3 puts the snapshots between steps: torchsde integrates and interpolates, as before
+    torch.manual_seed(0)
+    model = NeuralMD(ToyForceField().double(), solver="sde", method="euler", step_size=0.3,
+                     ligand_factory=toy_factory).double()
+    fast, slow = _against_reference(monkeypatch, model, "sde", "euler", Integrator(_torchsde_solver))
+    assert fast == slow
