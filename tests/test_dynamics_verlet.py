@@ -45,3 +45,38 @@ def test_training_reaches_the_energy_parameters():
     ff = ToyForceField().double()
     VerletMD(ff, step_size=0.5).loss(make_record(0), window=2, generator=torch.Generator().manual_seed(0)).backward()
     assert ff.log_k.grad is not None and ff.log_k.grad != 0
+
+
+def _velocity_verlet(model, data, start, last, *, create_graph):
+    """Positions at snapshots start..last by the textbook loop, every force evaluated (the final
+    one too), as VerletMD integrated before it left that one out."""
+    pos = data["ligand"].pos
+    protein = model.force_field.encode_protein(data)
+    inv_mass = (1.0 / data["ligand"].mass).unsqueeze(-1)
+    dt = model.step_size
+    x, v = pos[:, start], pos[:, start] - pos[:, start - 1]
+    a = model.forces(data, x, protein, create_graph) * inv_mass
+    out = [x]
+    for _ in range(last - start):
+        for _ in range(model.substeps):
+            x = x + v * dt + 0.5 * a * dt * dt
+            a_new = model.forces(data, x, protein, create_graph) * inv_mass
+            v, a = v + 0.5 * (a + a_new) * dt, a_new
+        out.append(x)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_the_last_force_moves_only_the_final_velocity_and_is_left_out(monkeypatch, train):
+    ff = ToyForceField().double()
+    model = VerletMD(ff, step_size=0.5)
+    data = make_record(0)
+    calls = []
+    forces = VerletMD.forces
+    monkeypatch.setattr(VerletMD, "forces", lambda self, *a: calls.append(1) or forces(self, *a))
+    with torch.set_grad_enabled(train):
+        out = model.rollout(data, [1, 2, 4])
+        rollout_calls = len(calls)
+        reference = _velocity_verlet(model, data, 1, 4, create_graph=train)[[0, 1, 3]]
+    assert torch.equal(out, reference)
+    assert rollout_calls == len(calls) - rollout_calls - 1 == 3 * 2  # 6 steps: the start's force and 5 more

@@ -52,12 +52,15 @@ class VerletMD(DynamicsModel):
         x, v = x0, v0
         a = self.forces(data, x, protein, train) * inv_mass
         out = [x0]
+        remaining = int(steps[-1]) * self.substeps
         for _ in range(int(steps[-1])):
             for _ in range(self.substeps):
                 x = x + v * dt + 0.5 * a * dt * dt
-                a_new = self.forces(data, x, protein, train) * inv_mass
-                v = v + 0.5 * (a + a_new) * dt
-                a = a_new
+                remaining -= 1
+                if remaining:  # the force at the last position would move only the final velocity
+                    a_new = self.forces(data, x, protein, train) * inv_mass
+                    v = v + 0.5 * (a + a_new) * dt
+                    a = a_new
                 if not train:
                     x, v, a = x.detach(), v.detach(), a.detach()
             out.append(x)
