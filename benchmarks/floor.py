@@ -175,8 +175,7 @@ def _neuralmd_models(versions: list[Version], dynamics: str = "ode",
                      method: str = "euler") -> dict[str, torch.nn.Module]:
     """One NeuralMD per version, all with the same weights: ``"ode"`` (``method``, step 0.5),
     ``"sde"`` (:data:`PAPER_SDE`) or ``"langevin"`` (:data:`LANGEVIN`; a compiled version compiles
-    its own BindingNet-Ligand modules too, as ``neuralmd simulate compile=default`` does); or
-    ``"verlet"``, the VerletMD baseline on the same force field (step 0.5)."""
+    its own BindingNet-Ligand modules too, as ``neuralmd simulate compile=default`` does)."""
     models, ref = {}, None
     for v in versions:
         with v.active():
@@ -184,9 +183,6 @@ def _neuralmd_models(versions: list[Version], dynamics: str = "ode",
             ref = net if ref is None else ref
             if dynamics == "ode":
                 models[v.label] = v.dynamics.NeuralMD(net, solver="ode", method=method, step_size=0.5)
-                continue
-            if dynamics == "verlet":  # the VerletMD baseline: velocity Verlet on -dE/dx of the force field
-                models[v.label] = v.dynamics.VerletMD(net, step_size=0.5)
                 continue
             torch.manual_seed(1)
             model = v.dynamics.NeuralMD(net, **(LANGEVIN if dynamics == "langevin" else PAPER_SDE))
@@ -288,8 +284,8 @@ def rollout_rows(versions: list[Version], records: list, batch_sizes: list[int],
 
 def training_rows(versions: list[Version], records: list, batch_size: int, window: int, rounds: int,
                   method: str = "euler") -> list[dict]:
-    """Adam steps per CPU second on the Eq. 13 loss (NeuralMD ODE, ``method`` at step 0.5; the
-    paper's SDE with ``method="sde"``, :data:`PAPER_SDE`; VerletMD with ``"verlet"``; MAE over a window of
+    """Adam steps per CPU second on the Eq. 13 loss (NeuralMD ODE, ``method`` at step 0.5, or the
+    paper's SDE with ``method="sde"``, :data:`PAPER_SDE`; MAE over a window of
     ``window`` snapshots), every version from the same weights and the same window draws; with the
     matrix-multiply FLOPs of one step (forward, backward and Adam; a compiled version repeats the
     eager count before it) and the achieved rate's fraction of the same-process matmul floor, so
@@ -298,7 +294,7 @@ def training_rows(versions: list[Version], records: list, batch_size: int, windo
 
     data = Batch.from_data_list(records[:batch_size])
     fns = {}
-    models = _neuralmd_models(versions, method if method in ("sde", "verlet") else "ode", method=method)
+    models = _neuralmd_models(versions, "sde") if method == "sde" else _neuralmd_models(versions, method=method)
     for label, model in models.items():
         opt = torch.optim.Adam(model.train().parameters(), lr=1e-4)
 

@@ -461,9 +461,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="with --floor: also time this tree with BindingNet(edge_dtype=...), e.g. bfloat16")
     p.add_argument("--compile-training", action="store_true",
                    help="with --floor --compile: the compiled force field in the training rows too")
-    p.add_argument("--training-method", default="euler", choices=["euler", "midpoint", "rk4", "sde", "verlet"],
-                   help="with --floor: the training rows' dynamics: the ODE by this fixed-step method, "
-                        "'sde', the paper's SDE by Euler-Maruyama, or 'verlet', VerletMD (step 0.5 each)")
+    p.add_argument("--training-method", default="euler", choices=["euler", "midpoint", "rk4", "sde"],
+                   help="with --floor: the training rows' dynamics: the ODE by this fixed-step method, or "
+                        "'sde', the paper's SDE by Euler-Maruyama (step 0.5 either way)")
     p.add_argument("--training-only", action="store_true",
                    help="with --floor: only the training rows (a few minutes; with --compile --compile-training "
                         "--edge-dtype, five versions)")
