@@ -184,11 +184,8 @@ class BindingNet(nn.Module):
         skin = self.pair_skin
         if not skin:
             return None
-        key = ("ligand", self.ligand.cutoff, skin)
-        graph = protein.pair_lists.get(key)
-        if graph is None:
-            graph = protein.pair_lists[key] = GraphList(self.ligand.cutoff, skin=skin)
-        return graph
+        cutoff = self.ligand.cutoff
+        return protein.verlet_list(("ligand", cutoff, skin), lambda: GraphList(cutoff, skin=skin))
 
     def forward(self, data: Any, ligand_pos: Tensor, protein: Optional[ProteinEncoding] = None) -> Tensor:
         """Forces (N_l, 3) on the ligand atoms at positions ``ligand_pos`` (N_l, 3) Å.

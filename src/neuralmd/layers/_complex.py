@@ -119,10 +119,7 @@ class BindingNetComplex(StackOwner, nn.Module):
         skin's worth of motion)."""
         if not self.pair_skin:
             return _radius(protein.ca, pos_lig, self.cutoff, protein.batch, lig_batch)
-        key = (self.cutoff, self.pair_skin)
-        pairs = protein.pair_lists.get(key)
-        if pairs is None:
-            pairs = protein.pair_lists[key] = PairList(self.cutoff, skin=self.pair_skin)
+        pairs = protein.verlet_list((self.cutoff, self.pair_skin), lambda: PairList(self.cutoff, skin=self.pair_skin))
         return pairs(protein.ca, pos_lig, protein.batch, lig_batch)
 
     def message_passing(

@@ -46,6 +46,14 @@ class ProteinEncoding:
         self._encoded: Optional[Tensor] = None  # a lazy encoding's rows computed so far, in the order computed
         self._slot = None if h is not None else torch.full((ca.shape[0],), -1, dtype=torch.long, device=ca.device)
 
+    def verlet_list(self, key: tuple, make: Callable[[], PairList]) -> PairList:
+        """The rollout's Verlet list stored under ``key`` in :attr:`pair_lists`, made by ``make()``
+        the first time it is asked for."""
+        found = self.pair_lists.get(key)
+        if found is None:
+            found = self.pair_lists[key] = make()
+        return found
+
     def features(self, rows: Tensor) -> Tensor:
         """(len(rows), hidden): the features of residues ``rows`` (long); a lazy encoding computes
         those it has not computed yet (each residue once) and keeps them."""
