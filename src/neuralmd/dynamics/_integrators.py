@@ -11,8 +11,9 @@ it reads (with their defaults), and what it cannot do. Adding an integrator is a
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 import torchdiffeq
@@ -64,7 +65,7 @@ def _fixed_grid_ode(model, func, data, x0, v0, times, generator) -> Tensor:
     if not model.adjoint and times.shape[0] > 1:
         grid = _step_grid(times, model.step_size)
         if bool(torch.isin(times, grid).all()):
-            return _grid_positions(func, x0, v0, times, grid, _POSITION_STEPS[model.method])
+            return _grid_positions(x0, v0, times, grid, functools.partial(_POSITION_STEPS[model.method], func))
     return _odeint(model, func, x0, v0, times, options={"step_size": model.step_size})
 
 
@@ -77,14 +78,16 @@ def _step_grid(times: Tensor, step_size: float) -> Tensor:
     return grid
 
 
-def _euler_step(func, t0, dt, x, v, last):
+def _euler_step(func, t0, t1, x, v, last):
+    dt = t1 - t0
     if last:
         return x + dt * func.velocity(x, v), None
     dx, dv = func(t0, (x, v))
     return x + dt * dx, v + dt * dv
 
 
-def _midpoint_step(func, t0, dt, x, v, last):
+def _midpoint_step(func, t0, t1, x, v, last):
+    dt = t1 - t0
     half_dt = 0.5 * dt
     dx, dv = func(t0, (x, v))
     x_mid, v_mid = x + dx * half_dt, v + dv * half_dt
@@ -94,8 +97,9 @@ def _midpoint_step(func, t0, dt, x, v, last):
     return x + dt * dx, v + dt * dv
 
 
-def _rk4_step(func, t0, dt, x, v, last):
+def _rk4_step(func, t0, t1, x, v, last):
     # torchdiffeq's rk4: the 3/8 rule (rk_common.rk4_alt_step_func), term by term
+    dt = t1 - t0
     third, two_thirds = 1 / 3, 2 / 3
     k1x, k1v = func(t0, (x, v))
     k2x, k2v = func(t0 + dt * third, (x + dt * k1x * third, v + dt * k1v * third))
@@ -103,26 +107,27 @@ def _rk4_step(func, t0, dt, x, v, last):
     x4, v4 = x + dt * (k1x - k2x + k3x), v + dt * (k1v - k2v + k3v)
     if last:
         return x + (k1x + 3 * (k2x + k3x) + func.velocity(x4, v4)) * dt * 0.125, None
-    k4x, k4v = func(t0 + dt, (x4, v4))
+    k4x, k4v = func(t1, (x4, v4))
     return x + (k1x + 3 * (k2x + k3x) + k4x) * dt * 0.125, v + (k1v + 3 * (k2v + k3v) + k4v) * dt * 0.125
 
 
-#: One step of each fixed-grid method on (x, v): ``step(func, t0, dt, x, v, last) -> (x, v)``; on
+#: One step of each fixed-grid method on (x, v): ``step(func, t0, t1, x, v, last) -> (x, v)``; on
 #: the ``last`` step only x (v is None), with no force evaluation that only the final v would use.
 _POSITION_STEPS = {"euler": _euler_step, "midpoint": _midpoint_step, "rk4": _rk4_step}
 
 
-def _grid_positions(func: Any, x0: Tensor, v0: Tensor, times: Tensor, grid: Tensor, step: Callable) -> Tensor:
-    """(T, N, 3) positions at ``times`` (each a point of ``grid``): torchdiffeq's fixed-grid steps on
-    (x, v), bit for bit, except that the last step moves x only. The accelerations that step would
-    add change only the final velocity, which no caller reads; torchdiffeq, integrating x and v
-    flattened into one tensor, computed them and ran their backward on zero gradients (a training
+def _grid_positions(x0: Tensor, v0: Tensor, times: Tensor, grid: Sequence[Tensor], step: Callable) -> Tensor:
+    """(T, N, 3) positions at ``times`` (each a point of ``grid``) by ``step(t0, t1, x, v, last)``
+    from grid point to grid point, the ``last`` step moving x only (v None). A solver's steps bit for
+    bit (torchdiffeq's fixed-grid methods, torchsde's Euler-Maruyama) without what would move only
+    the final velocity, which no caller reads: torchdiffeq, integrating x and v flattened into one
+    tensor, computed those accelerations and ran their backward on zero gradients (a training
     window of W snapshots at step 1/2: one force evaluation in 2W with Euler, 4W with midpoint, 8W
     with RK4, forward and backward)."""
     xs, x, v = [x0], x0, v0
-    wanted, last = 1, grid.shape[0] - 2
-    for k in range(grid.shape[0] - 1):
-        x, v = step(func, grid[k], grid[k + 1] - grid[k], x, v, k == last)
+    wanted, last = 1, len(grid) - 2
+    for k in range(len(grid) - 1):
+        x, v = step(grid[k], grid[k + 1], x, v, k == last)
         while wanted < times.shape[0] and grid[k + 1] >= times[wanted]:
             xs.append(x)
             wanted += 1
@@ -181,7 +186,7 @@ def _torchsde(model, func, data, x0, v0, times, generator) -> Tensor:
     if model.method == "euler":
         grid = _sde_grid(times, model.step_size)
         if bool(torch.isin(times, torch.stack(grid)).all()):
-            return _euler_maruyama_positions(sde, x0, v0, times, grid, bm)
+            return _grid_positions(x0, v0, times, grid, _euler_maruyama_step(sde, bm))
     ys = torchsde.sdeint(sde, torch.cat((x0, v0), dim=-1), times, bm=bm, method=model.method, dt=model.step_size)
     return ys[..., :3]
 
@@ -195,32 +200,25 @@ def _sde_grid(times: Tensor, step_size: float) -> list[Tensor]:
     return grid
 
 
-def _euler_maruyama_positions(sde: _LangevinSDE, x0: Tensor, v0: Tensor, times: Tensor, grid: list[Tensor],
-                              bm: ComplexBrownian) -> Tensor:
-    """(T, N, 3) positions at ``times`` (points of ``grid``) by torchsde's Itô Euler-Maruyama, step
-    by step and bit for bit (``y + f dt + g dW`` on the state ``[x, v]``, the Brownian motion asked
-    for the same increments in the same order), with two differences that change no position:
-    torchsde evaluates the drift and the diffusion once more at the start only to check their
-    shapes, and on the last step they move only the final velocity (its position update needs
-    dx/dt alone); both are left out, as is the last increment. A training window of W snapshots at
-    step 1/2 evaluates the force 2W - 1 times instead of 2W + 1, and the noise network 2W - 1
-    times instead of 2W + 1."""
-    xs, y = [x0], torch.cat((x0, v0), dim=-1)
-    wanted = 1
-    for k in range(len(grid) - 1):
-        t0, t1 = grid[k], grid[k + 1]
+def _euler_maruyama_step(sde: _LangevinSDE, bm: ComplexBrownian) -> Callable:
+    """One step of torchsde's Itô Euler-Maruyama for :func:`_grid_positions`, bit for bit
+    (``y + f dt + g dW`` on the state ``[x, v]``, the Brownian motion asked for the same increments
+    in the same order), except on the last step, where drift and diffusion would move only the final
+    velocity: x moves by dx/dt alone and no increment is drawn. torchsde also evaluates the drift
+    and the diffusion once more at the start only to check their shapes; that is left out too. A
+    training window of W snapshots at step 1/2 evaluates the force 2W - 1 times instead of 2W + 1,
+    and the noise network 2W - 1 times instead of 2W + 1."""
+
+    def step(t0: Tensor, t1: Tensor, x: Tensor, v: Tensor, last: bool) -> tuple[Tensor, Tensor | None]:
         dt = t1 - t0
-        if k < len(grid) - 2:
-            dw = bm(t0, t1)
-            drift, diffusion = sde.f(t0, y), sde.g(t0, y)
-            y = y + drift * dt + torch.bmm(diffusion, dw.unsqueeze(-1)).squeeze(-1)
-            x = y[:, :3]
-        else:
-            x = y[:, :3] + sde.func.velocity(y[:, :3], y[:, 3:]) * dt
-        while wanted < times.shape[0] and t1 >= times[wanted]:
-            xs.append(x)
-            wanted += 1
-    return torch.stack(xs)
+        if last:
+            return x + sde.func.velocity(x, v) * dt, None
+        y = torch.cat((x, v), dim=-1)
+        dw = bm(t0, t1)
+        y = y + sde.f(t0, y) * dt + torch.bmm(sde.g(t0, y), dw.unsqueeze(-1)).squeeze(-1)
+        return y[:, :3], y[:, 3:]
+
+    return step
 
 
 def _baoab(model, func, data, x0, v0, times, generator) -> Tensor:
