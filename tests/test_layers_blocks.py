@@ -6,8 +6,10 @@ import pytest
 import torch
 from e3nn import o3
 
-from neuralmd.layers import _blocks
-from neuralmd.layers._blocks import MLP, NeighborEmbedding, aggregate
+from neuralmd.layers import _blocks, _radial
+from neuralmd.layers._blocks import MLP, NeighborEmbedding, aggregate, radial_linear
+from neuralmd.layers._radial import BandedBasis, RadialBasis
+from neuralmd.layers._weight_cache import WeightCache
 from neuralmd.layers._neighbors import radius_graph
 
 F64 = torch.float64
@@ -87,3 +89,44 @@ def test_outer_scatter_is_the_plain_sum_and_its_gradients_are_autograds(differen
 
     assert torch.autograd.gradcheck(fn, tuple(inputs))
     assert torch.autograd.gradgradcheck(fn, tuple(inputs))
+
+
+def test_a_product_with_a_banded_basis_is_the_dense_product_and_follows_weight_updates():
+    """radial_linear gathers the band's rows from a cached copy of the weight block: the same
+    product as with the dense basis to round-off, rebuilt after an in-place update (an optimizer
+    step, load_state_dict)."""
+    torch.manual_seed(0)
+    rbf = RadialBasis(64, cutoff=5.0).double()
+    linear = torch.nn.Linear(64, 10, bias=False).double()
+    r = torch.rand(200, dtype=F64) * 5.0
+    cache = WeightCache()
+    with torch.no_grad():
+        band = rbf.for_linear(r)
+        assert isinstance(band, BandedBasis)
+        for _ in range(2):
+            torch.testing.assert_close(radial_linear(band, linear.weight.t(), cache), linear(rbf(r)), rtol=1e-13, atol=1e-13)
+            linear.weight.mul_(-2.0)
+        edges = slice(20, 50)
+        torch.testing.assert_close(radial_linear(band.rows(edges), linear.weight.t(), cache), linear(rbf(r[edges])),
+                                   rtol=1e-13, atol=1e-13)
+
+
+def test_neighbor_embedding_with_a_banded_basis_gives_the_dense_result(monkeypatch):
+    """Without gradients the embedding builds a banded basis itself (a protein's encoding) or takes
+    one (the ligand's); with gradients the dense basis: the same features to round-off, chunked or not."""
+    monkeypatch.setattr(_radial, "MIN_BANDED_DISTANCES", 1)  # a band for this small graph too
+    torch.manual_seed(0)
+    net = NeighborEmbedding(8, 40, 4.0, norm=5.0).double()
+    z, pos, edges = _embedding_inputs(n=12)
+    dense = net(z, pos, edges)  # gradients on: the dense basis
+    src, dst = edges
+    rel = pos[dst] - pos[src]
+    with torch.no_grad():
+        band = net.rbf.for_linear(rel.norm(dim=-1))
+        assert isinstance(band, BandedBasis)
+        outputs = [net(z, pos, edges), net(z, pos, edges, rel=rel, rbf=band)]
+        monkeypatch.setattr(_blocks, "EDGE_CHUNK", 5)
+        outputs += [net(z, pos, edges), net(z, pos, edges, rel=rel, rbf=band)]
+    for banded in outputs:
+        for a, b in zip(banded, dense):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -17,7 +17,8 @@ from neuralmd.data import synthetic_trajectories
 from neuralmd.frames import edge_frames, scalarize, vectorize
 from neuralmd.layers import BindingNet, EdgeGeometry, FrameInteraction, compile_message_passing, radius, radius_graph
 from neuralmd.layers._blocks import aggregate, weighted_row_sum
-from neuralmd.layers._radial import cosine_cutoff, safe_norm
+from neuralmd.layers import _radial
+from neuralmd.layers._radial import BandedBasis, cosine_cutoff, safe_norm
 
 
 def reference_interaction(layer: FrameInteraction, h, vec, edge_index, edge_attr, geometry, source=None, extra=None):
@@ -131,6 +132,33 @@ def test_gradients_equal_the_reference_to_second_order():
         for g, g_ref in zip(second, second_ref):
             if g_ref is not None:
                 torch.testing.assert_close(g, g_ref, atol=1e-10, rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-11), (torch.float32, 1e-5)])
+def test_rollout_forces_with_banded_bases_equal_the_concatenation_formulas(dtype, tolerance, monkeypatch):
+    """Without gradients (a rollout) the ligand, its pocket pairs and the protein's encoding
+    multiply banded radial bases (48 functions: a band of 19 in float64, 15 in float32; here at
+    every edge count); the forces are the reference formulas' on the dense basis to round-off."""
+    monkeypatch.setattr(_radial, "MIN_BANDED_DISTANCES", 1)
+    torch.manual_seed(5)
+    net = BindingNet(hidden=16, num_layers=3, num_rbf=48).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    data = _batch([random_record(5, 12, spread=1.5), random_record(12, 6, num_residues=10)])
+    pos = data["ligand"].pos[:, 0]
+    lig = data["ligand"]
+    with torch.enable_grad():  # the reference: dense bases throughout
+        protein = net.encode_protein(data)
+        h_ref, vec_ref = reference_ligand(net.ligand, lig.z, pos, lig.batch)
+        _, forces_ref = reference_complex(net.complex, h_ref, vec_ref, pos, lig.batch, protein)
+    net = net.to(dtype)
+    data = data.apply(lambda x: x.to(dtype) if x.is_floating_point() else x)
+    with torch.no_grad():
+        assert isinstance(net.ligand.neighbors.rbf.for_linear(torch.rand(4, dtype=dtype)), BandedBasis)
+        forces = net(data, data["ligand"].pos[:, 0])
+    assert forces_ref.abs().max() > 1e-2
+    assert (forces.double() - forces_ref.detach()).abs().max() < tolerance * forces_ref.abs().max()
 
 
 def test_float32_matches_the_float64_reference_to_round_off():

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from _layers_records import one_thread  # noqa: F401 (autouse fixture)
 from neuralmd.layers import CosineCutoff, RadialBasis, cosine_cutoff, safe_norm
-from neuralmd.layers._radial import MIN_EXPONENT
+from neuralmd.layers._radial import MIN_BANDED_DISTANCES, MIN_EXPONENT, BandedBasis
 
 
 def test_cosine_cutoff_values_and_smooth_end():
@@ -63,3 +63,36 @@ def test_gaussian_exponent_clamp_changes_the_basis_by_less_than_its_floor():
     exact = torch.exp(-rbf.gamma * (r.unsqueeze(-1) - rbf.centres.double()) ** 2) * cosine_cutoff(r.unsqueeze(-1), 5.0)
     assert (-rbf.gamma * (r.unsqueeze(-1) - rbf.centres.double()) ** 2 < MIN_EXPONENT).float().mean() > 0.5
     assert (rbf(r) - exact).abs().max() <= math.exp(MIN_EXPONENT)
+
+
+@pytest.mark.parametrize("dtype, half", [(torch.float32, 7), (torch.float64, 9)])
+@pytest.mark.parametrize("num_rbf", [24, 96])
+def test_banded_basis_is_the_dense_one_without_its_negligible_functions(dtype, half, num_rbf):
+    """Scattered back into (E, K) the band equals the dense basis to a thousandth of the dtype's
+    rounding error, at every distance from 0 to past the cutoff (both ends, where the band is
+    moved inside the basis)."""
+    rbf = RadialBasis(num_rbf, cutoff=5.0).to(dtype)
+    r = torch.cat((torch.linspace(0.0, 5.5, 1001, dtype=dtype), torch.tensor([1e-9, 4.999999], dtype=dtype)))
+    assert rbf.band_half_width(dtype) == half
+    with torch.no_grad():
+        band = rbf.for_linear(r)
+        dense = rbf(r)
+    assert band.index.shape == band.values.shape == (r.shape[0], 2 * half + 1)
+    assert band.index.min() >= 0 and band.index.max() < num_rbf
+    assert (band.index.diff(dim=1) == 1).all()  # consecutive functions
+    rebuilt = torch.zeros_like(dense).scatter_(1, band.index, band.values)
+    assert (rebuilt - dense).abs().max() <= 1e-3 * torch.finfo(dtype).eps
+    kept = dense.gather(1, band.index)
+    assert torch.equal(kept, band.values)  # the kept entries are the dense basis's own values
+
+
+def test_the_dense_basis_serves_where_a_band_does_not_pay_or_gradients_are_on():
+    r = torch.linspace(0.0, 5.0, MIN_BANDED_DISTANCES)
+    with torch.no_grad():
+        assert isinstance(RadialBasis(96, 5.0).for_linear(r), BandedBasis)
+        assert isinstance(RadialBasis(96, 5.0).for_linear(r[1:]), torch.Tensor)  # too few distances to pay
+        assert isinstance(RadialBasis(15, 5.0).for_linear(r), torch.Tensor)  # 2 h + 1 = 15 in float32: no gain
+        assert isinstance(RadialBasis(96, 5.0, kind="bessel").for_linear(r), torch.Tensor)
+        assert isinstance(RadialBasis(96, 5.0).for_linear(r.view(-1, 1)), torch.Tensor)
+    dense = RadialBasis(96, 5.0).for_linear(r)  # gradients on: training keeps the dense basis
+    assert isinstance(dense, torch.Tensor) and torch.equal(dense, RadialBasis(96, 5.0)(r))

@@ -58,6 +58,7 @@ class BindingNetComplex(StackOwner, nn.Module):
         )
         self._stack_cache = WeightCache()  # the layers' parameter products, kept between no-grad calls
         self._input_cache = WeightCache()  # the edge MLP's per-node weight blocks, likewise
+        self._radial_table = WeightCache()  # its radial block as rows, for a banded basis
 
     def _edge_mlp_input_layer(
         self, h_lig: Tensor, h_res: Tensor, rel: Tensor, frames: Tensor, r: Tensor, envelope: Tensor, atom: Tensor,
@@ -79,7 +80,8 @@ class BindingNetComplex(StackOwner, nn.Module):
         index = torch.cat((3 * atom.unsqueeze(-1) + three, 3 * (h_lig.shape[0] + res.unsqueeze(-1)) + three), dim=-1)
         s = scalarize(rel, frames)
         pair = weighted_row_sum(node.view(-1, first.weight.shape[0]), index, torch.cat((s, s), dim=-1))
-        return add_radial_block(pair, self.rbf(r, envelope=envelope), rbf_block, first.bias)
+        return add_radial_block(pair, self.rbf.for_linear(r, envelope=envelope), rbf_block, first.bias,
+                                cache=self._radial_table)
 
     def interact(
         self,

@@ -1,7 +1,7 @@
 """BindingNet-Ligand: atom-level frames and equivariant message passing on the ligand (Eqs. 3, 6, 32)."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ..frames import edge_frames
 from ._blocks import MLP, NeighborEmbedding, add_radial_block, weighted_row_sum
+from ._radial import BandedBasis
 from ._interaction import EdgeGeometry, FrameInteraction, StackOwner, interaction_stack
 from ._ligand_encoder import LigandEncoder
 from ._padding import pad_edges
@@ -56,8 +57,10 @@ class BindingNetLigand(StackOwner, LigandEncoder):
         )
         self._stack_cache = WeightCache()  # the layers' parameter products, kept between no-grad calls
         self._input_cache = WeightCache()  # the edge MLP's per-node weight blocks, likewise
+        self._radial_table = WeightCache()  # its radial block as rows, for a banded basis
 
-    def _edge_mlp_input_layer(self, vectors: Tensor, frames: Tensor, rbf: Tensor, edge_index: Tensor) -> Tensor:
+    def _edge_mlp_input_layer(self, vectors: Tensor, frames: Tensor, rbf: Union[Tensor, BandedBasis],
+                              edge_index: Tensor) -> Tensor:
         """``edge_mlp[0](cat(scalarize(cat(V_i, V_j), F_ij).flatten(), rbf_ij))`` (E, d) without the
         (E, 6C) input: its weight is split by column blocks, the V_i and V_j blocks are applied per
         node (``P[n, x, side, a] = W_{a, side} V_n[x]``, one (3 N, C) x (C, 6 d) product), and each
@@ -77,7 +80,7 @@ class BindingNetLigand(StackOwner, LigandEncoder):
         index = (18 * torch.stack((dst, src), dim=1)).unsqueeze(-1) + _PAIR_ROWS.to(dst.device)  # (E, 2, 9)
         frames_xa = frames.transpose(1, 2).reshape(-1, 9).repeat(1, 2)  # F[a, x] at 3 x + a, both sides
         pair = weighted_row_sum(table.view(num * 18, hidden), index.view(-1, 18), frames_xa)
-        return add_radial_block(pair, rbf, rbf_block, first.bias)
+        return add_radial_block(pair, rbf, rbf_block, first.bias, cache=self._radial_table)
 
     def encode(
         self, z: Tensor, pos: Tensor, vec: Tensor, edge_index: Tensor, batch: Optional[Tensor]
@@ -102,7 +105,7 @@ class BindingNetLigand(StackOwner, LigandEncoder):
         envelope = cosine_cutoff(r, self.cutoff)
         if edge_weight is not None:
             envelope = envelope * edge_weight
-        rbf = self.neighbors.rbf(r, envelope=envelope)  # once for the neighbour filter and the edge MLP
+        rbf = self.neighbors.rbf.for_linear(r, envelope=envelope)  # once for the neighbour filter and the edge MLP
         h, vectors = self.neighbors(self.embedding(z), pos, edge_index, rel=rel, rbf=rbf)
         hidden_attr = F.silu(self._edge_mlp_input_layer(vectors, frames, rbf, edge_index))  # edge_mlp: Linear, SiLU,
         # and its last Linear goes to the layers (edge_map); every layer's extra input is

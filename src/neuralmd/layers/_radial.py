@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import NamedTuple, Optional, Union
 
 import torch
 from torch import Tensor, nn
@@ -57,6 +57,24 @@ class CosineCutoff(nn.Module):
 MIN_EXPONENT = -80.0
 
 
+#: Fewest distances for which :meth:`RadialBasis.for_linear` returns a band (measured on one CPU
+#: thread, 96 functions: a product with the dense basis is faster below ~40-90, by width).
+MIN_BANDED_DISTANCES = 64
+
+
+class BandedBasis(NamedTuple):
+    """A Gaussian basis (E, K) kept where it is not negligible: row e holds ``values[e]`` at the
+    columns ``index[e]``, a band of consecutive functions around the nearest centre, and nothing
+    else (:meth:`RadialBasis.for_linear`). Shapes: ``index`` (E, W) long, ``values`` (E, W)."""
+
+    index: Tensor
+    values: Tensor
+
+    def rows(self, part: slice) -> "BandedBasis":
+        """The edges ``part`` of the basis."""
+        return BandedBasis(self.index[part], self.values[part])
+
+
 class RadialBasis(nn.Module):
     """Expand distances in ``num_rbf`` smooth functions times the cosine cutoff envelope.
 
@@ -90,6 +108,7 @@ class RadialBasis(nn.Module):
             centres = torch.linspace(0.0, cutoff, num_rbf)
             spacing = cutoff / max(num_rbf - 1, 1)
             self.register_buffer("centres", centres)
+            self.spacing = spacing
             self.gamma = 0.5 / spacing**2
         else:
             self.register_buffer("centres", torch.arange(1, num_rbf + 1, dtype=torch.float32))
@@ -114,6 +133,58 @@ class RadialBasis(nn.Module):
             k = centres
             basis = math.sqrt(2.0 / self.cutoff) * (k * math.pi / self.cutoff) * torch.sinc(k * r / self.cutoff)
         return basis * envelope.unsqueeze(-1)
+
+    def band_half_width(self, dtype: torch.dtype) -> int:
+        """Functions kept on each side of the nearest centre by :meth:`for_linear` in ``dtype``.
+
+        In units of the spacing a function is ``exp(-d^2 / 2)`` at distance ``d`` from its centre, and
+        the nearest centre is at most 1/2 away, so every function left out is at ``d >= h + 1/2``:
+        ``h`` is the least for which that value is below a thousandth of ``dtype``'s rounding error
+        (7 in float32, 9 in float64), small enough that dropping the functions beyond changes no
+        product with the basis by more than round-off."""
+        negligible = 1e-3 * torch.finfo(dtype).eps
+        return math.ceil(math.sqrt(-2.0 * math.log(negligible)) - 0.5)
+
+    def for_linear(self, r: Tensor, *, envelope: Optional[Tensor] = None) -> Union[Tensor, "BandedBasis"]:
+        """The basis of distances ``r`` (E,) in the cheapest form to multiply by a weight matrix.
+
+        With gradients off, a Gaussian basis wider than its band (:meth:`band_half_width`) comes as a
+        :class:`BandedBasis` of the ``2 h + 1`` functions around each distance's nearest centre: with
+        96 functions in float32 that is 15, and a product with it (a weighted sum of 15 weight rows
+        per edge, ``_blocks.radial_linear``) does 6.4x fewer multiply-adds than with the dense
+        (E, 96) basis (basis and products 4x faster on one ligand's 386 edges) and gives the same
+        result to round-off. Otherwise (gradients on, a Bessel basis, too few
+        functions, fewer than ``MIN_BANDED_DISTANCES`` distances outside a compiled graph, ``r`` not
+        one-dimensional) the dense :meth:`forward`.
+
+        Example:
+            >>> rbf = RadialBasis(96, cutoff=5.0)
+            >>> r = torch.linspace(0.0, 5.0, 100)
+            >>> with torch.no_grad():
+            ...     band = rbf.for_linear(r)
+            >>> band.index.shape
+            torch.Size([100, 15])
+            >>> dense = torch.zeros(100, 96).scatter_(1, band.index, band.values)
+            >>> torch.allclose(dense, rbf(r), rtol=0, atol=1e-10)
+            True
+        """
+        # (training keeps the dense basis: its function, and its tested backward, stay as they were;
+        # below ~64 distances the band's ~10 extra small operations cost more than they save, but a
+        # compiled graph takes the band at every size rather than guard on the edge count)
+        if (self.kind != "gaussian" or torch.is_grad_enabled() or r.dim() != 1
+                or (r.shape[0] < MIN_BANDED_DISTANCES and not torch.compiler.is_compiling())):
+            return self(r, envelope=envelope)
+        half = self.band_half_width(r.dtype)
+        if 2 * half + 1 >= self.num_rbf:
+            return self(r, envelope=envelope)
+        envelope = cosine_cutoff(r, self.cutoff) if envelope is None else envelope
+        # the band starts h before the nearest centre, moved inside [0, K) at both ends
+        first = torch.round(r / self.spacing).clamp_(half, self.num_rbf - 1 - half).long().sub_(half)
+        index = first.unsqueeze(-1) + torch.arange(2 * half + 1, device=r.device)
+        centres = self.centres.to(r.dtype).index_select(0, index.view(-1)).view(index.shape)
+        # the dense basis's operations on the kept entries: the same values
+        values = torch.sub(r.unsqueeze(-1), centres).square_().mul_(-self.gamma).clamp_min_(MIN_EXPONENT).exp_()
+        return BandedBasis(index, values.mul_(envelope.unsqueeze(-1)))
 
     def extra_repr(self) -> str:
         return f"num_rbf={self.num_rbf}, cutoff={self.cutoff}, kind={self.kind!r}"
