@@ -377,6 +377,7 @@ def interaction_stack(
     else:  # per layer (N, d): (sum_j w_ij / norm) b_m
         node_bias = (weight_sum * weights.message_b).unbind(0)
     grad = torch.is_grad_enabled()
+    in_place = not (grad or autocast)
     if source is None:  # rows 2 n + side of the per-layer node table (side 0: dst_in, 1: src_in)
         if grad:  # index_select's backward is ~2.5x faster than embedding_bag's
             dst_rows, src_rows = 2 * dst, 2 * src + 1
@@ -409,11 +410,13 @@ def interaction_stack(
                 pre.add_(torch.embedding_bag(table, node_rows, bag_offsets)[0])
         else:
             pre.add_(torch.addmm(weights.input_bias[k], h, weights.node_w[k]).index_select(0, dst))
-        act = F.silu(pre)  # (E, d); layer.message is SiLU -> Linear
+        # (E, d); layer.message is SiLU -> Linear. Without autograd or autocast (whose act is bfloat16
+        # and w float32), in place: pre and act are fresh (E, d) tensors, each used once
+        act = F.silu(pre, inplace=in_place)
         # m = W_m act + b_m enters only linear maps (the h update after a sum, and the vector
         # coefficients), so they take act: sum_j w m = W_m sum_j w act + b_m sum_j w, and
         # (a, b, c) = (W_v W_m) act + W_v b_m + b_v. No (E, d) x (d, d) product for m.
-        weighted = w * act
+        weighted = act.mul_(w) if in_place else w * act
         coeff = torch.addmm(coeff_b[k], weighted, weights.coeff_w[k])  # w (a, b, c) / norm
         small = torch.bmm(coeff.unsqueeze(1), basis).view(num_edges, 4)  # w (a, b r + F^T c) / norm
         if autocast:  # (bfloat16 products)
