@@ -111,14 +111,36 @@ def test_a_product_with_a_banded_basis_is_the_dense_product_and_follows_weight_u
                                    rtol=1e-13, atol=1e-13)
 
 
+def test_a_banded_products_gradients_are_the_dense_ones_to_second_order():
+    """Training differentiates the banded product: by the distances (through the kept functions'
+    values) and by the weights (rows of the cached table, built under autograd), first and second
+    order, as the dense product's to round-off."""
+    torch.manual_seed(1)
+    rbf = RadialBasis(64, cutoff=5.0).double()
+    weight = torch.randn(64, 6, dtype=F64, requires_grad=True)
+    r = (torch.rand(100, dtype=F64) * 5.0).requires_grad_()
+    probe = torch.randn(100, 6, dtype=F64)
+    band = rbf.for_linear(r)
+    assert isinstance(band, BandedBasis)
+    outputs = {"banded": radial_linear(band, weight, WeightCache()), "dense": rbf(r) @ weight}
+    grads = {}
+    for name, out in outputs.items():
+        first = torch.autograd.grad((probe * out).sum(), [r, weight], create_graph=True)
+        second = torch.autograd.grad(first[0].square().sum(), [r, weight])
+        grads[name] = first + second
+    for banded, dense in zip(grads["banded"], grads["dense"]):
+        torch.testing.assert_close(banded, dense, rtol=1e-11, atol=1e-11)
+
+
 def test_neighbor_embedding_with_a_banded_basis_gives_the_dense_result(monkeypatch):
-    """Without gradients the embedding builds a banded basis itself (a protein's encoding) or takes
-    one (the ligand's); with gradients the dense basis: the same features to round-off, chunked or not."""
-    monkeypatch.setattr(_radial, "MIN_BANDED_DISTANCES", 1)  # a band for this small graph too
+    """The embedding builds a banded basis itself (a protein's encoding) or takes one (the
+    ligand's): the dense basis's features to round-off, chunked or not."""
     torch.manual_seed(0)
     net = NeighborEmbedding(8, 40, 4.0, norm=5.0).double()
     z, pos, edges = _embedding_inputs(n=12)
-    dense = net(z, pos, edges)  # gradients on: the dense basis
+    monkeypatch.setattr(_radial, "MIN_BANDED_SAVING", 10**9)  # the dense basis throughout
+    dense = net(z, pos, edges)
+    monkeypatch.setattr(_radial, "MIN_BANDED_SAVING", 1)  # a band for this small graph too
     src, dst = edges
     rel = pos[dst] - pos[src]
     with torch.no_grad():

@@ -78,9 +78,9 @@ def _batch(records):
     return Batch.from_data_list(records)
 
 
-def _net(seed: int, vector_channels=None) -> BindingNet:
+def _net(seed: int, vector_channels=None, num_rbf: int = 12) -> BindingNet:
     torch.manual_seed(seed)
-    net = BindingNet(hidden=16, num_layers=3, num_rbf=12).double()
+    net = BindingNet(hidden=16, num_layers=3, num_rbf=num_rbf).double()
     with torch.no_grad():  # default biases are small; make every term count
         for p in net.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -111,9 +111,12 @@ def test_bindingnet_equals_the_concatenation_formulas(seed):
     torch.testing.assert_close(h, h_ref, atol=1e-11, rtol=1e-11)
 
 
-def test_gradients_equal_the_reference_to_second_order():
-    """Parameter and position gradients, and the double backward that trains energy forces."""
-    net = _net(3)
+@pytest.mark.parametrize("num_rbf", [12, 48])
+def test_gradients_equal_the_reference_to_second_order(num_rbf, monkeypatch):
+    """Parameter and position gradients, and the double backward that trains energy forces; with 48
+    radial functions through banded bases (19 of them per edge in float64), at every edge count."""
+    monkeypatch.setattr(_radial, "MIN_BANDED_SAVING", 1)
+    net = _net(3, num_rbf=num_rbf)
     data = random_record(3, 10, spread=1.5)
     pos = data["ligand"].pos[:, 0].clone().requires_grad_()
     (h, forces), (h_ref, forces_ref) = _both(net, data, pos)
@@ -136,22 +139,18 @@ def test_gradients_equal_the_reference_to_second_order():
 
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-11), (torch.float32, 1e-5)])
 def test_rollout_forces_with_banded_bases_equal_the_concatenation_formulas(dtype, tolerance, monkeypatch):
-    """Without gradients (a rollout) the ligand, its pocket pairs and the protein's encoding
-    multiply banded radial bases (48 functions: a band of 19 in float64, 15 in float32; here at
-    every edge count); the forces are the reference formulas' on the dense basis to round-off."""
-    monkeypatch.setattr(_radial, "MIN_BANDED_DISTANCES", 1)
-    torch.manual_seed(5)
-    net = BindingNet(hidden=16, num_layers=3, num_rbf=48).double()
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(0.3 * torch.randn_like(p))
+    """The ligand, its pocket pairs and the protein's encoding multiply banded radial bases (48
+    functions: a band of 19 in float64, 15 in float32; here at every edge count); the rollout
+    forces are the reference formulas' on the dense basis to round-off."""
+    net = _net(5, num_rbf=48)
     data = _batch([random_record(5, 12, spread=1.5), random_record(12, 6, num_residues=10)])
     pos = data["ligand"].pos[:, 0]
     lig = data["ligand"]
-    with torch.enable_grad():  # the reference: dense bases throughout
-        protein = net.encode_protein(data)
-        h_ref, vec_ref = reference_ligand(net.ligand, lig.z, pos, lig.batch)
-        _, forces_ref = reference_complex(net.complex, h_ref, vec_ref, pos, lig.batch, protein)
+    monkeypatch.setattr(_radial, "MIN_BANDED_SAVING", 10**9)  # the reference: dense bases throughout
+    protein = net.encode_protein(data)
+    h_ref, vec_ref = reference_ligand(net.ligand, lig.z, pos, lig.batch)
+    _, forces_ref = reference_complex(net.complex, h_ref, vec_ref, pos, lig.batch, protein)
+    monkeypatch.setattr(_radial, "MIN_BANDED_SAVING", 1)
     net = net.to(dtype)
     data = data.apply(lambda x: x.to(dtype) if x.is_floating_point() else x)
     with torch.no_grad():

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from _layers_records import one_thread  # noqa: F401 (autouse fixture)
 from neuralmd.layers import CosineCutoff, RadialBasis, cosine_cutoff, safe_norm
-from neuralmd.layers._radial import MIN_BANDED_DISTANCES, MIN_EXPONENT, BandedBasis
+from neuralmd.layers._radial import MIN_BANDED_SAVING, MIN_EXPONENT, BandedBasis
 
 
 def test_cosine_cutoff_values_and_smooth_end():
@@ -66,7 +66,7 @@ def test_gaussian_exponent_clamp_changes_the_basis_by_less_than_its_floor():
 
 
 @pytest.mark.parametrize("dtype, half", [(torch.float32, 7), (torch.float64, 9)])
-@pytest.mark.parametrize("num_rbf", [24, 96])
+@pytest.mark.parametrize("num_rbf", [40, 96])
 def test_banded_basis_is_the_dense_one_without_its_negligible_functions(dtype, half, num_rbf):
     """Scattered back into (E, K) the band equals the dense basis to a thousandth of the dtype's
     rounding error, at every distance from 0 to past the cutoff (both ends, where the band is
@@ -86,13 +86,15 @@ def test_banded_basis_is_the_dense_one_without_its_negligible_functions(dtype, h
     assert torch.equal(kept, band.values)  # the kept entries are the dense basis's own values
 
 
-def test_the_dense_basis_serves_where_a_band_does_not_pay_or_gradients_are_on():
-    r = torch.linspace(0.0, 5.0, MIN_BANDED_DISTANCES)
+def test_the_dense_basis_serves_where_a_band_does_not_pay():
+    enough = -(-MIN_BANDED_SAVING // (96 - 15))  # distances for a band of 15 of 96 functions to pay
+    r = torch.linspace(0.0, 5.0, enough)
     with torch.no_grad():
         assert isinstance(RadialBasis(96, 5.0).for_linear(r), BandedBasis)
         assert isinstance(RadialBasis(96, 5.0).for_linear(r[1:]), torch.Tensor)  # too few distances to pay
-        assert isinstance(RadialBasis(15, 5.0).for_linear(r), torch.Tensor)  # 2 h + 1 = 15 in float32: no gain
+        many = torch.linspace(0.0, 5.0, 10 * enough)
+        assert isinstance(RadialBasis(29, 5.0).for_linear(many), torch.Tensor)  # a band of 15 in float32: too wide
+        assert isinstance(RadialBasis(30, 5.0).for_linear(many), BandedBasis)
         assert isinstance(RadialBasis(96, 5.0, kind="bessel").for_linear(r), torch.Tensor)
         assert isinstance(RadialBasis(96, 5.0).for_linear(r.view(-1, 1)), torch.Tensor)
-    dense = RadialBasis(96, 5.0).for_linear(r)  # gradients on: training keeps the dense basis
-    assert isinstance(dense, torch.Tensor) and torch.equal(dense, RadialBasis(96, 5.0)(r))
+    assert isinstance(RadialBasis(96, 5.0).for_linear(r.requires_grad_()), BandedBasis)  # under autograd too

@@ -57,9 +57,11 @@ class CosineCutoff(nn.Module):
 MIN_EXPONENT = -80.0
 
 
-#: Fewest distances for which :meth:`RadialBasis.for_linear` returns a band (measured on one CPU
-#: thread, 96 functions: a product with the dense basis is faster below ~40-90, by width).
-MIN_BANDED_DISTANCES = 64
+#: Fewest entries (distances x functions) that a band must leave out of a basis for
+#: :meth:`RadialBasis.for_linear` to return it: below, the band's ~10 extra small operations cost
+#: more than they save (one CPU thread, 128-384 outputs: break-even at about 100 distances x 48
+#: functions, a loss at 100 x 32 and 15 x 96, a gain at 386 x 24).
+MIN_BANDED_SAVING = 4096
 
 
 class BandedBasis(NamedTuple):
@@ -119,20 +121,23 @@ class RadialBasis(nn.Module):
         r = r.unsqueeze(-1)
         centres = self.centres.to(r.dtype)
         if self.kind == "gaussian":
-            # exp of very negative numbers underflows to subnormals and runs ~10x slower on x86 CPUs
-            # (with 96 functions most exponents are below -87); past MIN_EXPONENT the value is
-            # < 2e-35 anyway, so clamping changes the basis by less than that.
-            if not (torch.is_grad_enabled() and (r.requires_grad or envelope.requires_grad)):
-                # nothing to differentiate (a protein's fixed atoms, inference): the same operations
-                # in place, one (E, K) tensor instead of six (each of a protein's is ~25 MB)
-                basis = torch.sub(r, centres).square_().mul_(-self.gamma).clamp_min_(MIN_EXPONENT).exp_()
-                return basis.mul_(envelope.unsqueeze(-1))
-            basis = torch.exp((-self.gamma * (r - centres) ** 2).clamp_min(MIN_EXPONENT))
-        else:
-            # sin(k pi r / c) / r = (k pi / c) sinc(k r / c); sinc is finite with a finite gradient at 0.
-            k = centres
-            basis = math.sqrt(2.0 / self.cutoff) * (k * math.pi / self.cutoff) * torch.sinc(k * r / self.cutoff)
+            return self._gaussians(r, centres, envelope)
+        # sin(k pi r / c) / r = (k pi / c) sinc(k r / c); sinc is finite with a finite gradient at 0.
+        k = centres
+        basis = math.sqrt(2.0 / self.cutoff) * (k * math.pi / self.cutoff) * torch.sinc(k * r / self.cutoff)
         return basis * envelope.unsqueeze(-1)
+
+    def _gaussians(self, r: Tensor, centres: Tensor, envelope: Tensor) -> Tensor:
+        """``exp(-gamma (r - centres)^2) * envelope`` for ``r`` (E, 1), ``centres`` broadcast to it."""
+        # exp of very negative numbers underflows to subnormals and runs ~10x slower on x86 CPUs
+        # (with 96 functions most exponents are below -87); past MIN_EXPONENT the value is
+        # < 2e-35 anyway, so clamping changes the basis by less than that.
+        if not (torch.is_grad_enabled() and (r.requires_grad or envelope.requires_grad)):
+            # nothing to differentiate (a protein's fixed atoms, inference): the same operations
+            # in place, one (E, K) tensor instead of six (each of a protein's is ~25 MB)
+            basis = torch.sub(r, centres).square_().mul_(-self.gamma).clamp_min_(MIN_EXPONENT).exp_()
+            return basis.mul_(envelope.unsqueeze(-1))
+        return torch.exp((-self.gamma * (r - centres) ** 2).clamp_min(MIN_EXPONENT)) * envelope.unsqueeze(-1)
 
     def band_half_width(self, dtype: torch.dtype) -> int:
         """Functions kept on each side of the nearest centre by :meth:`for_linear` in ``dtype``.
@@ -148,43 +153,42 @@ class RadialBasis(nn.Module):
     def for_linear(self, r: Tensor, *, envelope: Optional[Tensor] = None) -> Union[Tensor, "BandedBasis"]:
         """The basis of distances ``r`` (E,) in the cheapest form to multiply by a weight matrix.
 
-        With gradients off, a Gaussian basis wider than its band (:meth:`band_half_width`) comes as a
+        A Gaussian basis at least twice as wide as its band (:meth:`band_half_width`) comes as a
         :class:`BandedBasis` of the ``2 h + 1`` functions around each distance's nearest centre: with
         96 functions in float32 that is 15, and a product with it (a weighted sum of 15 weight rows
         per edge, ``_blocks.radial_linear``) does 6.4x fewer multiply-adds than with the dense
         (E, 96) basis (basis and products 4x faster on one ligand's 386 edges) and gives the same
-        result to round-off. Otherwise (gradients on, a Bessel basis, too few
-        functions, fewer than ``MIN_BANDED_DISTANCES`` distances outside a compiled graph, ``r`` not
+        result, and the same gradients, to round-off. Otherwise (a Bessel basis, fewer functions,
+        fewer than ``MIN_BANDED_SAVING`` entries left out, outside a compiled graph, or ``r`` not
         one-dimensional) the dense :meth:`forward`.
 
         Example:
             >>> rbf = RadialBasis(96, cutoff=5.0)
             >>> r = torch.linspace(0.0, 5.0, 100)
-            >>> with torch.no_grad():
-            ...     band = rbf.for_linear(r)
+            >>> band = rbf.for_linear(r)
             >>> band.index.shape
             torch.Size([100, 15])
             >>> dense = torch.zeros(100, 96).scatter_(1, band.index, band.values)
             >>> torch.allclose(dense, rbf(r), rtol=0, atol=1e-10)
             True
         """
-        # (training keeps the dense basis: its function, and its tested backward, stay as they were;
-        # below ~64 distances the band's ~10 extra small operations cost more than they save, but a
-        # compiled graph takes the band at every size rather than guard on the edge count)
-        if (self.kind != "gaussian" or torch.is_grad_enabled() or r.dim() != 1
-                or (r.shape[0] < MIN_BANDED_DISTANCES and not torch.compiler.is_compiling())):
+        if self.kind != "gaussian" or r.dim() != 1:
             return self(r, envelope=envelope)
         half = self.band_half_width(r.dtype)
-        if 2 * half + 1 >= self.num_rbf:
+        width = 2 * half + 1
+        # a band narrower than half the basis (its gathered rows run at about half a product's rate)
+        # that leaves out enough entries to pay for its extra operations; a compiled graph takes the
+        # band at every edge count rather than guard on it
+        if 2 * width > self.num_rbf or (r.shape[0] * (self.num_rbf - width) < MIN_BANDED_SAVING
+                                        and not torch.compiler.is_compiling()):
             return self(r, envelope=envelope)
         envelope = cosine_cutoff(r, self.cutoff) if envelope is None else envelope
         # the band starts h before the nearest centre, moved inside [0, K) at both ends
-        first = torch.round(r / self.spacing).clamp_(half, self.num_rbf - 1 - half).long().sub_(half)
-        index = first.unsqueeze(-1) + torch.arange(2 * half + 1, device=r.device)
+        first = torch.round(r.detach() / self.spacing).clamp_(half, self.num_rbf - 1 - half).long().sub_(half)
+        index = first.unsqueeze(-1) + torch.arange(width, device=r.device)
         centres = self.centres.to(r.dtype).index_select(0, index.view(-1)).view(index.shape)
         # the dense basis's operations on the kept entries: the same values
-        values = torch.sub(r.unsqueeze(-1), centres).square_().mul_(-self.gamma).clamp_min_(MIN_EXPONENT).exp_()
-        return BandedBasis(index, values.mul_(envelope.unsqueeze(-1)))
+        return BandedBasis(index, self._gaussians(r.unsqueeze(-1), centres, envelope))
 
     def extra_repr(self) -> str:
         return f"num_rbf={self.num_rbf}, cutoff={self.cutoff}, kind={self.kind!r}"
