@@ -159,8 +159,8 @@ class RadialBasis(nn.Module):
         per edge, ``_blocks.radial_linear``) does 6.4x fewer multiply-adds than with the dense
         (E, 96) basis (basis and products 4x faster on one ligand's 386 edges) and gives the same
         result, and the same gradients, to round-off. Otherwise (a Bessel basis, fewer functions,
-        fewer than ``MIN_BANDED_SAVING`` entries left out, outside a compiled graph, or ``r`` not
-        one-dimensional) the dense :meth:`forward`.
+        fewer than ``MIN_BANDED_SAVING`` entries left out, outside a compiled graph, ``r`` not
+        one-dimensional, or not on the CPU) the dense :meth:`forward`.
 
         Example:
             >>> rbf = RadialBasis(96, cutoff=5.0)
@@ -172,7 +172,9 @@ class RadialBasis(nn.Module):
             >>> torch.allclose(dense, rbf(r), rtol=0, atol=1e-10)
             True
         """
-        if self.kind != "gaussian" or r.dim() != 1:
+        # (on a GPU the break-even is unmeasured, and ~10 more kernel launches matter where a
+        # one-ligand evaluation is bound by launches: the dense basis there)
+        if self.kind != "gaussian" or r.dim() != 1 or r.device.type != "cpu":
             return self(r, envelope=envelope)
         half = self.band_half_width(r.dtype)
         width = 2 * half + 1
