@@ -112,16 +112,17 @@ def test_a_product_with_a_banded_basis_is_the_dense_product_and_follows_weight_u
 
 
 def test_a_banded_products_gradients_are_the_dense_ones_to_second_order():
-    """Training differentiates the banded product: by the distances (through the kept functions'
-    values) and by the weights (rows of the cached table, built under autograd), first and second
-    order, as the dense product's to round-off."""
+    """for_linear gives bands to rollouts only, but a band passed in under autograd is
+    differentiated too: by its values and by the weights (rows of the table, built under autograd
+    each call), first and second order, as the dense product's to round-off."""
     torch.manual_seed(1)
     rbf = RadialBasis(64, cutoff=5.0).double()
     weight = torch.randn(64, 6, dtype=F64, requires_grad=True)
     r = (torch.rand(100, dtype=F64) * 5.0).requires_grad_()
     probe = torch.randn(100, 6, dtype=F64)
-    band = rbf.for_linear(r)
-    assert isinstance(band, BandedBasis)
+    with torch.no_grad():
+        index = rbf.for_linear(r).index
+    band = BandedBasis(index, rbf(r).gather(1, index))  # values differentiable in r
     outputs = {"banded": radial_linear(band, weight, WeightCache()), "dense": rbf(r) @ weight}
     grads = {}
     for name, out in outputs.items():

@@ -99,4 +99,5 @@ def test_the_dense_basis_serves_where_a_band_does_not_pay():
         assert isinstance(RadialBasis(96, 5.0).for_linear(r.view(-1, 1)), torch.Tensor)
         # off the CPU (here the meta device) the band's break-even is unmeasured: dense
         assert isinstance(RadialBasis(96, 5.0).to("meta").for_linear(r.to("meta")), torch.Tensor)
-    assert isinstance(RadialBasis(96, 5.0).for_linear(r.requires_grad_()), BandedBasis)  # under autograd too
+    # under autograd (training) the dense basis: the band's backward cost more than it saved
+    assert isinstance(RadialBasis(96, 5.0).for_linear(r), torch.Tensor)
