@@ -9,12 +9,11 @@ from torch import Tensor, nn
 
 from ..frames import edge_frames
 from ._blocks import MLP, NeighborEmbedding, add_radial_block, weighted_row_sum
-from ._radial import BandedBasis
 from ._interaction import EdgeGeometry, FrameInteraction, StackOwner, interaction_stack
 from ._ligand_encoder import LigandEncoder
 from ._padding import pad_edges
 from ._weight_cache import WeightCache
-from ._radial import cosine_cutoff, safe_norm
+from ._radial import BandedBasis, cosine_cutoff, safe_norm
 
 #: Row of the per-node table of :meth:`BindingNetLigand._edge_mlp_input_layer` for side s, frame
 #: axis x and output axis a, relative to 18 n: ``6 x + 3 s + a``, laid out (s, 3 x + a).
