@@ -274,6 +274,8 @@ def run(args) -> None:
                 label = f"{method} + velocity mapping" if args.velocity_mapping else method
                 if args.time_scale != "1":
                     label = f"{label}, time scale {args.time_scale}"
+                if args.centroid_confinement != 1.0:
+                    label = f"{label}, centroid confinement {args.centroid_confinement:g}"
                 has_map = "NeuralMD" in method or method in ABLATION     # models with a velocity map
                 if (args.task, test_name, label, seed) in done or (args.velocity_mapping and not has_map):
                     continue
@@ -290,10 +292,15 @@ def run(args) -> None:
                     time_scale = (fit_time_scale(model, train_set, seed, args.samples) if args.time_scale == "auto"
                                   else float(args.time_scale))
                     model.time_scale = time_scale
+                if args.centroid_confinement != 1.0:
+                    if not getattr(model, "history_prior", False):
+                        raise SystemExit(f"--centroid-confinement loosens a history well; {method!r} has none")
+                    model.centroid_confinement = args.centroid_confinement
                 torch.manual_seed(seed)
                 row = dict(task=args.task, test=test_name, **details, method=label, seed=seed, steps=args.steps,
                            score_steps=equilibrium_steps(model, args),
                            loss=training_loss(method), friction=args.friction, time_scale=time_scale,
+                           centroid_confinement=args.centroid_confinement,
                            batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
                            layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
                            data=args.data.name, test_sha1=fingerprint(test_set),
@@ -510,6 +517,17 @@ def _time_scale(text: str) -> str:
     return f"{value:g}"
 
 
+def _confinement(text: str) -> float:
+    """``--centroid-confinement``: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number in (0, 1], got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"a number in (0, 1], got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=None,
@@ -549,6 +567,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="after training, run NeuralMD's dynamics this many times faster (NeuralMD(time_scale=)): "
                         "a number chosen on validation (benchmarks/time_scale_probe.py), or 'auto': the one of "
                         f"{TIME_SCALES} that scores best on the training snapshots (fit_time_scale)")
+    p.add_argument("--centroid-confinement", type=_confinement, default=1.0,
+                   help="after training, keep this share (0-1] of a history well's pull on the ligand's centre "
+                        "of mass (NeuralMD(centroid_confinement=)): a calibration chosen on validation")
     p.add_argument("--velocity-mapping", action="store_true",
                    help="NeuralMD with its learned initial-velocity map (only NeuralMD methods are run)")
     p.add_argument("--rolling-every", type=int, default=0,

@@ -144,3 +144,21 @@ def test_rolling_origins_score_short_forecasts_from_every_kth_snapshot(complexes
         accuracy.main(["--task", "leave_target_out", "--folds", "bace", "--methods", "Static", "--seeds", "1",
                        "--data", str(complexes_file), "--out", str(out), "--rolling-every", "9",
                        "--rolling-horizon", "28", *TINY])
+
+
+def test_centroid_confinement_loosens_the_well_after_training_and_labels_the_row(complexes_file: Path,
+                                                                                tmp_path: Path) -> None:
+    out = tmp_path / "loose.jsonl"
+    well = "SDE + all + anisotropic history prior, no learned force"
+    common = ["--task", "leave_target_out", "--folds", "bace", "--methods", well, "--seeds", "0",
+              "--data", str(complexes_file), "--out", str(out), *TINY]
+    accuracy.main(common)
+    accuracy.main([*common, "--centroid-confinement", "0.25"])
+    whole, loose = _rows(out)
+    assert (whole["method"], whole["centroid_confinement"]) == (well, 1.0)
+    assert (loose["method"], loose["centroid_confinement"]) == (f"{well}, centroid confinement 0.25", 0.25)
+    assert loose["energy_score"] != whole["energy_score"]           # the same training, another forecast
+    with pytest.raises(SystemExit, match="loosens a history well"):
+        accuracy.main([*common, "--methods", "SDE + all (Langevin)", "--centroid-confinement", "0.5"])
+    with pytest.raises(SystemExit):
+        accuracy.main([*common, "--centroid-confinement", "0"])

@@ -9,7 +9,7 @@ from test_dynamics_langevin import point_record
 
 from neuralmd.dynamics import NeuralMD
 from neuralmd.dynamics._baselines import observed_covariance, observed_mean_and_spread
-from neuralmd.dynamics._langevin import history_well
+from neuralmd.dynamics._langevin import history_well, loosen_centroid
 
 F64 = torch.float64
 
@@ -142,6 +142,9 @@ def test_gated_learned_force_starts_at_zero_and_learns_its_gate():
     ({"history_prior": "yes"}, "history_prior must be True or False"),
     ({"history_prior": True, "prior_floor": 0.0}, "prior_floor must be a positive number"),
     ({"history_prior": True, "prior_shape": "full"}, "prior_shape must be one of"),
+    ({"centroid_confinement": 0.5}, "centroid_confinement below 1 loosens the history well: it needs history_p"),
+    ({"history_prior": True, "centroid_confinement": 0.0}, "centroid_confinement must be a number in"),
+    ({"history_prior": True, "centroid_confinement": True}, "centroid_confinement must be a number in"),
 ])
 def test_bad_prior_options_give_one_clear_error(options, match):
     base = dict(solver="sde", method="baoab", friction=0.5, noise="fdt")
@@ -156,3 +159,51 @@ def test_predict_without_start_is_refused_by_name():
     x0 = data["ligand"].pos[:, -1]
     with pytest.raises(ValueError, match="history_prior reads the snapshots before the start"):
         prior_model().predict(data, x0, torch.zeros_like(x0), torch.arange(3, dtype=F64))
+
+
+def test_loosened_well_keeps_the_relative_forces_and_a_share_of_the_net_force():
+    # Every atom's acceleration shifts by one vector: the forces of the atoms relative to the
+    # centre of mass are the well's, the net force on each complex is c times the well's, and
+    # each complex is loosened on its own (batch-independent).
+    pos = history(6, 5, 1, torch.randn(6, 3, dtype=F64), 0.2, seed=11)
+    mass = torch.tensor([12.0, 1.0, 16.0, 14.0, 1.0, 32.0], dtype=F64)
+    batch = torch.tensor([0, 0, 0, 1, 1, 1])
+    well = history_well(pos, torch.full((6,), 4), torch.tensor(1.5, dtype=F64), floor=0.01, shape="anisotropic")
+    loose = loosen_centroid(well, mass=mass, batch=batch, num=2, confinement=0.25)
+    x = pos[:, -2] + 0.3 * torch.randn(6, 3, dtype=F64, generator=torch.Generator().manual_seed(12))
+    f, g = well(x), loose(x)
+    for atoms in (slice(0, 3), slice(3, 6)):
+        m = mass[atoms].unsqueeze(-1)
+        torch.testing.assert_close(g[atoms].sum(0), 0.25 * f[atoms].sum(0))
+        shift = g[atoms] / m - f[atoms] / m                  # the same vector for every atom
+        torch.testing.assert_close(shift, shift[:1].expand_as(shift))
+    alone = loosen_centroid(well, mass=mass, batch=torch.zeros(6, dtype=torch.long), num=1,
+                            confinement=0.25)
+    assert not torch.allclose(alone(x), g)       # one complex of six atoms is a different system
+
+
+def test_loosened_well_lets_the_centre_of_mass_spread_by_one_over_the_confinement():
+    # Uniform friction, no learned force: the centre of mass moves c times as stiffly held, so its
+    # long-run variance is the full well's divided by c, while the atoms' spread about it stays.
+    n, seen = 4, 60
+    atoms = 3 * n
+    centre = torch.randn(atoms, 3, dtype=F64, generator=torch.Generator().manual_seed(13))
+    pos = history(atoms, seen, 2, centre, 0.1, seed=14)
+    mass = torch.tensor([12.0, 1.0, 16.0] * n, dtype=F64)
+    copies = [point_record(pos[3 * k:3 * k + 3], mass[:3], f"c{k}") for k in range(n)]
+    from torch_geometric.data import Batch
+    data = Batch.from_data_list(copies)
+
+    def spreads(confinement):
+        model = prior_model(kT=2.0, prior_floor=0.02, centroid_confinement=confinement)
+        with torch.no_grad():
+            xs = model.rollout(data, torch.arange(seen - 1, seen + 400, dtype=F64),
+                               generator=torch.Generator().manual_seed(15), samples=8)
+        late = xs[:, 100:].reshape(8, -1, n, 3, 3)                      # (S, T, complex, atom, xyz)
+        com = (late * mass[:3, None]).sum(-2) / mass[:3].sum()
+        return (com - com.mean((0, 1))).pow(2).mean(), (late - com.unsqueeze(-2)).pow(2).mean()
+
+    tight_com, tight_rel = spreads(1.0)
+    loose_com, loose_rel = spreads(0.25)
+    assert float(loose_com / tight_com) == pytest.approx(4.0, rel=0.25)
+    assert float(loose_rel / tight_rel) == pytest.approx(1.0, rel=0.15)

@@ -48,6 +48,9 @@ def build(name: str) -> torch.nn.Module:
         "langevin-anisotropic-prior": lambda: NeuralMD(ff, solver="sde", method="baoab", step_size=0.5,
                                                        friction=0.5, noise="fdt", kT=2.0, history_prior=True,
                                                        prior_shape="anisotropic", gate_learned_force=True),
+        "langevin-loose-centroid": lambda: NeuralMD(ff, solver="sde", method="baoab", step_size=0.5, friction=0.5,
+                                                    noise="fdt", kT=2.0, history_prior=True, prior_shape="anisotropic",
+                                                    centroid_confinement=0.3),
         "gnnmd": lambda: GNNMD(ff),
         "verlet": lambda: VerletMD(ff, step_size=0.5),
         "denoising": lambda: DenoisingLD(ff, steps=4),
@@ -64,11 +67,12 @@ def seeded_rollout(model):
 
 NAMES = ["static", "linear", "meanpose", "stationary", "stationary-anisotropic", "randomwalk", "ornsteinuhlenbeck",
          "ornsteinuhlenbeck-anisotropic", "ode-rk4", "ode-dopri5", "sde-euler", "sde-srk", "ode-friction", "langevin-baoab", "langevin-euler-fdt", "langevin-history-prior",
-         "langevin-anisotropic-prior", "gnnmd", "verlet", "denoising"]
+         "langevin-anisotropic-prior", "langevin-loose-centroid", "gnnmd", "verlet", "denoising"]
 #: Models whose ensembles are checked: every stochastic one, and a deterministic one (copies).
 ENSEMBLE_NAMES = ["stationary", "stationary-anisotropic", "randomwalk", "ornsteinuhlenbeck",
                   "ornsteinuhlenbeck-anisotropic", "sde-euler", "langevin-baoab", "langevin-euler-fdt",
-                  "langevin-history-prior", "langevin-anisotropic-prior", "denoising", "ode-rk4"]
+                  "langevin-history-prior", "langevin-anisotropic-prior", "langevin-loose-centroid", "denoising",
+                  "ode-rk4"]
 
 
 def seeded_ensemble(model, samples: int = 3):
@@ -117,7 +121,7 @@ def test_rollout_is_batch_independent(name):
 
 
 @pytest.mark.parametrize("name", ["ode-rk4", "sde-euler", "langevin-baoab", "langevin-euler-fdt",
-                                  "langevin-history-prior"])
+                                  "langevin-history-prior", "langevin-loose-centroid"])
 def test_neuralmd_rollout_sees_chirality(name):
     model = build(name)
     assert_reflection_sensitive(seeded_rollout(model), make_record(3, n_lig=7, n_res=12),

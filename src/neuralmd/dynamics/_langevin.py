@@ -133,6 +133,40 @@ def history_well(pos: Tensor, start: Tensor, kT: Tensor, *, floor: float,
     return lambda x: torch.einsum("nkl,nl->nk", precision, mean - x)
 
 
+def loosen_centroid(well: Callable[[Tensor], Tensor], *, mass: Tensor, batch: Tensor, num: int,
+                    confinement: float) -> Callable[[Tensor], Tensor]:
+    """``well`` with only the fraction ``confinement`` of its net force on each complex's centre of mass.
+
+    Atom i's force becomes ``F_i - (1 - c) (m_i / M) sum_j F_j`` (sums over i's complex, M its
+    mass): every atom's acceleration shifts by the same vector, so the motion of the atoms
+    relative to each other is the well's own, and only the centre of mass is held by ``c`` times
+    the well's stiffness, and at ``c -> 0`` it diffuses freely: a ligand whose pose drifts away
+    from the snapshots seen so far is not pulled back into them at full strength. The loosened
+    force is not a gradient, but the deterministic dynamics stay conservative:
+    ``m^-1 (I - (1 - c) (m / M) 1^T)`` is symmetric positive definite, so loosening acts like a
+    centre-of-mass mass of ``M / c``. Under fluctuation-dissipation with one friction for all
+    atoms the centre of mass is then at temperature ``kT / c`` and the internal motion at kT:
+    where the two do not couple, the centre's stationary variance is the well's divided by c
+    (tests/test_dynamics_prior.py).
+    Equivariant (``F`` is, the masses are invariant) and per complex (batch-independent).
+
+    Args:
+        well: ``x -> (N, 3)`` the force to loosen (:func:`history_well`).
+        mass: (N,) atom masses; batch: (N,) complex of each atom; num: number of complexes.
+        confinement: c in (0, 1], the share of the net force kept.
+    """
+    mass = mass.unsqueeze(-1)
+    total = torch.zeros(num, 1, dtype=mass.dtype, device=mass.device).index_add_(0, batch, mass)
+    share = mass / total[batch]                                              # (N, 1)
+
+    def force(x: Tensor) -> Tensor:
+        f = well(x)
+        net = torch.zeros(num, 3, dtype=f.dtype, device=f.device).index_add_(0, batch, f)
+        return f - (1.0 - confinement) * share * net[batch]
+
+    return force
+
+
 def ou_noise_scale(gamma: Tensor | None, h: float) -> Tensor | float:
     """sqrt of ``(1 - exp(-2 gamma h)) / (2 gamma)``: the spread of the exact OU step per unit noise.
 

@@ -10,7 +10,8 @@ from torch import Tensor, nn
 from .._format import ligand_batch
 from ._base import DynamicsModel, replicate
 from ._integrators import INTEGRATORS, integrator, solver_options
-from ._langevin import COEFFICIENT_SOURCES, NOISE_FORMS, WELL_SHAPES, LangevinCoefficients, history_well
+from ._langevin import (COEFFICIENT_SOURCES, NOISE_FORMS, WELL_SHAPES, LangevinCoefficients, history_well,
+                        loosen_centroid)
 from ._noise import atom_frames
 from ._score import denoising_score_loss, perturbed_snapshots
 from ._second_order import (LigandFactory, SecondOrderDynamics, default_ligand_factory,
@@ -81,6 +82,13 @@ class NeuralMD(DynamicsModel):
         gate_learned_force: multiply the learned force by a learned scalar that starts at 0 (a
             ReZero-style gate; needs ``history_prior``), so that training starts from the well's
             own dynamics and the untrained force field's random forces never enter a rollout.
+        centroid_confinement: the share c in (0, 1] of the well's net force kept on the ligand's
+            centre of mass (:func:`_langevin.loosen_centroid`; 1: the whole well; below 1 needs
+            ``history_prior``). The atoms' motion relative to each other stays in the well, while
+            the pose as a whole is held c times as stiffly, so that it may wander from the
+            snapshots seen so far. A fixed calibration like ``time_scale``, to choose on
+            validation rollouts: training windows of a few snapshots cannot see how far a pose
+            wanders over a whole forecast (docs/results.md, 3.2.7).
 
     Example:
         >>> import torch
@@ -106,7 +114,8 @@ class NeuralMD(DynamicsModel):
                  coefficients: str = "constant", kT: float = 1.0, score_weight: float = 0.0,
                  score_noise: float = 0.2, score_snapshots: int = 8, history_prior: bool = False,
                  prior_floor: float = 0.01, prior_shape: str = "isotropic",
-                 gate_learned_force: bool = False, time_scale: float = 1.0) -> None:
+                 gate_learned_force: bool = False, centroid_confinement: float = 1.0,
+                 time_scale: float = 1.0) -> None:
         super().__init__()
         method, entry = integrator(solver, method)
         if adjoint and not entry.adjoint:
@@ -121,6 +130,7 @@ class NeuralMD(DynamicsModel):
         friction = _check_langevin_options(solver, method, friction, noise, coefficients, kT)
         _check_score_options(noise, score_weight, score_noise, score_snapshots)
         _check_prior_options(noise, history_prior, prior_floor, gate_learned_force, prior_shape)
+        _check_centroid_confinement(history_prior, centroid_confinement)
         if entry.rank1_noise_only and noise != "rank1":
             raise ValueError(f"method {method!r} needs the rank-1 noise; use 'euler' or 'baoab' with noise={noise!r}")
         self.force_field = force_field
@@ -134,6 +144,7 @@ class NeuralMD(DynamicsModel):
         ref = next(force_field.parameters(), torch.empty(()))
         self.force_gate = (nn.Parameter(torch.zeros((), dtype=ref.dtype, device=ref.device))
                            if gate_learned_force else None)
+        self.centroid_confinement = float(centroid_confinement)
         factory = ligand_factory or default_ligand_factory(force_field)
         self.velocity_mapper = factory() if velocity_mapping else None
         self.refiner = factory() if self.velocity_refinement != 0.0 else None
@@ -177,7 +188,12 @@ class NeuralMD(DynamicsModel):
         if not self.history_prior:
             return None
         kT = self.langevin.kT if kT is None else kT
-        return history_well(data["ligand"].pos, start, kT, floor=self.prior_floor, shape=self.prior_shape)
+        well = history_well(data["ligand"].pos, start, kT, floor=self.prior_floor, shape=self.prior_shape)
+        if self.centroid_confinement == 1.0:
+            return well
+        batch, num = ligand_batch(data)
+        return loosen_centroid(well, mass=data["ligand"].mass, batch=batch, num=num,
+                               confinement=self.centroid_confinement)
 
     @property
     def noise_scale(self) -> Tensor | None:
@@ -332,6 +348,14 @@ def _check_langevin_options(solver: str, method: str, friction: float | None, no
     if not kT > 0:
         raise ValueError(f"kT must be positive, got {kT}")
     return friction
+
+
+def _check_centroid_confinement(history_prior: bool, confinement: float) -> None:
+    """Validate ``centroid_confinement`` (see NeuralMD)."""
+    if isinstance(confinement, bool) or not isinstance(confinement, (int, float)) or not 0 < confinement <= 1:
+        raise ValueError(f"centroid_confinement must be a number in (0, 1], got {confinement!r}")
+    if confinement != 1 and not history_prior:
+        raise ValueError("centroid_confinement below 1 loosens the history well: it needs history_prior=True")
 
 
 def _check_prior_options(noise: str, history_prior: bool, floor: float, gate: bool, shape: str) -> None:
