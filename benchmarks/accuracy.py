@@ -274,16 +274,20 @@ def run(args) -> None:
                 label = f"{method} + velocity mapping" if args.velocity_mapping else method
                 if args.time_scale != "1":
                     label = f"{label}, time scale {args.time_scale}"
-                if args.centroid_confinement != 1.0:
-                    label = f"{label}, centroid confinement {args.centroid_confinement:g}"
+                # one row per centroid confinement, each scored from the same trained model
+                labels = {c: label if c == 1.0 else f"{label}, centroid confinement {c:g}"
+                          for c in args.centroid_confinement}
                 has_map = "NeuralMD" in method or method in ABLATION     # models with a velocity map
-                if (args.task, test_name, label, seed) in done or (args.velocity_mapping and not has_map):
+                todo = [c for c, name in labels.items() if (args.task, test_name, name, seed) not in done]
+                if not todo or (args.velocity_mapping and not has_map):
                     continue
                 torch.manual_seed(seed)
                 args.seed_now = seed
                 model = build(method, hidden=args.hidden, layers=args.layers,
                               velocity_mapping=args.velocity_mapping, kT=apparent_kT(train_set),
                               friction=args.friction)
+                if todo != [1.0] and not getattr(model, "history_prior", False):
+                    raise SystemExit(f"--centroid-confinement loosens a history well; {method!r} has none")
                 cpu = train(model, train_set, args, training_loss(method))
                 time_scale = 1.0
                 if args.time_scale != "1":
@@ -292,29 +296,28 @@ def run(args) -> None:
                     time_scale = (fit_time_scale(model, train_set, seed, args.samples) if args.time_scale == "auto"
                                   else float(args.time_scale))
                     model.time_scale = time_scale
-                if args.centroid_confinement != 1.0:
-                    if not getattr(model, "history_prior", False):
-                        raise SystemExit(f"--centroid-confinement loosens a history well; {method!r} has none")
-                    model.centroid_confinement = args.centroid_confinement
-                torch.manual_seed(seed)
-                row = dict(task=args.task, test=test_name, **details, method=label, seed=seed, steps=args.steps,
-                           score_steps=equilibrium_steps(model, args),
-                           loss=training_loss(method), friction=args.friction, time_scale=time_scale,
-                           centroid_confinement=args.centroid_confinement,
-                           batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
-                           layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
-                           data=args.data.name, test_sha1=fingerprint(test_set),
-                           train_trajectories=len(train_set), test_trajectories=len(test_set),
-                           **score(model, test_set, start, seed, args.samples))
-                if args.rolling_every:
+                for confinement in todo:
+                    if confinement != 1.0:
+                        model.centroid_confinement = confinement
                     torch.manual_seed(seed)
-                    row["rolling"] = score_rolling(model, test_set, start, seed, args.samples,
-                                                   every=args.rolling_every, horizon=args.rolling_horizon)
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(row) + "\n")
-                print(f"{args.task} {test_name} {method:13s} seed {seed:3d}: mae {row['mae']:.3f} "
-                      f"energy score {row['energy_score']:.3f} rmsf ratio {row['rmsf_ratio']:.2f} "
-                      f"({cpu:.0f} CPU s)", flush=True)
+                    row = dict(task=args.task, test=test_name, **details, method=labels[confinement], seed=seed,
+                               steps=args.steps, score_steps=equilibrium_steps(model, args),
+                               loss=training_loss(method), friction=args.friction, time_scale=time_scale,
+                               centroid_confinement=confinement,
+                               batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
+                               layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
+                               data=args.data.name, test_sha1=fingerprint(test_set),
+                               train_trajectories=len(train_set), test_trajectories=len(test_set),
+                               **score(model, test_set, start, seed, args.samples))
+                    if args.rolling_every:
+                        torch.manual_seed(seed)
+                        row["rolling"] = score_rolling(model, test_set, start, seed, args.samples,
+                                                       every=args.rolling_every, horizon=args.rolling_horizon)
+                    with open(args.out, "a") as f:
+                        f.write(json.dumps(row) + "\n")
+                    print(f"{args.task} {test_name} {labels[confinement]} seed {seed:3d}: mae {row['mae']:.3f} "
+                          f"energy score {row['energy_score']:.3f} rmsf ratio {row['rmsf_ratio']:.2f} "
+                          f"({cpu:.0f} CPU s)", flush=True)
 
 
 def cli_rows(run_dirs: list[Path]) -> list[dict]:
@@ -567,9 +570,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="after training, run NeuralMD's dynamics this many times faster (NeuralMD(time_scale=)): "
                         "a number chosen on validation (benchmarks/time_scale_probe.py), or 'auto': the one of "
                         f"{TIME_SCALES} that scores best on the training snapshots (fit_time_scale)")
-    p.add_argument("--centroid-confinement", type=_confinement, default=1.0,
+    p.add_argument("--centroid-confinement", type=_confinement, nargs="+", default=[1.0],
                    help="after training, keep this share (0-1] of a history well's pull on the ligand's centre "
-                        "of mass (NeuralMD(centroid_confinement=)): a calibration chosen on validation")
+                        "of mass (NeuralMD(centroid_confinement=)): a calibration chosen on validation; several "
+                        "values give one row each from the same trained model")
     p.add_argument("--velocity-mapping", action="store_true",
                    help="NeuralMD with its learned initial-velocity map (only NeuralMD methods are run)")
     p.add_argument("--rolling-every", type=int, default=0,

@@ -153,11 +153,15 @@ def test_centroid_confinement_loosens_the_well_after_training_and_labels_the_row
     common = ["--task", "leave_target_out", "--folds", "bace", "--methods", well, "--seeds", "0",
               "--data", str(complexes_file), "--out", str(out), *TINY]
     accuracy.main(common)
-    accuracy.main([*common, "--centroid-confinement", "0.25"])
+    accuracy.main([*common, "--centroid-confinement", "1", "0.25", "--resume"])   # only the new value runs
     whole, loose = _rows(out)
     assert (whole["method"], whole["centroid_confinement"]) == (well, 1.0)
     assert (loose["method"], loose["centroid_confinement"]) == (f"{well}, centroid confinement 0.25", 0.25)
     assert loose["energy_score"] != whole["energy_score"]           # the same training, another forecast
+    both = tmp_path / "both.jsonl"
+    accuracy.main([*common[:-len(TINY) - 2], "--out", str(both), *TINY, "--centroid-confinement", "1", "0.25"])
+    again = _rows(both)
+    assert [r["energy_score"] for r in again] == [whole["energy_score"], loose["energy_score"]]
     with pytest.raises(SystemExit, match="loosens a history well"):
         accuracy.main([*common, "--methods", "SDE + all (Langevin)", "--centroid-confinement", "0.5"])
     with pytest.raises(SystemExit):
