@@ -50,6 +50,7 @@ from torch_geometric.data import Batch
 
 from neuralmd import metrics
 from neuralmd.data import group_complexes, ligand_folds, parse_complex_id, read_misato, target_folds
+from neuralmd.dynamics import StationaryBaseline
 from neuralmd.dynamics._windows import crop_windows
 from neuralmd.cli._build import Task
 from neuralmd.cli._evaluate import evaluate_methods, rolling_by_lag
@@ -109,6 +110,12 @@ def train(model: torch.nn.Module, records: list, args, loss: str = "mae") -> flo
         opt.step()
     model.eval()
     return time.process_time() - start
+
+
+def loosens_centroid(model: torch.nn.Module) -> bool:
+    """Whether ``--centroid-confinement`` applies: NeuralMD with a history well, or the Stationary
+    ensemble (its trivial counterpart, StationaryBaseline(centroid_confinement=))."""
+    return getattr(model, "history_prior", False) or type(model) is StationaryBaseline
 
 
 def score_rolling(model, records: list, start: int, seed: int, samples: int, *, every: int,
@@ -286,8 +293,9 @@ def run(args) -> None:
                 model = build(method, hidden=args.hidden, layers=args.layers,
                               velocity_mapping=args.velocity_mapping, kT=apparent_kT(train_set),
                               friction=args.friction)
-                if todo != [1.0] and not getattr(model, "history_prior", False):
-                    raise SystemExit(f"--centroid-confinement loosens a history well; {method!r} has none")
+                if todo != [1.0] and not loosens_centroid(model):
+                    raise SystemExit(f"--centroid-confinement loosens a history well or the Stationary ensemble; "
+                                     f"{method!r} is neither")
                 cpu = train(model, train_set, args, training_loss(method))
                 time_scale = 1.0
                 if args.time_scale != "1":

@@ -162,7 +162,13 @@ def test_centroid_confinement_loosens_the_well_after_training_and_labels_the_row
     accuracy.main([*common[:-len(TINY) - 2], "--out", str(both), *TINY, "--centroid-confinement", "1", "0.25"])
     again = _rows(both)
     assert [r["energy_score"] for r in again] == [whole["energy_score"], loose["energy_score"]]
-    with pytest.raises(SystemExit, match="loosens a history well"):
-        accuracy.main([*common, "--methods", "SDE + all (Langevin)", "--centroid-confinement", "0.5"])
+    for other in ("SDE + all (Langevin)", "OrnsteinUhlenbeck (anisotropic)"):
+        with pytest.raises(SystemExit, match="loosens a history well or the Stationary ensemble"):
+            accuracy.main([*common, "--methods", other, "--centroid-confinement", "0.5"])
+    trivial = tmp_path / "trivial.jsonl"
+    accuracy.main([*common[:-len(TINY) - 2], "--out", str(trivial), *TINY, "--methods", "Stationary (anisotropic)",
+                   "--centroid-confinement", "1", "0.25"])
+    assert [r["method"] for r in _rows(trivial)] == ["Stationary (anisotropic)",
+                                                     "Stationary (anisotropic), centroid confinement 0.25"]
     with pytest.raises(SystemExit):
         accuracy.main([*common, "--centroid-confinement", "0"])

@@ -9,7 +9,8 @@ from _dynamics_toys import one_thread  # noqa: F401  (autouse fixture)
 
 from neuralmd.dynamics import (LinearBaseline, MeanPoseBaseline, NeuralMD, OrnsteinUhlenbeckBaseline,
                                RandomWalkBaseline, StaticBaseline, StationaryBaseline)
-from neuralmd.dynamics._baselines import observed_lag1_correlation, observed_mean_and_spread, observed_msd
+from neuralmd.dynamics._baselines import (observed_centroid_covariance, observed_lag1_correlation,
+                                          observed_mean_and_spread, observed_msd)
 from neuralmd.layers import BindingNet
 
 
@@ -58,6 +59,44 @@ def test_anisotropic_stationary_samples_have_the_observed_covariance():
     np.testing.assert_allclose(draws.mean(0), obs.mean(1), atol=4 * np.sqrt(scale.max() ** 2 / draws.shape[0]))
     with pytest.raises(ValueError, match="shape must be one of"):
         StationaryBaseline(shape="full")
+
+
+def test_observed_centroid_covariance_is_that_of_each_complexs_centre_of_mass():
+    batch_data = make_batch([make_record(1, n_lig=4, T=10), make_record(2, n_lig=3, T=10)])
+    pos, mass = batch_data["ligand"].pos, batch_data["ligand"].mass.double()
+    start = torch.tensor([8] * 4 + [6] * 3)
+    cov = observed_centroid_covariance(pos, start, mass, batch_data["ligand"].batch, 2)
+    for k, (atoms, last) in enumerate([(slice(0, 4), 8), (slice(4, 7), 6)]):
+        m = mass[atoms]
+        centre = (m.view(-1, 1, 1) * pos[atoms, :last + 1]).sum(0) / m.sum()          # (T, 3)
+        torch.testing.assert_close(cov[k], torch.cov(centre.T))
+
+
+def test_loosened_stationary_moves_each_draw_rigidly_by_the_centroids_extra_spread():
+    # c = 0.25: the draws' centre of mass gains (1 / c - 1) C, C the observed centre's covariance,
+    # while the atoms' spread about their own centre is Stationary's.
+    data = make_record(1, n_lig=4, T=10)
+    start, c = 8, 0.25
+    times = [start, start + 1, start + 2]
+
+    def draws(confinement):
+        out = StationaryBaseline(shape="anisotropic", centroid_confinement=confinement).rollout(
+            data, times, generator=torch.Generator().manual_seed(0), samples=4000)
+        return out[:, 1:].reshape(-1, 4, 3)
+
+    mass = data["ligand"].mass.double()
+    centre = lambda x: (mass.view(-1, 1) * x).sum(-2) / mass.sum()                    # noqa: E731
+    tight, loose = draws(1.0), draws(c)
+    cov = observed_centroid_covariance(data["ligand"].pos, torch.full((4,), start), mass,
+                                       torch.zeros(4, dtype=torch.long), 1)[0]
+    extra = torch.cov(centre(loose).T) - torch.cov(centre(tight).T)
+    scale = cov.diagonal().sqrt()
+    torch.testing.assert_close(extra / (scale[:, None] * scale[None]), (1 / c - 1) * cov / (scale[:, None] * scale[None]),
+                               atol=0.3, rtol=0)           # a factor 1 / c instead of 1 / c - 1 is off by 1
+    relative = lambda x: x - centre(x).unsqueeze(-2)                                   # noqa: E731
+    torch.testing.assert_close(relative(loose).var(0), relative(tight).var(0), rtol=0.1, atol=0)
+    with pytest.raises(ValueError, match="centroid_confinement must be a number in"):
+        StationaryBaseline(centroid_confinement=0.0)
 
 
 def test_random_walk_spread_grows_as_the_observed_msd_then_stays():

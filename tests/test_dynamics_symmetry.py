@@ -29,6 +29,7 @@ def build(name: str) -> torch.nn.Module:
         "linear": lambda: LinearBaseline(),
         "meanpose": lambda: MeanPoseBaseline(),
         "stationary": lambda: StationaryBaseline(),
+        "stationary-loose-centroid": lambda: StationaryBaseline(shape="anisotropic", centroid_confinement=0.3),
         "stationary-anisotropic": lambda: StationaryBaseline(shape="anisotropic"),
         "randomwalk": lambda: RandomWalkBaseline(),
         "ornsteinuhlenbeck": lambda: OrnsteinUhlenbeckBaseline(),
@@ -65,11 +66,11 @@ def seeded_rollout(model):
     return fn
 
 
-NAMES = ["static", "linear", "meanpose", "stationary", "stationary-anisotropic", "randomwalk", "ornsteinuhlenbeck",
+NAMES = ["static", "linear", "meanpose", "stationary", "stationary-anisotropic", "stationary-loose-centroid", "randomwalk", "ornsteinuhlenbeck",
          "ornsteinuhlenbeck-anisotropic", "ode-rk4", "ode-dopri5", "sde-euler", "sde-srk", "ode-friction", "langevin-baoab", "langevin-euler-fdt", "langevin-history-prior",
          "langevin-anisotropic-prior", "langevin-loose-centroid", "gnnmd", "verlet", "denoising"]
 #: Models whose ensembles are checked: every stochastic one, and a deterministic one (copies).
-ENSEMBLE_NAMES = ["stationary", "stationary-anisotropic", "randomwalk", "ornsteinuhlenbeck",
+ENSEMBLE_NAMES = ["stationary", "stationary-anisotropic", "stationary-loose-centroid", "randomwalk", "ornsteinuhlenbeck",
                   "ornsteinuhlenbeck-anisotropic", "sde-euler", "langevin-baoab", "langevin-euler-fdt",
                   "langevin-history-prior", "langevin-anisotropic-prior", "langevin-loose-centroid", "denoising",
                   "ode-rk4"]
@@ -149,8 +150,8 @@ def test_ensemble_is_se3_equivariant_and_batch_independent(name):
     assert_batch_independent(seeded_ensemble(model), records, atom_dim=-2, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["stationary", "stationary-anisotropic", "randomwalk", "ornsteinuhlenbeck",
-                                  "ornsteinuhlenbeck-anisotropic"])
+@pytest.mark.parametrize("name", ["stationary", "stationary-anisotropic", "stationary-loose-centroid", "randomwalk",
+                                  "ornsteinuhlenbeck", "ornsteinuhlenbeck-anisotropic"])
 def test_stochastic_baselines_see_chirality_through_their_noise_frames(name):
     assert_reflection_sensitive(seeded_rollout(build(name)), make_record(3, n_lig=7, n_res=12),
                                 output="position", min_relative_difference=1e-6)

@@ -167,6 +167,16 @@ class _EnsembleBaseline(DynamicsModel):
         return lambda: equivariant_noise(reference, batch, num, streams.sample(3))
 
 
+def observed_centroid_covariance(pos: Tensor, start: Tensor, mass: Tensor, batch: Tensor, num: int) -> Tensor:
+    """(B, 3, 3) the unbiased covariance of each complex's centre of mass over its snapshots
+    0..start (``start`` (N,) is the same for the atoms of one complex), in Å^2."""
+    weights = (mass / torch.zeros(num, dtype=mass.dtype, device=mass.device).index_add_(0, batch, mass)[batch])
+    centre = torch.zeros(num, *pos.shape[1:], dtype=pos.dtype, device=pos.device).index_add_(
+        0, batch, weights.view(-1, 1, 1) * pos)                                          # (B, T, 3)
+    last = torch.full((num,), -1, dtype=start.dtype, device=start.device).scatter_reduce_(0, batch, start, "amax")
+    return observed_covariance(centre, last)[1]
+
+
 class StationaryBaseline(_EnsembleBaseline):
     """An equilibrium ensemble: independent draws around the observed mean pose, every time.
 
@@ -175,22 +185,51 @@ class StationaryBaseline(_EnsembleBaseline):
     dynamics at all. It is the right answer when snapshots are far enough apart to be independent.
     ``shape="anisotropic"`` draws ``N(mean_i, C_i)`` with each atom's 3 x 3 covariance instead
     (:func:`observed_covariance`), through its symmetric square root so that draws stay equivariant.
+
+    ``centroid_confinement`` c < 1 is the trivial counterpart of ``NeuralMD(centroid_confinement=c)``:
+    each draw of a complex is moved as a rigid body by an offset ``N(0, (1 / c - 1) C)``, C the
+    observed covariance of its centre of mass (:func:`observed_centroid_covariance`), which adds
+    what loosening the well adds to the centre's spread, and no dynamics. The offset's direction
+    is the mass-weighted sum of one fresh equivariant draw per atom, so draws stay equivariant.
     """
 
     SHAPES = ("isotropic", "anisotropic")
 
-    def __init__(self, *, shape: str = "isotropic") -> None:
+    def __init__(self, *, shape: str = "isotropic", centroid_confinement: float = 1.0) -> None:
         super().__init__()
         if shape not in self.SHAPES:
             raise ValueError(f"shape must be one of {self.SHAPES}, got {shape!r}")
-        self.shape = shape
+        if (isinstance(centroid_confinement, bool) or not isinstance(centroid_confinement, (int, float))
+                or not 0 < centroid_confinement <= 1):
+            raise ValueError(f"centroid_confinement must be a number in (0, 1], got {centroid_confinement!r}")
+        self.shape, self.centroid_confinement = shape, float(centroid_confinement)
 
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None, *, start: Tensor) -> Tensor:
         """(T, N, 3): x0, then independent samples of each atom's observed distribution."""
         mean, draw = observed_equilibrium(data["ligand"].pos, start, self.shape)
         noise = self._noise(data, mean, generator)
-        return torch.stack([x0] + [mean + draw(noise()) for _ in range(times.shape[0] - 1)])
+        if self.centroid_confinement == 1.0:
+            return torch.stack([x0] + [mean + draw(noise()) for _ in range(times.shape[0] - 1)])
+        offset = self._centroid_offset(data, start, noise)
+        return torch.stack([x0] + [mean + draw(noise()) + offset() for _ in range(times.shape[0] - 1)])
+
+    def _centroid_offset(self, data, start: Tensor, noise: Callable[[], Tensor]) -> Callable[[], Tensor]:
+        """A callable drawing (N, 3): one rigid offset per complex, ``N(0, (1 / c - 1) C)``."""
+        batch, num = ligand_batch(data)
+        mass = data["ligand"].mass.to(data["ligand"].pos.dtype)
+        cov = observed_centroid_covariance(data["ligand"].pos, start, mass, batch, num)
+        values, vectors = torch.linalg.eigh(cov * (1.0 / self.centroid_confinement - 1.0))
+        root = vectors @ torch.diag_embed(values.clamp_min(0).sqrt()) @ vectors.transpose(-1, -2)   # (B, 3, 3)
+        norm = torch.zeros(num, dtype=mass.dtype, device=mass.device).index_add_(0, batch, mass.square()).sqrt()
+
+        def offset() -> Tensor:
+            # sum_i m_i u_i / sqrt(sum_i m_i^2) of unit Gaussian vectors u_i: one per complex
+            unit = torch.zeros(num, 3, dtype=mass.dtype, device=mass.device).index_add_(
+                0, batch, mass.unsqueeze(-1) * noise()) / norm.unsqueeze(-1)
+            return (root @ unit.unsqueeze(-1)).squeeze(-1)[batch]
+
+        return offset
 
 
 class OrnsteinUhlenbeckBaseline(StationaryBaseline):
@@ -206,6 +245,9 @@ class OrnsteinUhlenbeckBaseline(StationaryBaseline):
     current pose carries information, which a dynamics model has to beat to show that its forces
     add anything to that relaxation.
     """
+
+    def __init__(self, *, shape: str = "isotropic") -> None:
+        super().__init__(shape=shape)
 
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None, *, start: Tensor) -> Tensor:
