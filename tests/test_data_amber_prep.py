@@ -59,6 +59,15 @@ def test_disulfides_become_cyx_and_chain_breaks_get_ter(tmp_path):
     assert "bond P.1.SG P.2.SG" in script and "phosaa" not in script
 
 
+def test_solvent_padding_adds_a_neutralised_water_box_after_the_complex(tmp_path):
+    protein = prep.read_protein_pdb(_write_pdb(tmp_path / "p.pdb", [("GLY", "A", _backbone(0.0))]))
+    assert "TIP3P" not in prep.leap_script(protein).upper()
+    lines = prep.leap_script(protein, solvent_padding=10.0).splitlines()
+    order = [lines.index(x) for x in ("source leaprc.water.tip3p", "C = combine {P LIG}", "solvatebox C TIP3PBOX 10",
+                                      "addions C Na+ 0", "addions C Cl- 0", "saveamberparm C complex.prmtop complex.inpcrd")]
+    assert order == sorted(order)
+
+
 def test_phosphothreonine_loads_phosaa(tmp_path):
     tpo = _backbone(0.0) + [("P", (1, -3, 0))]
     protein = prep.read_protein_pdb(_write_pdb(tmp_path / "p.pdb", [("TPO", "A", tpo)]))

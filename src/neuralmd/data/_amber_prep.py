@@ -273,22 +273,31 @@ def parameterize_ligand(lig: Ligand, workdir: str | os.PathLike, *, charge_metho
     return mol2, frcmod
 
 
-def leap_script(protein: ProteinPDB, *, atom_types: str = "gaff2", radii: str = "mbondi2") -> str:
-    """The tleap input that combines ``protein.pdb`` and the ligand into ``complex.prmtop/inpcrd``."""
+def leap_script(protein: ProteinPDB, *, atom_types: str = "gaff2", radii: str = "mbondi2",
+                solvent_padding: float | None = None) -> str:
+    """The tleap input that combines ``protein.pdb`` and the ligand into ``complex.prmtop/inpcrd``;
+    with ``solvent_padding`` (Å) in a box of TIP3P water that far beyond the complex, neutralised
+    with Na+ / Cl- (an explicit-solvent system, e.g. for timing full MD)."""
     lines = ["source leaprc.protein.ff14SB", f"source leaprc.{atom_types}"]
+    if solvent_padding is not None:
+        lines.append("source leaprc.water.tip3p")
     if protein.phospho:
         lines.append("source leaprc.phosaa14SB")
     lines += [f"set default PBradii {radii}", "LIG = loadmol2 ligand.mol2", "loadamberparams ligand.frcmod",
               "P = loadpdb protein.pdb"]
     lines += [f"bond P.{i}.SG P.{j}.SG" for i, j in protein.disulfides]
-    lines += ["C = combine {P LIG}", "saveamberparm C complex.prmtop complex.inpcrd", "quit"]
+    lines.append("C = combine {P LIG}")
+    if solvent_padding is not None:
+        lines += [f"solvatebox C TIP3PBOX {solvent_padding:g}", "addions C Na+ 0", "addions C Cl- 0"]
+    lines += ["saveamberparm C complex.prmtop complex.inpcrd", "quit"]
     return "\n".join(lines) + "\n"
 
 
 def build_complex(protein: ProteinPDB, mol2: Path, frcmod: Path, workdir: str | os.PathLike, *,
-                  radii: str = "mbondi2") -> tuple[Path, Path]:
+                  radii: str = "mbondi2", solvent_padding: float | None = None) -> tuple[Path, Path]:
     """Run tleap on the protein and the parameterised ligand; returns the prmtop and inpcrd paths.
-    ``radii``: the GB radius set (``GB_RADII`` gives Amber's choice per model).
+    ``radii``: the GB radius set (``GB_RADII`` gives Amber's choice per model);
+    ``solvent_padding``: Å of TIP3P water around the complex, neutralised (:func:`leap_script`).
 
     Raises RuntimeError with the end of tleap's log if it fails or leaves atoms untyped.
     """
@@ -298,7 +307,7 @@ def build_complex(protein: ProteinPDB, mol2: Path, frcmod: Path, workdir: str | 
     (folder / "protein.pdb").write_text(protein.text)
     shutil.copy(mol2, folder / "ligand.mol2")
     shutil.copy(frcmod, folder / "ligand.frcmod")
-    (folder / "leap.in").write_text(leap_script(protein, radii=radii))
+    (folder / "leap.in").write_text(leap_script(protein, radii=radii, solvent_padding=solvent_padding))
     prmtop, inpcrd = folder / "complex.prmtop", folder / "complex.inpcrd"
     log = _tleap(folder)
     untyped = _untyped_hydrogens(log)
