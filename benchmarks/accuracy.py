@@ -276,6 +276,7 @@ def run(args) -> None:
         else:
             train_set = [records[n] for n in setup["train"]]
         details = {k: setup[k] for k in ("fold", "target", "ligand") if k in setup}
+        test_sha1 = fingerprint(test_set)
         for seed in args.seeds:
             for method in args.methods:
                 label = f"{method} + velocity mapping" if args.velocity_mapping else method
@@ -314,7 +315,7 @@ def run(args) -> None:
                                centroid_confinement=confinement,
                                batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
                                layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
-                               data=args.data.name, test_sha1=fingerprint(test_set),
+                               data=args.data.name, test_sha1=test_sha1,
                                train_trajectories=len(train_set), test_trajectories=len(test_set),
                                **score(model, test_set, start, seed, args.samples))
                     if args.rolling_every:

@@ -92,6 +92,26 @@ def observed_lag1_correlation(pos: Tensor, start: Tensor) -> Tensor:
     return torch.where(total > 0, lagged / total.clamp_min(torch.finfo(pos.dtype).tiny), 0.0).clamp(0.0, 1.0)
 
 
+def symmetric_sqrt(cov: Tensor) -> Tensor:
+    """(..., 3, 3) the symmetric square root of covariances ``cov`` (negative round-off eigenvalues
+    as 0): it turns with the frame, so Gaussian draws through it stay equivariant."""
+    values, vectors = torch.linalg.eigh(cov)
+    return vectors @ torch.diag_embed(values.clamp_min(0).sqrt()) @ vectors.transpose(-1, -2)
+
+
+def mass_shares(mass: Tensor, batch: Tensor, num: int) -> Tensor:
+    """(N,) each atom's mass over its complex's total mass (``batch`` (N,) of ``num`` complexes)."""
+    total = torch.zeros(num, dtype=mass.dtype, device=mass.device).index_add_(0, batch, mass)
+    return mass / total[batch]
+
+
+def check_confinement(confinement: float) -> float:
+    """A ``centroid_confinement`` as a float, or one clear error: it must be a number in (0, 1]."""
+    if isinstance(confinement, bool) or not isinstance(confinement, (int, float)) or not 0 < confinement <= 1:
+        raise ValueError(f"centroid_confinement must be a number in (0, 1], got {confinement!r}")
+    return float(confinement)
+
+
 def observed_equilibrium(pos: Tensor, start: Tensor, shape: str) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
     """Each atom's observed mean (N, 3) and a map from (N, 3) unit Gaussian vectors to draws of the
     observed spread around zero: the isotropic standard deviation times the vector, or (``shape=
@@ -99,8 +119,7 @@ def observed_equilibrium(pos: Tensor, start: Tensor, shape: str) -> tuple[Tensor
     it rotates with the snapshots)."""
     if shape == "anisotropic":
         mean, cov = observed_covariance(pos, start)
-        values, vectors = torch.linalg.eigh(cov)
-        root = vectors @ torch.diag_embed(values.clamp_min(0).sqrt()) @ vectors.transpose(-1, -2)
+        root = symmetric_sqrt(cov)
         return mean, lambda unit: (root @ unit.unsqueeze(-1)).squeeze(-1)
     mean, var = observed_mean_and_spread(pos, start)
     scale = var.sqrt().unsqueeze(-1)
@@ -170,7 +189,7 @@ class _EnsembleBaseline(DynamicsModel):
 def observed_centroid_covariance(pos: Tensor, start: Tensor, mass: Tensor, batch: Tensor, num: int) -> Tensor:
     """(B, 3, 3) the unbiased covariance of each complex's centre of mass over its snapshots
     0..start (``start`` (N,) is the same for the atoms of one complex), in Å^2."""
-    weights = (mass / torch.zeros(num, dtype=mass.dtype, device=mass.device).index_add_(0, batch, mass)[batch])
+    weights = mass_shares(mass, batch, num)
     centre = torch.zeros(num, *pos.shape[1:], dtype=pos.dtype, device=pos.device).index_add_(
         0, batch, weights.view(-1, 1, 1) * pos)                                          # (B, T, 3)
     last = torch.full((num,), -1, dtype=start.dtype, device=start.device).scatter_reduce_(0, batch, start, "amax")
@@ -199,10 +218,7 @@ class StationaryBaseline(_EnsembleBaseline):
         super().__init__()
         if shape not in self.SHAPES:
             raise ValueError(f"shape must be one of {self.SHAPES}, got {shape!r}")
-        if (isinstance(centroid_confinement, bool) or not isinstance(centroid_confinement, (int, float))
-                or not 0 < centroid_confinement <= 1):
-            raise ValueError(f"centroid_confinement must be a number in (0, 1], got {centroid_confinement!r}")
-        self.shape, self.centroid_confinement = shape, float(centroid_confinement)
+        self.shape, self.centroid_confinement = shape, check_confinement(centroid_confinement)
 
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None, *, start: Tensor) -> Tensor:
@@ -219,8 +235,7 @@ class StationaryBaseline(_EnsembleBaseline):
         batch, num = ligand_batch(data)
         mass = data["ligand"].mass.to(data["ligand"].pos.dtype)
         cov = observed_centroid_covariance(data["ligand"].pos, start, mass, batch, num)
-        values, vectors = torch.linalg.eigh(cov * (1.0 / self.centroid_confinement - 1.0))
-        root = vectors @ torch.diag_embed(values.clamp_min(0).sqrt()) @ vectors.transpose(-1, -2)   # (B, 3, 3)
+        root = symmetric_sqrt(cov * (1.0 / self.centroid_confinement - 1.0))                      # (B, 3, 3)
         norm = torch.zeros(num, dtype=mass.dtype, device=mass.device).index_add_(0, batch, mass.square()).sqrt()
 
         def offset() -> Tensor:

@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ._baselines import observed_covariance, observed_mean_and_spread
+from ._baselines import mass_shares, observed_covariance, observed_mean_and_spread
 
 #: Langevin noise forms: the paper's rank-1 noise, free full-rank, full-rank tied to the friction.
 NOISE_FORMS = ("rank1", "full", "fdt")
@@ -155,9 +155,7 @@ def loosen_centroid(well: Callable[[Tensor], Tensor], *, mass: Tensor, batch: Te
         mass: (N,) atom masses; batch: (N,) complex of each atom; num: number of complexes.
         confinement: c in (0, 1], the share of the net force kept.
     """
-    mass = mass.unsqueeze(-1)
-    total = torch.zeros(num, 1, dtype=mass.dtype, device=mass.device).index_add_(0, batch, mass)
-    share = mass / total[batch]                                              # (N, 1)
+    share = mass_shares(mass, batch, num).unsqueeze(-1)                      # (N, 1)
 
     def force(x: Tensor) -> Tensor:
         f = well(x)

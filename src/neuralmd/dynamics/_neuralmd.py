@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from .._format import ligand_batch
 from ._base import DynamicsModel, replicate
+from ._baselines import check_confinement
 from ._integrators import INTEGRATORS, integrator, solver_options
 from ._langevin import (COEFFICIENT_SOURCES, NOISE_FORMS, WELL_SHAPES, LangevinCoefficients, history_well,
                         loosen_centroid)
@@ -352,9 +353,7 @@ def _check_langevin_options(solver: str, method: str, friction: float | None, no
 
 def _check_centroid_confinement(history_prior: bool, confinement: float) -> None:
     """Validate ``centroid_confinement`` (see NeuralMD)."""
-    if isinstance(confinement, bool) or not isinstance(confinement, (int, float)) or not 0 < confinement <= 1:
-        raise ValueError(f"centroid_confinement must be a number in (0, 1], got {confinement!r}")
-    if confinement != 1 and not history_prior:
+    if check_confinement(confinement) != 1 and not history_prior:
         raise ValueError("centroid_confinement below 1 loosens the history well: it needs history_prior=True")
 
 
