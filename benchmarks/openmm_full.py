@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+import shutil
 from pathlib import Path
 
 import torch
@@ -83,8 +83,12 @@ def explicit_complex(folder: Path, workdir: Path, padding: float) -> tuple[Path,
     protein_pdb, ligand_sdf = split_complex(folder / "complex.pdb", workdir)
     ligand = prep.read_ligand(ligand_sdf)
     mol2, frcmod = prep.parameterize_ligand(ligand, workdir)
-    return prep.build_complex(prep.read_protein_pdb(protein_pdb), mol2, frcmod, workdir / "complex",
-                              solvent_padding=padding)
+    try:
+        return prep.build_complex(prep.read_protein_pdb(protein_pdb), mol2, frcmod, workdir / "complex",
+                                  solvent_padding=padding)
+    except RuntimeError:
+        shutil.rmtree(workdir / "complex")   # a failed tleap may leave a prmtop the check above would reuse
+        raise
 
 
 def simulation(prmtop: Path, coordinates: Path, *, explicit: bool, threads: int) -> app.Simulation:
