@@ -20,6 +20,10 @@ Tasks (paper sections 2.4, 2.5):
   scored), so the folds keep no validation set.
 - ``single`` on such a file: by default the first trajectory of every complex (``--targets`` filters).
 
+``--reference-poses`` (multi task, one complex): the history methods also see every ligand pose of
+the training trajectories (``neuralmd.data.with_reference_poses``); each training trajectory sees
+the other training trajectories'.
+
 ``--rolling-every K`` adds short forecasts of ``--rolling-horizon H`` snapshots from every K-th
 snapshot after the start to each row (``rolling``): the same trained model, many more forecasts of
 the first lags, where a dynamics model can still use the current pose and velocity.
@@ -49,7 +53,8 @@ import torch
 from torch_geometric.data import Batch
 
 from neuralmd import metrics
-from neuralmd.data import group_complexes, ligand_folds, parse_complex_id, read_misato, target_folds
+from neuralmd.data import (group_complexes, ligand_folds, parse_complex_id, read_misato, target_folds,
+                           with_reference_poses)
 from neuralmd.dynamics import StationaryBaseline
 from neuralmd.dynamics._windows import crop_windows
 from neuralmd.cli._build import Task
@@ -110,6 +115,14 @@ def train(model: torch.nn.Module, records: list, args, loss: str = "mae") -> flo
         opt.step()
     model.eval()
     return time.process_time() - start
+
+
+def attach_references(train_set: list, test_set: list) -> tuple[list, list]:
+    """``--reference-poses``: every test trajectory gets the poses of all training trajectories
+    (``neuralmd.data.with_reference_poses``), and every training trajectory those of the other
+    training trajectories, so that a model trains with wells like those it is tested with."""
+    train_with = [with_reference_poses(r, train_set[:i] + train_set[i + 1:]) for i, r in enumerate(train_set)]
+    return train_with, [with_reference_poses(r, train_set) for r in test_set]
 
 
 def loosens_centroid(model: torch.nn.Module) -> bool:
@@ -277,11 +290,15 @@ def run(args) -> None:
             train_set = [records[n] for n in setup["train"]]
         details = {k: setup[k] for k in ("fold", "target", "ligand") if k in setup}
         test_sha1 = fingerprint(test_set)
+        if args.reference_poses:
+            train_set, test_set = attach_references(train_set, test_set)
         for seed in args.seeds:
             for method in args.methods:
                 label = f"{method} + velocity mapping" if args.velocity_mapping else method
                 if args.time_scale != "1":
                     label = f"{label}, time scale {args.time_scale}"
+                if args.reference_poses:
+                    label = f"{label}, reference poses"
                 # one row per centroid confinement, each scored from the same trained model
                 labels = {c: label if c == 1.0 else f"{label}, centroid confinement {c:g}"
                           for c in args.centroid_confinement}
@@ -312,7 +329,7 @@ def run(args) -> None:
                     row = dict(task=args.task, test=test_name, **details, method=labels[confinement], seed=seed,
                                steps=args.steps, score_steps=equilibrium_steps(model, args),
                                loss=training_loss(method), friction=args.friction, time_scale=time_scale,
-                               centroid_confinement=confinement,
+                               centroid_confinement=confinement, reference_poses=args.reference_poses,
                                batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
                                layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
                                data=args.data.name, test_sha1=test_sha1,
@@ -583,6 +600,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="after training, keep this share (0-1] of a history well's pull on the ligand's centre "
                         "of mass (NeuralMD(centroid_confinement=)): a calibration chosen on validation; several "
                         "values give one row each from the same trained model")
+    p.add_argument("--reference-poses", action="store_true",
+                   help="multi task: pool the training trajectories' ligand poses (the same complex) into the "
+                        "equilibrium of the history methods (MeanPose, Stationary, Ornstein-Uhlenbeck, history "
+                        "well); rows are labelled ', reference poses'")
     p.add_argument("--velocity-mapping", action="store_true",
                    help="NeuralMD with its learned initial-velocity map (only NeuralMD methods are run)")
     p.add_argument("--rolling-every", type=int, default=0,
@@ -603,6 +624,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.rolling_every < 0 or args.rolling_horizon < 1:
         p.error("--rolling-every must be >= 0 and --rolling-horizon >= 1")
+    if args.reference_poses and args.task != "multi":
+        p.error("--reference-poses needs --task multi: the other trajectories of the test trajectories' complex")
     if args.data is None:
         args.data = ROOT / "data" / ("complexes.hdf5" if args.task in CROSS_COMPLEX else "t4l.hdf5")
     if args.ablation:

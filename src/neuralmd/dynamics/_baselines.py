@@ -8,7 +8,10 @@ ensemble around the last pose whose spread grows as the observed mean squared di
 the observed lag-1 autocorrelation (:class:`OrnsteinUhlenbeckBaseline`). MeanPose and the three
 stochastic ones are fitted on what a model may see of that trajectory: the snapshots up to and
 including the start of the rollout (in the single-trajectory task these are exactly the training
-snapshots; in the multi-trajectory task the observed prefix).
+snapshots; in the multi-trajectory task the observed prefix). Where the data carries reference
+poses of the same ligand in the same pocket (``ligand.reference_pos``, from other trajectories of
+the complex: :func:`neuralmd.data.with_reference_poses`), MeanPose and the equilibrium of Stationary
+and Ornstein-Uhlenbeck pool them with the observed snapshots, one weight per pose.
 """
 from __future__ import annotations
 
@@ -52,30 +55,47 @@ def observed_mask(pos: Tensor, start: Tensor) -> Tensor:
     return torch.arange(pos.shape[1], device=pos.device).unsqueeze(0) <= start.unsqueeze(1)
 
 
-def _observed_mean(pos: Tensor, start: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The observed-snapshot mask (N, T, 1), its count per atom (N, 1) and each atom's mean (N, 3)."""
-    mask = observed_mask(pos, start).unsqueeze(-1).to(pos.dtype)
+def reference_poses(data) -> Tensor | None:
+    """(N, R, 3) the ligand's reference poses of ``data`` (``ligand.reference_pos``, attached by
+    :func:`neuralmd.data.with_reference_poses`) in the dtype of its trajectory, or None."""
+    reference = getattr(data["ligand"], "reference_pos", None)
+    return None if reference is None else reference.to(data["ligand"].pos.dtype)
+
+
+def _observed_mean(pos: Tensor, start: Tensor, reference: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The poses an equilibrium is fitted on (N, S, 3): the trajectory's snapshots, then the
+    ``reference`` poses (N, R, 3) if any; their mask (N, S, 1), True for snapshots 0..start and
+    every reference pose; its count per atom (N, 1); and each atom's mean (N, 3)."""
+    mask = observed_mask(pos, start)
+    if reference is not None:
+        pos = torch.cat([pos, reference.to(pos.dtype)], dim=1)
+        mask = torch.cat([mask, mask.new_ones(reference.shape[:2])], dim=1)
+    mask = mask.unsqueeze(-1).to(pos.dtype)
     count = mask.sum(1)
-    return mask, count, (pos * mask).sum(1) / count
+    return pos, mask, count, (pos * mask).sum(1) / count
 
 
-def observed_mean_and_spread(pos: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
+def observed_mean_and_spread(pos: Tensor, start: Tensor, *,
+                             reference: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Each atom's mean position (N, 3) over snapshots 0..start and its isotropic variance (N,).
 
     The variance is per coordinate, ``sum_t |x_t - mean|^2 / (3 (n - 1))`` over the n observed
-    snapshots (unbiased; 0 when only the start is observed), in Å^2.
+    snapshots (unbiased; 0 when only the start is observed), in Å^2. ``reference`` (N, R, 3):
+    poses of the same ligand in the same pocket from other trajectories, pooled with the observed
+    snapshots, one weight per pose (:func:`neuralmd.data.with_reference_poses`).
     """
-    mask, count, mean = _observed_mean(pos, start)
+    pos, mask, count, mean = _observed_mean(pos, start, reference)
     sq = ((pos - mean.unsqueeze(1)).square() * mask).sum((1, 2))
     var = sq / (3 * (count.squeeze(1) - 1)).clamp_min(1)
     return mean, var
 
 
-def observed_covariance(pos: Tensor, start: Tensor) -> tuple[Tensor, Tensor]:
+def observed_covariance(pos: Tensor, start: Tensor, *,
+                        reference: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Each atom's mean position (N, 3) over snapshots 0..start and its 3 x 3 covariance (N, 3, 3),
-    unbiased (0 when only the start is observed), in Å^2. Its trace / 3 is
-    :func:`observed_mean_and_spread`'s isotropic variance."""
-    mask, count, mean = _observed_mean(pos, start)
+    unbiased (0 when only the start is observed), in Å^2; ``reference`` poses pooled in as in
+    :func:`observed_mean_and_spread`, whose isotropic variance is this covariance's trace / 3."""
+    pos, mask, count, mean = _observed_mean(pos, start, reference)
     centred = (pos - mean.unsqueeze(1)) * mask
     cov = torch.einsum("ntk,ntl->nkl", centred, centred) / (count - 1).clamp_min(1).unsqueeze(-1)
     return mean, cov
@@ -85,7 +105,7 @@ def observed_lag1_correlation(pos: Tensor, start: Tensor) -> Tensor:
     """Each atom's lag-1 autocorrelation (N,) of its displacement from its observed mean over
     snapshots 0..start: ``sum_t d_t . d_(t+1) / sum_t |d_t|^2`` (pairs with both snapshots observed
     in the numerator), clamped to [0, 1]; 0 for an atom that has not moved. Rotation invariant."""
-    mask, _, mean = _observed_mean(pos, start)
+    _, mask, _, mean = _observed_mean(pos, start)
     centred = (pos - mean.unsqueeze(1)) * mask         # unobserved snapshots are 0, so their pairs add 0
     lagged = (centred[:, 1:] * centred[:, :-1]).sum((1, 2))
     total = centred.square().sum((1, 2))
@@ -112,16 +132,17 @@ def check_confinement(confinement: float) -> float:
     return float(confinement)
 
 
-def observed_equilibrium(pos: Tensor, start: Tensor, shape: str) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
+def observed_equilibrium(pos: Tensor, start: Tensor, shape: str, *,
+                         reference: Tensor | None = None) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
     """Each atom's observed mean (N, 3) and a map from (N, 3) unit Gaussian vectors to draws of the
     observed spread around zero: the isotropic standard deviation times the vector, or (``shape=
     "anisotropic"``) the symmetric square root of the 3 x 3 covariance applied to it (equivariant:
-    it rotates with the snapshots)."""
+    it rotates with the snapshots). ``reference`` poses are pooled in (:func:`observed_covariance`)."""
     if shape == "anisotropic":
-        mean, cov = observed_covariance(pos, start)
+        mean, cov = observed_covariance(pos, start, reference=reference)
         root = symmetric_sqrt(cov)
         return mean, lambda unit: (root @ unit.unsqueeze(-1)).squeeze(-1)
-    mean, var = observed_mean_and_spread(pos, start)
+    mean, var = observed_mean_and_spread(pos, start, reference=reference)
     scale = var.sqrt().unsqueeze(-1)
     return mean, lambda unit: scale * unit
 
@@ -165,7 +186,7 @@ class MeanPoseBaseline(DynamicsModel):
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None, *, start: Tensor) -> Tensor:
         """(T, N, 3): x0, then the mean of each atom's snapshots 0..start."""
-        mean, _ = observed_mean_and_spread(data["ligand"].pos, start)
+        mean, _ = observed_mean_and_spread(data["ligand"].pos, start, reference=reference_poses(data))
         out = mean.unsqueeze(0).expand(times.shape[0], -1, -1).clone()
         out[0] = x0
         return out
@@ -186,14 +207,19 @@ class _EnsembleBaseline(DynamicsModel):
         return lambda: equivariant_noise(reference, batch, num, streams.sample(3))
 
 
-def observed_centroid_covariance(pos: Tensor, start: Tensor, mass: Tensor, batch: Tensor, num: int) -> Tensor:
+def observed_centroid_covariance(pos: Tensor, start: Tensor, mass: Tensor, batch: Tensor, num: int, *,
+                                 reference: Tensor | None = None) -> Tensor:
     """(B, 3, 3) the unbiased covariance of each complex's centre of mass over its snapshots
-    0..start (``start`` (N,) is the same for the atoms of one complex), in Å^2."""
-    weights = mass_shares(mass, batch, num)
-    centre = torch.zeros(num, *pos.shape[1:], dtype=pos.dtype, device=pos.device).index_add_(
-        0, batch, weights.view(-1, 1, 1) * pos)                                          # (B, T, 3)
+    0..start (``start`` (N,) is the same for the atoms of one complex) and its ``reference`` poses
+    (N, R, 3) if any, in Å^2."""
+    weights = mass_shares(mass, batch, num).view(-1, 1, 1)
+
+    def centre(poses: Tensor) -> Tensor:                                                   # (B, S, 3)
+        return torch.zeros(num, *poses.shape[1:], dtype=poses.dtype, device=poses.device).index_add_(
+            0, batch, weights * poses)
+
     last = torch.full((num,), -1, dtype=start.dtype, device=start.device).scatter_reduce_(0, batch, start, "amax")
-    return observed_covariance(centre, last)[1]
+    return observed_covariance(centre(pos), last, reference=None if reference is None else centre(reference))[1]
 
 
 class StationaryBaseline(_EnsembleBaseline):
@@ -223,7 +249,7 @@ class StationaryBaseline(_EnsembleBaseline):
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None, *, start: Tensor) -> Tensor:
         """(T, N, 3): x0, then independent samples of each atom's observed distribution."""
-        mean, draw = observed_equilibrium(data["ligand"].pos, start, self.shape)
+        mean, draw = observed_equilibrium(data["ligand"].pos, start, self.shape, reference=reference_poses(data))
         noise = self._noise(data, mean, generator)
         if self.centroid_confinement == 1.0:
             return torch.stack([x0] + [mean + draw(noise()) for _ in range(times.shape[0] - 1)])
@@ -234,7 +260,8 @@ class StationaryBaseline(_EnsembleBaseline):
         """A callable drawing (N, 3): one rigid offset per complex, ``N(0, (1 / c - 1) C)``."""
         batch, num = ligand_batch(data)
         mass = data["ligand"].mass.to(data["ligand"].pos.dtype)
-        cov = observed_centroid_covariance(data["ligand"].pos, start, mass, batch, num)
+        cov = observed_centroid_covariance(data["ligand"].pos, start, mass, batch, num,
+                                           reference=reference_poses(data))
         root = symmetric_sqrt(cov * (1.0 / self.centroid_confinement - 1.0))                      # (B, 3, 3)
         norm = torch.zeros(num, dtype=mass.dtype, device=mass.device).index_add_(0, batch, mass.square()).sqrt()
 
@@ -268,7 +295,7 @@ class OrnsteinUhlenbeckBaseline(StationaryBaseline):
                 generator: torch.Generator | None = None, *, start: Tensor) -> Tensor:
         """(T, N, 3): x0, then an AR(1) path per atom toward its observed distribution."""
         pos = data["ligand"].pos
-        mean, draw = observed_equilibrium(pos, start, self.shape)
+        mean, draw = observed_equilibrium(pos, start, self.shape, reference=reference_poses(data))
         phi = observed_lag1_correlation(pos, start).unsqueeze(-1)         # (N, 1)
         noise = self._noise(data, mean, generator)
         path = [x0]

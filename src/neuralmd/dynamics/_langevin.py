@@ -107,8 +107,8 @@ class LangevinCoefficients(nn.Module):
 WELL_SHAPES = ("isotropic", "anisotropic")
 
 
-def history_well(pos: Tensor, start: Tensor, kT: Tensor, *, floor: float,
-                 shape: str = "isotropic") -> Callable[[Tensor], Tensor]:
+def history_well(pos: Tensor, start: Tensor, kT: Tensor, *, floor: float, shape: str = "isotropic",
+                 reference: Tensor | None = None) -> Callable[[Tensor], Tensor]:
     """The harmonic well of the snapshots seen so far, as a force ``x -> (N, 3)``.
 
     ``isotropic``: ``F_i(x) = -kT (x_i - mean_i) / (s_i^2 + floor)`` with ``mean_i`` and the
@@ -119,15 +119,17 @@ def history_well(pos: Tensor, start: Tensor, kT: Tensor, *, floor: float,
     kT, so under fluctuation-dissipation the learned force only has to correct it, and kT and the
     friction set how fast a rollout relaxes into it. ``floor`` (Å^2) keeps the well finite when few
     snapshots were seen. Equivariant: the mean moves with the data, the variance is invariant and
-    the covariance turns with it.
+    the covariance turns with it. ``reference`` (N, R, 3): poses of the same ligand in the same
+    pocket from other trajectories, pooled with the seen snapshots (one weight per pose), so that
+    the well is the complex's equilibrium rather than only this trajectory's first snapshots.
     """
     if shape not in WELL_SHAPES:
         raise ValueError(f"shape must be one of {WELL_SHAPES}, got {shape!r}")
     if shape == "isotropic":
-        mean, var = observed_mean_and_spread(pos, start)
+        mean, var = observed_mean_and_spread(pos, start, reference=reference)
         stiffness = kT / (var + floor).unsqueeze(-1)                       # (N, 1)
         return lambda x: stiffness * (mean - x)
-    mean, cov = observed_covariance(pos, start)
+    mean, cov = observed_covariance(pos, start, reference=reference)
     eye = torch.eye(3, dtype=cov.dtype, device=cov.device)
     precision = kT * torch.linalg.inv(cov + floor * eye)                   # (N, 3, 3), symmetric
     return lambda x: torch.einsum("nkl,nl->nk", precision, mean - x)

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from .._format import ligand_batch
 from ._base import DynamicsModel, replicate
-from ._baselines import check_confinement
+from ._baselines import check_confinement, reference_poses
 from ._integrators import INTEGRATORS, integrator, solver_options
 from ._langevin import (COEFFICIENT_SOURCES, NOISE_FORMS, WELL_SHAPES, LangevinCoefficients, history_well,
                         loosen_centroid)
@@ -76,7 +76,9 @@ class NeuralMD(DynamicsModel):
             Boltzmann density at the model's kT is the Stationary baseline's ``N(mean_i, s_i^2 I)``,
             so the learned force corrects a prior that is already the right equilibrium to first
             order, and the learned friction and kT decide how fast a rollout relaxes into it. The
-            model then reads the trajectory's history like the history baselines do.
+            model then reads the trajectory's history like the history baselines do, and pools
+            the data's reference poses of the same complex into the well where there are any
+            (:func:`neuralmd.data.with_reference_poses`), as Stationary does.
         prior_floor: Å^2 added to each atom's observed variance (a finite well after few snapshots).
         prior_shape: ``"isotropic"`` (one variance per atom, the Stationary baseline's) or
             ``"anisotropic"`` (each atom's 3 x 3 covariance).
@@ -189,7 +191,8 @@ class NeuralMD(DynamicsModel):
         if not self.history_prior:
             return None
         kT = self.langevin.kT if kT is None else kT
-        well = history_well(data["ligand"].pos, start, kT, floor=self.prior_floor, shape=self.prior_shape)
+        well = history_well(data["ligand"].pos, start, kT, floor=self.prior_floor, shape=self.prior_shape,
+                            reference=reference_poses(data))
         if self.centroid_confinement == 1.0:
             return well
         batch, num = ligand_batch(data)

@@ -1,0 +1,71 @@
+"""Reference poses: what other trajectories of the same complex say about where its ligand sits.
+
+With a rigid pocket, every trajectory of one protein-ligand complex samples the same equilibrium.
+The first snapshots of one trajectory see little of it (a ligand that turns or shifts later in the
+pocket has not yet done so); the other trajectories of the complex, seen whole in training, see
+more. :func:`with_reference_poses` attaches their ligand poses to a record as
+``ligand.reference_pos`` (N_l, R, 3), each trajectory superposed onto the record's protein first,
+so that the poses live in the record's frame and turn with it. The history methods pool them with
+the snapshots they observe (MeanPose, Stationary, Ornstein-Uhlenbeck and the history well of
+``NeuralMD(history_prior=True)``).
+
+>>> from neuralmd.data import synthetic_trajectories
+>>> record = synthetic_trajectories(1, seed=0, n_snapshots=6)[0]
+>>> other = record.clone()                 # a second trajectory of the same complex
+>>> other["ligand"].pos = other["ligand"].pos.flip(1)
+>>> with_reference_poses(record, [other, other])["ligand"].reference_pos.shape[1]   # 2 x 6 poses
+12
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+
+#: Largest backbone RMSD (Å) after superposition for two trajectories to count as one rigid pocket.
+MAX_POCKET_RMSD = 0.5
+
+
+def superpose(mobile: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """The proper rotation R (3, 3) and translation t (3,) minimising ``|mobile @ R.T + t - target|``
+    over corresponding points (M, 3) (Kabsch, without reflection)."""
+    mobile_centre, target_centre = mobile.mean(0), target.mean(0)
+    cross = (mobile - mobile_centre).T @ (target - target_centre)
+    u, _, vt = torch.linalg.svd(cross)
+    flip = torch.ones(3, dtype=cross.dtype, device=cross.device)
+    flip[-1] = torch.sign(torch.linalg.det(u @ vt))        # a proper rotation, never a mirror image
+    rotation = ((u * flip) @ vt).T                         # V diag(1, 1, d) U^T
+    return rotation, target_centre - mobile_centre @ rotation.T
+
+
+def with_reference_poses(record: Any, others: Sequence[Any], *, max_pocket_rmsd: float = MAX_POCKET_RMSD) -> Any:
+    """A copy of ``record`` with ``ligand.reference_pos`` (N_l, R, 3): every ligand snapshot of the
+    trajectories ``others`` of the same complex, each moved by the rigid motion that superposes its
+    protein backbone onto ``record``'s.
+
+    Raises one ``ValueError`` naming the trajectory when another one is not of the same complex
+    (other ligand atoms or residues) or its pocket differs from ``record``'s by more than
+    ``max_pocket_rmsd`` Å backbone RMSD after superposition (the poses would then describe another
+    pocket), and when ``others`` is empty. ``record`` itself is not changed.
+    """
+    if len(others) == 0:
+        raise ValueError(f"complex {record.id}: no trajectories to take reference poses from")
+    target = record["residue"].backbone.reshape(-1, 3).double()
+    poses = []
+    for other in others:
+        name = f"complex {record.id}: reference trajectory {other.id}"
+        if not torch.equal(other["ligand"].z, record["ligand"].z):
+            raise ValueError(f"{name} has other ligand atoms; reference poses must be of the same ligand")
+        if not torch.equal(other["residue"].type, record["residue"].type):
+            raise ValueError(f"{name} has other protein residues; reference poses must be of the same pocket")
+        mobile = other["residue"].backbone.reshape(-1, 3).double()
+        rotation, shift = superpose(mobile, target)
+        rmsd = float((mobile @ rotation.T + shift - target).square().sum(-1).mean().sqrt())
+        if rmsd > max_pocket_rmsd:
+            raise ValueError(f"{name}: its backbone differs by {rmsd:.2f} Å RMSD after superposition "
+                             f"(at most {max_pocket_rmsd:g} Å): not the same rigid pocket")
+        poses.append(other["ligand"].pos.double() @ rotation.T + shift)
+    out = record.clone()
+    out["ligand"].reference_pos = torch.cat(poses, dim=1).to(record["ligand"].pos.dtype)
+    return out
