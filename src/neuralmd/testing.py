@@ -55,10 +55,11 @@ def random_rigid_motion(
 
 def transform_record(data: Any, rotation: Tensor, translation: Optional[Tensor] = None) -> Any:
     """A deep copy of ``data`` with ``x -> x @ rotation.T + translation`` applied to
-    ``ligand.pos`` (N_l, T, 3) or (N_l, 3) and ``residue.backbone`` (N_r, 3, 3); works on a
-    ``Batch`` too. ``rotation`` may be improper (a mirror)."""
+    ``ligand.pos`` (N_l, T, 3) or (N_l, 3), ``ligand.reference_pos`` (N_l, R, 3) where present and
+    ``residue.backbone`` (N_r, 3, 3); works on a ``Batch`` too. ``rotation`` may be improper (a
+    mirror)."""
     out = copy.deepcopy(data)
-    for node, key in (("ligand", "pos"), ("residue", "backbone")):
+    for node, key in (("ligand", "pos"), ("ligand", "reference_pos"), ("residue", "backbone")):
         if node in out.node_types and key in out[node]:
             x = out[node][key]
             moved = x @ rotation.to(x.dtype).T

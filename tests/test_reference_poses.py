@@ -1,0 +1,187 @@
+"""Reference poses: other trajectories of one complex, superposed onto a record, pooled by the history methods."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from _dynamics_toys import make_record
+from _dynamics_toys import one_thread  # noqa: F401  (autouse fixture)
+
+from neuralmd.data import superpose, with_reference_poses, write_misato
+from neuralmd.dynamics import MeanPoseBaseline, NeuralMD, OrnsteinUhlenbeckBaseline, StationaryBaseline
+from neuralmd.dynamics._baselines import observed_covariance, observed_mean_and_spread
+from neuralmd.layers import BindingNet
+from neuralmd.testing import (assert_batch_independent, assert_equivariant, assert_reflection_sensitive,
+                              random_rigid_motion, transform_record)
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMES = [3, 4, 6]
+
+
+def another_run(record, seed: int, *, moved: bool = True):
+    """A second trajectory of ``record``'s complex: the same atoms and pocket, other ligand poses, and
+    (``moved``) the whole complex in another frame, as an independent MD run would be saved."""
+    other = record.clone()
+    g = torch.Generator().manual_seed(seed)
+    pos = record["ligand"].pos
+    other["ligand"].pos = pos.flip(1) + 0.3 * torch.randn(pos.shape, generator=g, dtype=pos.dtype)
+    other.id = f"{record.id}-run{seed}"
+    if moved:
+        rotation, shift = random_rigid_motion(generator=g)
+        other = transform_record(other, rotation, shift)
+    return other
+
+
+def with_references(seed: int, n_lig: int = 7, n_res: int = 12, runs: int = 2):
+    record = make_record(seed, n_lig=n_lig, n_res=n_res)
+    return with_reference_poses(record, [another_run(record, 100 * seed + k) for k in range(runs)])
+
+
+def test_superpose_recovers_a_rigid_motion_and_never_a_mirror():
+    g = torch.Generator().manual_seed(0)
+    points = torch.randn(15, 3, generator=g, dtype=torch.float64)
+    rotation, shift = random_rigid_motion(generator=g)
+    found, found_shift = superpose(points, points @ rotation.T + shift)
+    assert torch.allclose(found, rotation, atol=1e-12) and torch.allclose(found_shift, shift, atol=1e-12)
+    mirrored = points * torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64)
+    found, _ = superpose(points, mirrored)
+    assert torch.linalg.det(found) == pytest.approx(1.0)
+
+
+def test_reference_poses_are_the_other_runs_in_the_records_frame():
+    record = make_record(1, n_lig=5, n_res=9)
+    unmoved = another_run(record, 7, moved=False)
+    attached = with_reference_poses(record, [another_run(record, 7), record])
+    reference = attached["ligand"].reference_pos
+    assert reference.shape == (5, 16, 3) and reference.dtype == record["ligand"].pos.dtype
+    assert torch.allclose(reference[:, :8], unmoved["ligand"].pos, atol=1e-10)
+    assert torch.allclose(reference[:, 8:], record["ligand"].pos, atol=1e-12)    # itself: the identity
+    assert "reference_pos" not in record["ligand"]                        # the input is not changed
+
+
+def test_reference_poses_turn_with_the_record():
+    record = make_record(2, n_lig=6, n_res=10)
+    others = [another_run(record, 3), another_run(record, 4)]
+    rotation, shift = random_rigid_motion(generator=torch.Generator().manual_seed(5))
+    moved = with_reference_poses(transform_record(record, rotation, shift), others)["ligand"].reference_pos
+    still = with_reference_poses(record, others)["ligand"].reference_pos
+    assert torch.allclose(moved, still @ rotation.T + shift, atol=1e-10)
+
+
+def test_reference_poses_of_another_complex_or_pocket_are_refused():
+    record = make_record(0, n_lig=5, n_res=9)
+    other_ligand = another_run(record, 1)
+    other_ligand["ligand"].z = other_ligand["ligand"].z.flip(0) + 1
+    with pytest.raises(ValueError, match="other ligand atoms"):
+        with_reference_poses(record, [other_ligand])
+    other_residues = another_run(record, 1)
+    other_residues["residue"].type = (other_residues["residue"].type + 1) % 20
+    with pytest.raises(ValueError, match="other protein residues"):
+        with_reference_poses(record, [other_residues])
+    other_pocket = another_run(record, 1)
+    other_pocket["residue"].backbone = other_pocket["residue"].backbone + torch.randn(
+        other_pocket["residue"].backbone.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"RMSD after superposition"):
+        with_reference_poses(record, [other_pocket])
+    with pytest.raises(ValueError, match="no trajectories"):
+        with_reference_poses(record, [])
+
+
+def test_statistics_pool_reference_poses_with_the_observed_snapshots():
+    data = with_references(3, n_lig=4)
+    pos, reference = data["ligand"].pos, data["ligand"].reference_pos
+    start = torch.full((4,), 3)
+    pooled = torch.cat([pos[:, :4], reference], dim=1)                   # snapshots 0..3, then the references
+    mean, cov = observed_covariance(pos, start, reference=reference)
+    expected = torch.stack([torch.cov(atom.T) for atom in pooled])
+    assert torch.allclose(mean, pooled.mean(1)) and torch.allclose(cov, expected)
+    _, var = observed_mean_and_spread(pos, start, reference=reference)
+    assert torch.allclose(var, expected.diagonal(dim1=-2, dim2=-1).sum(-1) / 3)
+
+
+def test_meanpose_predicts_the_pooled_mean_and_ignores_nothing():
+    data = with_references(4, n_lig=5)
+    with torch.no_grad():
+        out = MeanPoseBaseline().rollout(data, TIMES)
+        bare = MeanPoseBaseline().rollout(make_record(4, n_lig=5, n_res=12), TIMES)
+    pooled = torch.cat([data["ligand"].pos[:, :4], data["ligand"].reference_pos], dim=1).mean(1)
+    assert torch.allclose(out[1], pooled) and not torch.allclose(out[1], bare[1])
+
+
+def build(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    models = {
+        "meanpose": lambda: MeanPoseBaseline(),
+        "stationary-anisotropic": lambda: StationaryBaseline(shape="anisotropic"),
+        "stationary-loose-centroid": lambda: StationaryBaseline(centroid_confinement=0.3),
+        "ornsteinuhlenbeck-anisotropic": lambda: OrnsteinUhlenbeckBaseline(shape="anisotropic"),
+        "history-well": lambda: NeuralMD(BindingNet(hidden=16, num_layers=2), solver="sde", method="baoab",
+                                         step_size=0.5, friction=0.5, noise="fdt", kT=2.0, history_prior=True,
+                                         prior_shape="anisotropic", velocity_mapping=True),
+    }
+    return models[name]().double().eval()
+
+
+def seeded_ensemble(model):
+    def fn(data):
+        with torch.no_grad():
+            out = model.rollout(data, TIMES, generator=torch.Generator().manual_seed(7), samples=2)
+        return out.reshape(-1, *out.shape[2:])
+    return fn
+
+
+NAMES = ["meanpose", "stationary-anisotropic", "stationary-loose-centroid", "ornsteinuhlenbeck-anisotropic",
+         "history-well"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_history_methods_with_reference_poses_are_equivariant_and_batch_independent(name):
+    model = build(name)
+    data = with_references(3)
+    assert_equivariant(seeded_ensemble(model), data, output="position", trials=2, rtol=1e-8,
+                       generator=torch.Generator().manual_seed(1))
+    records = [with_references(i, n_lig=4 + i, n_res=9 + i) for i in range(3)]
+    assert_batch_independent(seeded_ensemble(model), records, atom_dim=-2, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["stationary-anisotropic", "history-well"])
+def test_history_methods_with_reference_poses_see_chirality_and_use_them(name):
+    model = build(name)
+    data = with_references(3)
+    assert_reflection_sensitive(seeded_ensemble(model), data, output="position", min_relative_difference=1e-6)
+    bare = make_record(3, n_lig=7, n_res=12)
+    assert (seeded_ensemble(model)(data) - seeded_ensemble(model)(bare)).abs().max() > 1e-3
+
+
+@pytest.fixture()
+def one_complex_file(tmp_path: Path) -> Path:
+    """Three runs of one complex (float32 as MISATO stores them), named as T4L's are."""
+    record = make_record(0, n_lig=6, n_res=10, T=12, dtype=torch.float32)
+    record.id, record.dt_ps = "C_00", 0.5
+    runs = [record] + [another_run(record, k) for k in (1, 2)]
+    for k, run in enumerate(runs):
+        run.id = f"C_{k:02d}"
+    return write_misato(runs, tmp_path / "one_complex.hdf5")
+
+
+def test_the_benchmark_pools_training_runs_for_the_multi_task(one_complex_file: Path, tmp_path: Path):
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import accuracy
+
+    out = tmp_path / "rows.jsonl"
+    common = ["--data", str(one_complex_file), "--task", "multi", "--train", "C_00", "C_01", "--test", "C_02",
+              "--methods", "MeanPose", "Static", "--seeds", "0", "--multi-start", "3", "--samples", "2",
+              "--out", str(out)]
+    accuracy.main(common)
+    accuracy.main([*common, "--reference-poses"])
+    rows = {r["method"]: r for r in map(__import__("json").loads, out.read_text().splitlines())}
+    assert set(rows) == {"MeanPose", "Static", "MeanPose, reference poses", "Static, reference poses"}
+    assert rows["MeanPose, reference poses"]["reference_poses"] is True
+    assert rows["MeanPose, reference poses"]["mae"] != rows["MeanPose"]["mae"]
+    assert rows["Static, reference poses"]["mae"] == rows["Static"]["mae"]          # Static reads no history
+    assert rows["MeanPose, reference poses"]["test_sha1"] == rows["MeanPose"]["test_sha1"]
+    with pytest.raises(SystemExit):
+        accuracy.main(["--data", str(one_complex_file), "--task", "single", "--trajectories", "C_00",
+                       "--reference-poses", "--out", str(out)])
