@@ -21,7 +21,7 @@ Tasks (paper sections 2.4, 2.5):
 - ``single`` on such a file: by default the first trajectory of every complex (``--targets`` filters).
 
 ``--reference-poses`` (multi task, one complex): the history methods also see every ligand pose of
-the training trajectories (``neuralmd.data.with_reference_poses``); each training trajectory sees
+the training trajectories (``neuralmd.data.attach_reference_poses``); each training trajectory sees
 the other training trajectories'.
 
 ``--rolling-every K`` adds short forecasts of ``--rolling-horizon H`` snapshots from every K-th
@@ -53,8 +53,8 @@ import torch
 from torch_geometric.data import Batch
 
 from neuralmd import metrics
-from neuralmd.data import (group_complexes, ligand_folds, parse_complex_id, read_misato, target_folds,
-                           with_reference_poses)
+from neuralmd.data import (attach_reference_poses, group_complexes, ligand_folds, parse_complex_id, read_misato,
+                           target_folds)
 from neuralmd.dynamics import StationaryBaseline
 from neuralmd.dynamics._windows import crop_windows
 from neuralmd.cli._build import Task
@@ -119,10 +119,9 @@ def train(model: torch.nn.Module, records: list, args, loss: str = "mae") -> flo
 
 def attach_references(train_set: list, test_set: list) -> tuple[list, list]:
     """``--reference-poses``: every test trajectory gets the poses of all training trajectories
-    (``neuralmd.data.with_reference_poses``), and every training trajectory those of the other
+    (``neuralmd.data.attach_reference_poses``), and every training trajectory those of the other
     training trajectories, so that a model trains with wells like those it is tested with."""
-    train_with = [with_reference_poses(r, train_set[:i] + train_set[i + 1:]) for i, r in enumerate(train_set)]
-    return train_with, [with_reference_poses(r, train_set) for r in test_set]
+    return attach_reference_poses(train_set, train_set), attach_reference_poses(test_set, train_set)
 
 
 def loosens_centroid(model: torch.nn.Module) -> bool:

@@ -9,7 +9,7 @@ import torch
 from _dynamics_toys import make_record
 from _dynamics_toys import one_thread  # noqa: F401  (autouse fixture)
 
-from neuralmd.data import superpose, with_reference_poses, write_misato
+from neuralmd.data import attach_reference_poses, same_complex, superpose, with_reference_poses, write_misato
 from neuralmd.dynamics import MeanPoseBaseline, NeuralMD, OrnsteinUhlenbeckBaseline, StationaryBaseline
 from neuralmd.dynamics._baselines import observed_covariance, observed_mean_and_spread
 from neuralmd.layers import BindingNet
@@ -185,3 +185,15 @@ def test_the_benchmark_pools_training_runs_for_the_multi_task(one_complex_file: 
     with pytest.raises(SystemExit):
         accuracy.main(["--data", str(one_complex_file), "--task", "single", "--trajectories", "C_00",
                        "--reference-poses", "--out", str(out)])
+
+
+def test_a_split_gets_the_other_runs_of_its_own_complex_and_never_itself():
+    first, second = make_record(0, n_lig=5, n_res=9), make_record(1, n_lig=6, n_res=9)
+    runs = [first, another_run(first, 1), another_run(first, 2), second, another_run(second, 3)]
+    attached = attach_reference_poses(runs, runs)
+    assert [r["ligand"].reference_pos.shape[1] for r in attached] == [16, 16, 16, 8, 8]
+    assert torch.allclose(attached[3]["ligand"].reference_pos, another_run(second, 3, moved=False)["ligand"].pos,
+                          atol=1e-10)
+    assert same_complex(runs[0], runs[2]) and not same_complex(runs[0], runs[3])
+    with pytest.raises(ValueError, match=f"complex {second.id}: none of the 3 source"):
+        attach_reference_poses([second], runs[:3])

@@ -13,8 +13,8 @@ Records with the same number of snapshots T batch with ``torch_geometric.data.Ba
 ``ValueError`` that names the complex. ``neuralmd.data.openmm`` (extra ``openmm``) simulates a
 complex with OpenMM and records it the same way. Data sets of several complexes name their records
 ``target-ligand-kk``; ``leave_target_out`` and ``leave_ligand_out`` split them across complexes.
-``with_reference_poses`` attaches the ligand poses of other trajectories of the same complex, which
-the history methods pool into their equilibrium.
+``with_reference_poses`` / ``attach_reference_poses`` attach the ligand poses of other trajectories of
+the same complex, which the history methods pool into their equilibrium.
 
 >>> from neuralmd.data import synthetic_trajectories, validate_record
 >>> data = validate_record(synthetic_trajectories(1, seed=0, n_snapshots=5)[0])
@@ -28,7 +28,7 @@ from ._mdanalysis import from_mdanalysis
 from ._misato_read import MISATO_DT_PS, read_misato
 from ._misato_write import write_misato
 from ._record import POCKET_CUTOFF, make_record, record_from_plain, record_to_plain, validate_record
-from ._reference import superpose, with_reference_poses
+from ._reference import attach_reference_poses, same_complex, superpose, with_reference_poses
 from ._splits import official_split, subset_split
 from ._synthetic import simulate_binding, synthetic_trajectories
 from ._tables import NUM_RESIDUE_TYPES, RESIDUE_NAMES, atomic_masses, residue_code
@@ -39,5 +39,5 @@ __all__ = [
     "subset_split", "atomic_masses", "residue_code", "RESIDUE_NAMES", "NUM_RESIDUE_TYPES", "MISATO_DT_PS",
     "POCKET_CUTOFF", "record_to_plain", "record_from_plain", "ComplexId", "ComplexSplit", "parse_complex_id",
     "group_complexes", "leave_target_out", "leave_ligand_out", "target_folds", "ligand_folds",
-    "with_reference_poses", "superpose",
+    "with_reference_poses", "attach_reference_poses", "same_complex", "superpose",
 ]

@@ -5,7 +5,10 @@ The first snapshots of one trajectory see little of it (a ligand that turns or s
 pocket has not yet done so); the other trajectories of the complex, seen whole in training, see
 more. :func:`with_reference_poses` attaches their ligand poses to a record as
 ``ligand.reference_pos`` (N_l, R, 3), each trajectory superposed onto the record's protein first,
-so that the poses live in the record's frame and turn with it. The history methods pool them with
+so that the poses live in the record's frame and turn with it; :func:`attach_reference_poses` does
+it for a whole split, finding each record's complex among the source trajectories (the same ligand
+atoms and residues), never the record itself. Records batched together need equally many
+reference poses (one (N_l, R, 3) field per atom). The history methods pool them with
 the snapshots they observe (MeanPose, Stationary, Ornstein-Uhlenbeck and the history well of
 ``NeuralMD(history_prior=True)``).
 
@@ -15,6 +18,9 @@ the snapshots they observe (MeanPose, Stationary, Ornstein-Uhlenbeck and the his
 >>> other["ligand"].pos = other["ligand"].pos.flip(1)
 >>> with_reference_poses(record, [other, other])["ligand"].reference_pos.shape[1]   # 2 x 6 poses
 12
+>>> other.id = "second run"
+>>> [r["ligand"].reference_pos.shape[1] for r in attach_reference_poses([record, other], [record, other])]
+[6, 6]
 """
 from __future__ import annotations
 
@@ -68,4 +74,27 @@ def with_reference_poses(record: Any, others: Sequence[Any], *, max_pocket_rmsd:
         poses.append(other["ligand"].pos.double() @ rotation.T + shift)
     out = record.clone()
     out["ligand"].reference_pos = torch.cat(poses, dim=1).to(record["ligand"].pos.dtype)
+    return out
+
+
+def same_complex(a: Any, b: Any) -> bool:
+    """Whether records ``a`` and ``b`` hold the same ligand atoms and protein residues (in order)."""
+    return (a["ligand"].z.shape == b["ligand"].z.shape and bool(torch.equal(a["ligand"].z, b["ligand"].z))
+            and a["residue"].type.shape == b["residue"].type.shape
+            and bool(torch.equal(a["residue"].type, b["residue"].type)))
+
+
+def attach_reference_poses(records: Sequence[Any], sources: Sequence[Any], *,
+                           max_pocket_rmsd: float = MAX_POCKET_RMSD) -> list[Any]:
+    """Copies of ``records``, each with the reference poses (:func:`with_reference_poses`) of every
+    trajectory in ``sources`` of its complex (:func:`same_complex`) other than itself (by id), e.g.
+    a split's records with the training split as ``sources``. One ``ValueError`` naming the complex
+    when a record has no such trajectory."""
+    out = []
+    for record in records:
+        others = [s for s in sources if s.id != record.id and same_complex(s, record)]
+        if not others:
+            raise ValueError(f"complex {record.id}: none of the {len(sources)} source trajectories is another "
+                             "trajectory of its complex (the same ligand atoms and residues): no reference poses")
+        out.append(with_reference_poses(record, others, max_pocket_rmsd=max_pocket_rmsd))
     return out
