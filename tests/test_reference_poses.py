@@ -157,10 +157,10 @@ def test_history_methods_with_reference_poses_see_chirality_and_use_them(name):
 
 @pytest.fixture()
 def one_complex_file(tmp_path: Path) -> Path:
-    """Three runs of one complex (float32 as MISATO stores them), named as T4L's are."""
+    """Four runs of one complex (float32 as MISATO stores them), named as T4L's are."""
     record = make_record(0, n_lig=6, n_res=10, T=12, dtype=torch.float32)
     record.id, record.dt_ps = "C_00", 0.5
-    runs = [record] + [another_run(record, k) for k in (1, 2)]
+    runs = [record] + [another_run(record, k) for k in (1, 2, 3)]
     for k, run in enumerate(runs):
         run.id = f"C_{k:02d}"
     return write_misato(runs, tmp_path / "one_complex.hdf5")
@@ -197,3 +197,27 @@ def test_a_split_gets_the_other_runs_of_its_own_complex_and_never_itself():
     assert same_complex(runs[0], runs[2]) and not same_complex(runs[0], runs[3])
     with pytest.raises(ValueError, match=f"complex {second.id}: none of the 3 source"):
         attach_reference_poses([second], runs[:3])
+
+
+def test_the_cli_attaches_training_runs_with_data_reference_poses(one_complex_file: Path, tmp_path: Path):
+    from omegaconf import OmegaConf
+
+    from neuralmd.cli import UsageError
+    from neuralmd.cli._build import build_task
+
+    splits = tmp_path / "splits"
+    splits.mkdir()
+    for split, ids in (("train", "C_00\nC_01\n"), ("val", "C_02\n"), ("test", "C_03\n")):
+        (splits / f"{split}_MD.txt").write_text(ids)
+    (splits / "peptides.txt").write_text("")
+    cfg = OmegaConf.create({"kind": "misato", "path": str(one_complex_file), "splits": str(splits), "start": 3,
+                            "reference_poses": True, "progress": False})
+    task = build_task(cfg)
+    assert task.name.endswith("reference poses")
+    assert [r["ligand"].reference_pos.shape[1] for r in (*task.train, *task.val, *task.test)] == [12, 12, 24, 24]
+    cfg.reference_poses = False
+    assert "reference_pos" not in build_task(cfg).test[0]["ligand"]
+    (splits / "train_MD.txt").write_text("C_00\n")
+    cfg.reference_poses = True
+    with pytest.raises(UsageError, match="data.reference_poses=true needs other training trajectories"):
+        build_task(cfg)

@@ -224,7 +224,7 @@ def build_task(cfg: DictConfig, window: int | None = None) -> Task:
         start = multi_start(cfg)
         return Task("multi", "synthetic", train, val, test, start=start, val_start=start)
     if kind == "misato":
-        return _misato_task(cfg)
+        return _with_reference_poses(_misato_task(cfg), cfg)
     if kind == "complexes":
         return _complexes_task(cfg, window)
     if kind == "single":
@@ -251,6 +251,22 @@ def _misato_task(cfg: DictConfig) -> Task:
     label = "MISATO" if cfg.get("subset") is None else f"MISATO-{cfg.subset}"
     start = multi_start(cfg)
     return Task("multi", label, *sets, start=start, val_start=start)
+
+
+def _with_reference_poses(task: Task, cfg: DictConfig) -> Task:
+    """``data.reference_poses=true``: every record gets the ligand poses of the other training
+    trajectories of its complex (``neuralmd.data.attach_reference_poses``), which the history
+    methods pool into their equilibrium; for data with several trajectories of one complex (T4L)."""
+    if not cfg.get("reference_poses", False):
+        return task
+    from neuralmd.data import attach_reference_poses
+    train = list(task.train)
+    try:
+        sets = [attach_reference_poses(list(records), train) for records in (train, task.val, task.test)]
+    except ValueError as err:
+        raise UsageError(f"data.reference_poses=true needs other training trajectories of each complex: {err}") from None
+    return Task(task.kind, f"{task.name}, reference poses", *sets, start=task.start, info=task.info,
+                val_start=task.val_start)
 
 
 def _complexes_task(cfg: DictConfig, window: int | None) -> Task:
