@@ -191,9 +191,10 @@ def test_a_split_gets_the_other_runs_of_its_own_complex_and_never_itself():
     first, second = make_record(0, n_lig=5, n_res=9), make_record(1, n_lig=6, n_res=9)
     runs = [first, another_run(first, 1), another_run(first, 2), second, another_run(second, 3)]
     attached = attach_reference_poses(runs, runs)
-    assert [r["ligand"].reference_pos.shape[1] for r in attached] == [16, 16, 16, 8, 8]
-    assert torch.allclose(attached[3]["ligand"].reference_pos, another_run(second, 3, moved=False)["ligand"].pos,
-                          atol=1e-10)
+    assert [r["ligand"].reference_pos.shape[1] for r in attached] == [16] * 5      # padded to the most
+    poses = attached[3]["ligand"].reference_pos
+    assert torch.allclose(poses[:, :8], another_run(second, 3, moved=False)["ligand"].pos, atol=1e-10)
+    assert poses[:, 8:].isnan().all() and torch.isfinite(attached[0]["ligand"].reference_pos).all()
     assert same_complex(runs[0], runs[2]) and not same_complex(runs[0], runs[3])
     with pytest.raises(ValueError, match=f"complex {second.id}: none of the 3 source"):
         attach_reference_poses([second], runs[:3])
@@ -221,3 +222,15 @@ def test_the_cli_attaches_training_runs_with_data_reference_poses(one_complex_fi
     cfg.reference_poses = True
     with pytest.raises(UsageError, match="data.reference_poses=true needs other training trajectories"):
         build_task(cfg)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_padding_changes_nothing_and_complexes_with_fewer_runs_batch(name):
+    first, second = make_record(0, n_lig=5, n_res=9), make_record(1, n_lig=6, n_res=9)
+    runs = [first, another_run(first, 1), another_run(first, 2), second, another_run(second, 3)]
+    padded = attach_reference_poses([first, second], runs)
+    alone = with_reference_poses(second, [runs[4]])                       # the same poses, unpadded
+    model = build(name)
+    assert torch.allclose(seeded_ensemble(model)(padded[1]), seeded_ensemble(model)(alone), atol=1e-12)
+    assert_batch_independent(seeded_ensemble(model), padded, atom_dim=-2, atol=1e-10)
+    assert torch.isfinite(seeded_ensemble(model)(padded[1])).all()

@@ -7,8 +7,9 @@ more. :func:`with_reference_poses` attaches their ligand poses to a record as
 ``ligand.reference_pos`` (N_l, R, 3), each trajectory superposed onto the record's protein first,
 so that the poses live in the record's frame and turn with it; :func:`attach_reference_poses` does
 it for a whole split, finding each record's complex among the source trajectories (the same ligand
-atoms and residues), never the record itself. Records batched together need equally many
-reference poses (one (N_l, R, 3) field per atom). The history methods pool them with
+atoms and residues), never the record itself, and pads every record's poses with NaN rows to the
+split's largest count, so that records of complexes with different numbers of runs batch together
+(the history methods skip the padding). The history methods pool them with
 the snapshots they observe (MeanPose, Stationary, Ornstein-Uhlenbeck and the history well of
 ``NeuralMD(history_prior=True)``).
 
@@ -88,8 +89,9 @@ def attach_reference_poses(records: Sequence[Any], sources: Sequence[Any], *,
                            max_pocket_rmsd: float = MAX_POCKET_RMSD) -> list[Any]:
     """Copies of ``records``, each with the reference poses (:func:`with_reference_poses`) of every
     trajectory in ``sources`` of its complex (:func:`same_complex`) other than itself (by id), e.g.
-    a split's records with the training split as ``sources``. One ``ValueError`` naming the complex
-    when a record has no such trajectory."""
+    a split's records with the training split as ``sources``, padded with NaN rows to the largest
+    count among them so that they batch. One ``ValueError`` naming the complex when a record has no
+    such trajectory; nothing is returned then."""
     out = []
     for record in records:
         others = [s for s in sources if s.id != record.id and same_complex(s, record)]
@@ -97,4 +99,10 @@ def attach_reference_poses(records: Sequence[Any], sources: Sequence[Any], *,
             raise ValueError(f"complex {record.id}: none of the {len(sources)} source trajectories is another "
                              "trajectory of its complex (the same ligand atoms and residues): no reference poses")
         out.append(with_reference_poses(record, others, max_pocket_rmsd=max_pocket_rmsd))
+    most = max((r["ligand"].reference_pos.shape[1] for r in out), default=0)
+    for record in out:
+        poses = record["ligand"].reference_pos
+        if poses.shape[1] < most:
+            padding = poses.new_full((poses.shape[0], most - poses.shape[1], 3), float("nan"))
+            record["ligand"].reference_pos = torch.cat([poses, padding], dim=1)
     return out

@@ -65,11 +65,15 @@ def reference_poses(data) -> Tensor | None:
 def _observed_mean(pos: Tensor, start: Tensor, reference: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The poses an equilibrium is fitted on (N, S, 3): the trajectory's snapshots, then the
     ``reference`` poses (N, R, 3) if any; their mask (N, S, 1), True for snapshots 0..start and
-    every reference pose; its count per atom (N, 1); and each atom's mean (N, 3)."""
+    every reference pose that is not padding (NaN rows, which
+    :func:`neuralmd.data.attach_reference_poses` adds so that a split batches; they are zeroed
+    here); its count per atom (N, 1); and each atom's mean (N, 3)."""
     mask = observed_mask(pos, start)
     if reference is not None:
-        pos = torch.cat([pos, reference.to(pos.dtype)], dim=1)
-        mask = torch.cat([mask, mask.new_ones(reference.shape[:2])], dim=1)
+        reference = reference.to(pos.dtype)
+        present = torch.isfinite(reference).all(-1)                              # (N, R)
+        pos = torch.cat([pos, torch.where(present.unsqueeze(-1), reference, 0.0)], dim=1)
+        mask = torch.cat([mask, present], dim=1)
     mask = mask.unsqueeze(-1).to(pos.dtype)
     count = mask.sum(1)
     return pos, mask, count, (pos * mask).sum(1) / count
