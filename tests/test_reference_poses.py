@@ -234,3 +234,23 @@ def test_padding_changes_nothing_and_complexes_with_fewer_runs_batch(name):
     assert torch.allclose(seeded_ensemble(model)(padded[1]), seeded_ensemble(model)(alone), atol=1e-12)
     assert_batch_independent(seeded_ensemble(model), padded, atom_dim=-2, atol=1e-10)
     assert torch.isfinite(seeded_ensemble(model)(padded[1])).all()
+
+
+def test_simulate_pools_the_references_it_is_given(one_complex_file: Path, tmp_path: Path):
+    from neuralmd.cli import main
+
+    splits = tmp_path / "splits"
+    splits.mkdir()
+    for split, ids in (("train", "C_00\nC_01\n"), ("val", "C_02\n"), ("test", "C_03\n")):
+        (splits / f"{split}_MD.txt").write_text(ids)
+    (splits / "peptides.txt").write_text("")
+    run = tmp_path / "run"
+    assert main(["train", "data=misato", f"data.path={one_complex_file}", f"data.splits={splits}", "data.start=3",
+                 "model=meanpose", "baselines=[]", "export_formats=[]", f"run_dir={run}"]) == 0
+    common = ["simulate", f"checkpoint={run}", f"complex={one_complex_file}:C_03", "snapshots=2", "start=5"]
+    assert main([*common, f"output={tmp_path / 'alone.pt'}"]) == 0
+    assert main([*common, f"references=[{one_complex_file}:C_00,{one_complex_file}:C_01]",
+                 f"output={tmp_path / 'pooled.pt'}"]) == 0
+    alone, pooled = (torch.load(tmp_path / f"{n}.pt", weights_only=False)["traj"] for n in ("alone", "pooled"))
+    assert not torch.allclose(alone[1], pooled[1])            # MeanPose moved to the pooled mean
+    assert main([*common, "references=[synthetic:0]"]) == 2   # another complex: one clear usage error

@@ -32,6 +32,20 @@ def start_snapshot(requested: int, num: int) -> int:
     return start
 
 
+def _with_references(record, cfg: DictConfig):
+    """``references=[...]``: other trajectories of the complex (MISATO ids or files, read as
+    ``complex`` is), whose ligand poses the history methods pool (``with_reference_poses``)."""
+    specs = list(cfg.get("references") or [])
+    if not specs:
+        return record
+    from neuralmd.data import with_reference_poses
+    others = [load_complex(str(spec), h5=cfg.h5) for spec in specs]
+    try:
+        return with_reference_poses(record, others)
+    except ValueError as err:
+        raise UsageError(f"references: {err}") from None
+
+
 def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     """Roll the checkpoint's model out on ``cfg.complex`` and write ``cfg.output`` (+ a .pt copy)."""
     from neuralmd.io import write_trajectory
@@ -46,6 +60,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         compile_model(model, name, str(cfg.compile), device)
     record = load_complex(str(cfg.complex), h5=cfg.h5, trajectory=cfg.trajectory,
                           ligand=cfg.ligand, protein=cfg.protein)
+    record = _with_references(record, cfg)
     start = start_snapshot(int(cfg.start), int(record["ligand"].pos.shape[1]))
     times = torch.arange(start, start + int(cfg.snapshots) + 1, device=device)
     model.eval()
