@@ -166,6 +166,15 @@ def one_complex_file(tmp_path: Path) -> Path:
     return write_misato(runs, tmp_path / "one_complex.hdf5")
 
 
+def write_splits(folder: Path, train: str = "C_00\nC_01\n") -> Path:
+    """MISATO split lists for :func:`one_complex_file`: ``train``, then C_02 validates and C_03 tests."""
+    folder.mkdir()
+    for split, ids in (("train", train), ("val", "C_02\n"), ("test", "C_03\n")):
+        (folder / f"{split}_MD.txt").write_text(ids)
+    (folder / "peptides.txt").write_text("")
+    return folder
+
+
 def test_the_benchmark_pools_training_runs_for_the_multi_task(one_complex_file: Path, tmp_path: Path):
     sys.path.insert(0, str(ROOT))
     from benchmarks import accuracy
@@ -206,11 +215,7 @@ def test_the_cli_attaches_training_runs_with_data_reference_poses(one_complex_fi
     from neuralmd.cli import UsageError
     from neuralmd.cli._build import build_task
 
-    splits = tmp_path / "splits"
-    splits.mkdir()
-    for split, ids in (("train", "C_00\nC_01\n"), ("val", "C_02\n"), ("test", "C_03\n")):
-        (splits / f"{split}_MD.txt").write_text(ids)
-    (splits / "peptides.txt").write_text("")
+    splits = write_splits(tmp_path / "splits")
     cfg = OmegaConf.create({"kind": "misato", "path": str(one_complex_file), "splits": str(splits), "start": 3,
                             "reference_poses": True, "progress": False})
     task = build_task(cfg)
@@ -239,11 +244,7 @@ def test_padding_changes_nothing_and_complexes_with_fewer_runs_batch(name):
 def test_simulate_pools_the_references_it_is_given(one_complex_file: Path, tmp_path: Path):
     from neuralmd.cli import main
 
-    splits = tmp_path / "splits"
-    splits.mkdir()
-    for split, ids in (("train", "C_00\nC_01\n"), ("val", "C_02\n"), ("test", "C_03\n")):
-        (splits / f"{split}_MD.txt").write_text(ids)
-    (splits / "peptides.txt").write_text("")
+    splits = write_splits(tmp_path / "splits")
     run = tmp_path / "run"
     assert main(["train", "data=misato", f"data.path={one_complex_file}", f"data.splits={splits}", "data.start=3",
                  "model=meanpose", "baselines=[]", "export_formats=[]", f"run_dir={run}"]) == 0
