@@ -5,7 +5,9 @@ One protein-ligand trajectory is one ``torch_geometric.data.HeteroData`` (see ``
 - ``ligand.z`` (N_l,) long atomic numbers, ``ligand.mass`` (N_l,) amu, ``ligand.pos`` (N_l, T, 3) Å;
 - ``residue.type`` (N_r,) long (``RESIDUE_NAMES``: MISATO's residue codes, 23 = unknown),
   ``residue.backbone`` (N_r, 3, 3) Å, rows N, CA, C; ``residue.chain`` (N_r,) long;
-- ``id`` (str) and ``dt_ps`` (float, ps between snapshots).
+- ``id`` (str) and ``dt_ps`` (float, ps between snapshots);
+- optionally ``ligand.reference_pos`` (N_l, R, 3) Å: poses of other runs of the complex
+  (``attach_reference_poses``).
 
 Records with the same number of snapshots T batch with ``torch_geometric.data.Batch.from_data_list``
 (``ligand.batch`` and ``residue.batch`` then say which complex each atom and residue belongs to).
