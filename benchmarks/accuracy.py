@@ -298,6 +298,8 @@ def run(args) -> None:
                     label = f"{label}, time scale {args.time_scale}"
                 if args.reference_poses:
                     label = f"{label}, reference poses"
+                if args.local_well_weight is not None:
+                    label = f"{label}, local well weight {args.local_well_weight:g}"
                 # one row per centroid confinement, each scored from the same trained model
                 labels = {c: label if c == 1.0 else f"{label}, centroid confinement {c:g}"
                           for c in args.centroid_confinement}
@@ -321,6 +323,11 @@ def run(args) -> None:
                     time_scale = (fit_time_scale(model, train_set, seed, args.samples) if args.time_scale == "auto"
                                   else float(args.time_scale))
                     model.time_scale = time_scale
+                if args.local_well_weight is not None:
+                    if not hasattr(model, "local_well_weight") or not getattr(model, "history_prior", True):
+                        raise SystemExit(f"--local-well-weight mixes the wells of NeuralMD with a history well or of "
+                                         f"Stationary, not {method!r}")
+                    model.local_well_weight = args.local_well_weight
                 for confinement in todo:
                     if confinement != 1.0:
                         model.centroid_confinement = confinement
@@ -329,6 +336,7 @@ def run(args) -> None:
                                steps=args.steps, score_steps=equilibrium_steps(model, args),
                                loss=training_loss(method), friction=args.friction, time_scale=time_scale,
                                centroid_confinement=confinement, reference_poses=args.reference_poses,
+                               local_well_weight=args.local_well_weight,
                                batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
                                layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
                                data=args.data.name, test_sha1=test_sha1,
@@ -556,6 +564,17 @@ def _confinement(text: str) -> float:
     return value
 
 
+def _open_share(text: str) -> float:
+    """``--local-well-weight``: a number in (0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number in (0, 1), got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"a number in (0, 1), got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=None,
@@ -603,6 +622,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="multi task: pool the training trajectories' ligand poses (the same complex) into the "
                         "equilibrium of the history methods (MeanPose, Stationary, Ornstein-Uhlenbeck, history "
                         "well); rows are labelled ', reference poses'")
+    p.add_argument("--local-well-weight", type=_open_share, default=None,
+                   help="with --reference-poses, after training: the history well (or Stationary) becomes the "
+                        "mixture of the seen snapshots' own well (this weight) and the pooled one "
+                        "(NeuralMD(local_well_weight=), a calibration chosen on validation)")
     p.add_argument("--velocity-mapping", action="store_true",
                    help="NeuralMD with its learned initial-velocity map (only NeuralMD methods are run)")
     p.add_argument("--rolling-every", type=int, default=0,
@@ -623,6 +646,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.rolling_every < 0 or args.rolling_horizon < 1:
         p.error("--rolling-every must be >= 0 and --rolling-horizon >= 1")
+    if args.local_well_weight is not None and not args.reference_poses:
+        p.error("--local-well-weight mixes the seen snapshots' well with the reference poses': add --reference-poses")
     if args.reference_poses and args.task != "multi":
         p.error("--reference-poses needs --task multi: the other trajectories of the test trajectories' complex")
     if args.data is None:

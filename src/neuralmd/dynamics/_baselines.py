@@ -235,6 +235,10 @@ class StationaryBaseline(_EnsembleBaseline):
     ``shape="anisotropic"`` draws ``N(mean_i, C_i)`` with each atom's 3 x 3 covariance instead
     (:func:`observed_covariance`), through its symmetric square root so that draws stay equivariant.
 
+    ``local_well_weight`` w (with reference poses) is the trivial counterpart of
+    ``NeuralMD(local_well_weight=w)``: each complex's draw comes from the seen snapshots' own
+    Gaussian with probability w, else from the one pooled with the reference poses.
+
     ``centroid_confinement`` c < 1 is the trivial counterpart of ``NeuralMD(centroid_confinement=c)``:
     each draw of a complex is moved as a rigid body by an offset ``N(0, (1 / c - 1) C)``, C the
     observed covariance of its centre of mass (:func:`observed_centroid_covariance`), which adds
@@ -244,21 +248,48 @@ class StationaryBaseline(_EnsembleBaseline):
 
     SHAPES = ("isotropic", "anisotropic")
 
-    def __init__(self, *, shape: str = "isotropic", centroid_confinement: float = 1.0) -> None:
+    def __init__(self, *, shape: str = "isotropic", centroid_confinement: float = 1.0,
+                 local_well_weight: float | None = None) -> None:
         super().__init__()
         if shape not in self.SHAPES:
             raise ValueError(f"shape must be one of {self.SHAPES}, got {shape!r}")
         self.shape, self.centroid_confinement = shape, check_confinement(centroid_confinement)
+        if local_well_weight is not None and (isinstance(local_well_weight, bool) or not isinstance(
+                local_well_weight, (int, float)) or not 0 < local_well_weight < 1):
+            raise ValueError(f"local_well_weight must be None or a number in (0, 1), got {local_well_weight!r}")
+        if local_well_weight is not None and centroid_confinement != 1.0:
+            raise ValueError("local_well_weight and centroid_confinement < 1 do not combine in Stationary")
+        self.local_well_weight = local_well_weight
 
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None, *, start: Tensor) -> Tensor:
         """(T, N, 3): x0, then independent samples of each atom's observed distribution."""
-        mean, draw = observed_equilibrium(data["ligand"].pos, start, self.shape, reference=reference_poses(data))
+        reference = reference_poses(data)
+        if self.local_well_weight is not None and reference is not None:
+            return self._mixture(data, x0, times, generator, start, reference)
+        mean, draw = observed_equilibrium(data["ligand"].pos, start, self.shape, reference=reference)
         noise = self._noise(data, mean, generator)
         if self.centroid_confinement == 1.0:
             return torch.stack([x0] + [mean + draw(noise()) for _ in range(times.shape[0] - 1)])
         offset = self._centroid_offset(data, start, noise)
         return torch.stack([x0] + [mean + draw(noise()) + offset() for _ in range(times.shape[0] - 1)])
+
+    def _mixture(self, data, x0: Tensor, times: Tensor, generator: torch.Generator | None, start: Tensor,
+                 reference: Tensor) -> Tensor:
+        """``local_well_weight`` w: each complex's draw at each time comes from the seen snapshots'
+        own Gaussian with probability w, else from the Gaussian pooled with the reference poses:
+        the equilibrium of ``NeuralMD(local_well_weight=w)``, without its dynamics."""
+        pos = data["ligand"].pos
+        batch, num = ligand_batch(data)
+        local_mean, local_draw = observed_equilibrium(pos, start, self.shape)
+        pooled_mean, pooled_draw = observed_equilibrium(pos, start, self.shape, reference=reference)
+        streams = complex_noise(data, generator, pooled_mean)
+        path = [x0]
+        for _ in range(times.shape[0] - 1):
+            unit = equivariant_noise(pooled_mean, batch, num, streams.sample(3))
+            local = (streams.uniforms() < self.local_well_weight)[batch].unsqueeze(-1)
+            path.append(torch.where(local, local_mean + local_draw(unit), pooled_mean + pooled_draw(unit)))
+        return torch.stack(path)
 
     def _centroid_offset(self, data, start: Tensor, noise: Callable[[], Tensor]) -> Callable[[], Tensor]:
         """A callable drawing (N, 3): one rigid offset per complex, ``N(0, (1 / c - 1) C)``."""

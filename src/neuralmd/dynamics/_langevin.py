@@ -135,6 +135,48 @@ def history_well(pos: Tensor, start: Tensor, kT: Tensor, *, floor: float, shape:
     return lambda x: torch.einsum("nkl,nl->nk", precision, mean - x)
 
 
+def mixture_well(pos: Tensor, start: Tensor, kT: Tensor, *, floor: float, shape: str, reference: Tensor,
+                 local_weight: float, batch: Tensor, num: int) -> Callable[[Tensor], Tensor]:
+    """A well with two time scales: ``kT`` times the score of the mixture, per complex,
+    ``w N(local) + (1 - w) N(complex)`` of two Gaussians over the whole ligand.
+
+    ``local``: each atom's mean and covariance over the seen snapshots 0..start alone (the
+    trajectory's current cage); ``complex``: the same pooled with the ``reference`` poses of the
+    complex's other runs (its whole pocket; :func:`history_well`'s two inputs). The force on atom i
+    is ``kT sum_k r_k (C_k,i + floor I)^-1 (mean_k,i - x_i)`` with responsibilities ``r_k`` from the
+    joint log-densities of the complex's atoms, so a ligand near its cage is held by the cage's
+    stiff well (it rattles at the cage's speed) and leaves it as a whole, slowly, for the complex's
+    broad one; the Boltzmann density at kT is the mixture itself. Equivariant (log-densities are
+    invariant, means and covariances turn with the data) and per complex. ``shape`` as in
+    :func:`history_well`; ``local_weight`` w in (0, 1).
+    """
+    if shape not in WELL_SHAPES:
+        raise ValueError(f"shape must be one of {WELL_SHAPES}, got {shape!r}")
+    eye = torch.eye(3, dtype=pos.dtype, device=pos.device)
+    components = []
+    for ref, weight in ((None, local_weight), (reference, 1.0 - local_weight)):
+        if shape == "anisotropic":
+            mean, cov = observed_covariance(pos, start, reference=ref)
+        else:
+            mean, var = observed_mean_and_spread(pos, start, reference=ref)
+            cov = var.view(-1, 1, 1) * eye
+        precision = torch.linalg.inv(cov + floor * eye)                               # (N, 3, 3)
+        components.append((mean, precision, 0.5 * torch.linalg.slogdet(precision)[1], math.log(weight)))
+
+    def force(x: Tensor) -> Tensor:
+        pulls, log_density = [], []
+        for mean, precision, half_logdet, log_weight in components:
+            pull = torch.einsum("nkl,nl->nk", precision, mean - x)                    # (N, 3)
+            per_atom = half_logdet - 0.5 * ((mean - x) * pull).sum(-1)                # (N,)
+            log_density.append(log_weight + torch.zeros(num, dtype=x.dtype, device=x.device).index_add_(
+                0, batch, per_atom))
+            pulls.append(pull)
+        share = torch.softmax(torch.stack(log_density), dim=0)[:, batch].unsqueeze(-1)  # (2, N, 1)
+        return kT * (share[0] * pulls[0] + share[1] * pulls[1])
+
+    return force
+
+
 def loosen_centroid(well: Callable[[Tensor], Tensor], *, mass: Tensor, batch: Tensor, num: int,
                     confinement: float) -> Callable[[Tensor], Tensor]:
     """``well`` with only the fraction ``confinement`` of its net force on each complex's centre of mass.

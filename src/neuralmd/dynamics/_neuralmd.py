@@ -12,7 +12,7 @@ from ._base import DynamicsModel, replicate
 from ._baselines import check_confinement, reference_poses
 from ._integrators import INTEGRATORS, integrator, solver_options
 from ._langevin import (COEFFICIENT_SOURCES, NOISE_FORMS, WELL_SHAPES, LangevinCoefficients, history_well,
-                        loosen_centroid)
+                        loosen_centroid, mixture_well)
 from ._noise import atom_frames
 from ._score import denoising_score_loss, perturbed_snapshots
 from ._second_order import (LigandFactory, SecondOrderDynamics, default_ligand_factory,
@@ -79,6 +79,10 @@ class NeuralMD(DynamicsModel):
             model then reads the trajectory's history like the history baselines do, and pools
             the data's reference poses of the same complex into the well where there are any
             (:func:`neuralmd.data.with_reference_poses`), as Stationary does.
+        local_well_weight: with reference poses, a well with two time scales instead
+            (:func:`_langevin.mixture_well`): the mixture of the seen snapshots' own well (weight w,
+            the current cage) and the pooled one (1 - w, the whole pocket), per complex; None
+            (default) pools them into one well. A calibration read off validation rollouts.
         prior_floor: Å^2 added to each atom's observed variance (a finite well after few snapshots).
         prior_shape: ``"isotropic"`` (one variance per atom, the Stationary baseline's) or
             ``"anisotropic"`` (each atom's 3 x 3 covariance).
@@ -118,7 +122,7 @@ class NeuralMD(DynamicsModel):
                  score_noise: float = 0.2, score_snapshots: int = 8, history_prior: bool = False,
                  prior_floor: float = 0.01, prior_shape: str = "isotropic",
                  gate_learned_force: bool = False, centroid_confinement: float = 1.0,
-                 time_scale: float = 1.0) -> None:
+                 local_well_weight: float | None = None, time_scale: float = 1.0) -> None:
         super().__init__()
         method, entry = integrator(solver, method)
         if adjoint and not entry.adjoint:
@@ -134,6 +138,7 @@ class NeuralMD(DynamicsModel):
         _check_score_options(noise, score_weight, score_noise, score_snapshots)
         _check_prior_options(noise, history_prior, prior_floor, gate_learned_force, prior_shape)
         _check_centroid_confinement(history_prior, centroid_confinement)
+        _check_local_well_weight(history_prior, local_well_weight)
         if entry.rank1_noise_only and noise != "rank1":
             raise ValueError(f"method {method!r} needs the rank-1 noise; use 'euler' or 'baoab' with noise={noise!r}")
         self.force_field = force_field
@@ -148,6 +153,7 @@ class NeuralMD(DynamicsModel):
         self.force_gate = (nn.Parameter(torch.zeros((), dtype=ref.dtype, device=ref.device))
                            if gate_learned_force else None)
         self.centroid_confinement = float(centroid_confinement)
+        self.local_well_weight = None if local_well_weight is None else float(local_well_weight)
         factory = ligand_factory or default_ligand_factory(force_field)
         self.velocity_mapper = factory() if velocity_mapping else None
         self.refiner = factory() if self.velocity_refinement != 0.0 else None
@@ -191,11 +197,16 @@ class NeuralMD(DynamicsModel):
         if not self.history_prior:
             return None
         kT = self.langevin.kT if kT is None else kT
-        well = history_well(data["ligand"].pos, start, kT, floor=self.prior_floor, shape=self.prior_shape,
-                            reference=reference_poses(data))
+        reference = reference_poses(data)
+        batch, num = ligand_batch(data)
+        if self.local_well_weight is not None and reference is not None:
+            well = mixture_well(data["ligand"].pos, start, kT, floor=self.prior_floor, shape=self.prior_shape,
+                                reference=reference, local_weight=self.local_well_weight, batch=batch, num=num)
+        else:
+            well = history_well(data["ligand"].pos, start, kT, floor=self.prior_floor, shape=self.prior_shape,
+                                reference=reference)
         if self.centroid_confinement == 1.0:
             return well
-        batch, num = ligand_batch(data)
         return loosen_centroid(well, mass=data["ligand"].mass, batch=batch, num=num,
                                confinement=self.centroid_confinement)
 
@@ -352,6 +363,16 @@ def _check_langevin_options(solver: str, method: str, friction: float | None, no
     if not kT > 0:
         raise ValueError(f"kT must be positive, got {kT}")
     return friction
+
+
+def _check_local_well_weight(history_prior: bool, weight: float | None) -> None:
+    """``local_well_weight``: None, or a number in (0, 1) with the history well."""
+    if weight is None:
+        return
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < 1:
+        raise ValueError(f"local_well_weight must be None or a number in (0, 1), got {weight!r}")
+    if not history_prior:
+        raise ValueError("local_well_weight mixes two history wells: it needs history_prior=True")
 
 
 def _check_centroid_confinement(history_prior: bool, confinement: float) -> None:

@@ -131,6 +131,11 @@ class ComplexNoise:
                  for g, n in zip(self.generators, self.counts)]
         return torch.cat(parts).to(self.device)
 
+    def uniforms(self) -> Tensor:
+        """(B,) one number uniform in ``[0, 1)`` per complex, from its own stream."""
+        parts = [torch.rand(1, generator=g, dtype=self.dtype) for g in self.generators]
+        return torch.cat(parts).to(self.device)
+
     def integers(self, high: int) -> Tensor:
         """(B,) long: one integer uniform in ``[0, high)`` per complex, from its own stream."""
         parts = [torch.randint(high, (1,), generator=g) for g in self.generators]
