@@ -1,17 +1,20 @@
 """Reference poses: other trajectories of one complex, superposed onto a record, pooled by the history methods."""
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 from _dynamics_toys import make_record
+from torch_geometric.data import Batch
 from _dynamics_toys import one_thread  # noqa: F401  (autouse fixture)
 
 from neuralmd.data import attach_reference_poses, same_complex, superpose, with_reference_poses, write_misato
 from neuralmd.dynamics import MeanPoseBaseline, NeuralMD, OrnsteinUhlenbeckBaseline, StationaryBaseline
 from neuralmd.dynamics._baselines import observed_covariance, observed_mean_and_spread
+from neuralmd.dynamics._langevin import mixture_well
 from neuralmd.layers import BindingNet
 from neuralmd.testing import (assert_batch_independent, assert_equivariant, assert_reflection_sensitive,
                               random_rigid_motion, transform_record)
@@ -120,6 +123,10 @@ def build(name: str) -> torch.nn.Module:
         "history-well": lambda: NeuralMD(BindingNet(hidden=16, num_layers=2), solver="sde", method="baoab",
                                          step_size=0.5, friction=0.5, noise="fdt", kT=2.0, history_prior=True,
                                          prior_shape="anisotropic", velocity_mapping=True),
+        "mixture-well": lambda: NeuralMD(BindingNet(hidden=16, num_layers=2), solver="sde", method="baoab",
+                                         step_size=0.5, friction=0.5, noise="fdt", kT=2.0, history_prior=True,
+                                         prior_shape="anisotropic", local_well_weight=0.4),
+        "stationary-mixture": lambda: StationaryBaseline(shape="anisotropic", local_well_weight=0.4),
     }
     return models[name]().double().eval()
 
@@ -133,7 +140,7 @@ def seeded_ensemble(model):
 
 
 NAMES = ["meanpose", "stationary-anisotropic", "stationary-loose-centroid", "ornsteinuhlenbeck-anisotropic",
-         "history-well"]
+         "history-well", "mixture-well", "stationary-mixture"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -146,7 +153,7 @@ def test_history_methods_with_reference_poses_are_equivariant_and_batch_independ
     assert_batch_independent(seeded_ensemble(model), records, atom_dim=-2, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["stationary-anisotropic", "history-well"])
+@pytest.mark.parametrize("name", ["stationary-anisotropic", "history-well", "mixture-well", "stationary-mixture"])
 def test_history_methods_with_reference_poses_see_chirality_and_use_them(name):
     model = build(name)
     data = with_references(3)
@@ -255,3 +262,65 @@ def test_simulate_pools_the_references_it_is_given(one_complex_file: Path, tmp_p
     alone, pooled = (torch.load(tmp_path / f"{n}.pt", weights_only=False)["traj"] for n in ("alone", "pooled"))
     assert not torch.allclose(alone[1], pooled[1])            # MeanPose moved to the pooled mean
     assert main([*common, "references=[synthetic:0]"]) == 2   # another complex: one clear usage error
+
+
+@pytest.mark.parametrize("shape", ["isotropic", "anisotropic"])
+def test_the_mixture_well_is_kT_times_the_score_of_the_mixture(shape):
+    records = [with_references(i, n_lig=4 + i, n_res=9) for i in range(2)]
+    data = Batch.from_data_list(records)
+    pos, reference = data["ligand"].pos, data["ligand"].reference_pos
+    start = torch.full((pos.shape[0],), 3)
+    kT, floor, w = torch.tensor(1.7, dtype=torch.float64), 0.05, 0.3
+    force = mixture_well(pos, start, kT, floor=floor, shape=shape, reference=reference, local_weight=w,
+                         batch=data["ligand"].batch, num=2)
+    x = (pos[:, 5] + 0.2).clone().requires_grad_(True)
+    log_density = torch.zeros((), dtype=torch.float64)
+    eye = torch.eye(3, dtype=torch.float64)
+    for c in range(2):                                        # the mixture's log-density, complex by complex
+        atoms = data["ligand"].batch == c
+        parts = []
+        for ref, weight in ((None, w), (reference, 1 - w)):
+            if shape == "anisotropic":
+                mean, cov = observed_covariance(pos[atoms], start[atoms], reference=None if ref is None else ref[atoms])
+            else:
+                mean, var = observed_mean_and_spread(pos[atoms], start[atoms],
+                                                     reference=None if ref is None else ref[atoms])
+                cov = var.view(-1, 1, 1) * eye
+            normal = torch.distributions.MultivariateNormal(mean, cov + floor * eye)
+            parts.append(math.log(weight) + normal.log_prob(x[atoms]).sum())
+        log_density = log_density + torch.logsumexp(torch.stack(parts), 0)
+    (score,) = torch.autograd.grad(log_density, x)
+    assert torch.allclose(force(x.detach()), kT * score, atol=1e-10)
+
+
+def test_a_mixture_well_without_reference_poses_is_the_plain_well_and_bad_weights_are_refused():
+    data = make_record(2, n_lig=5, n_res=9)
+    with torch.no_grad():
+        plain = seeded_ensemble(build("history-well"))(data)
+        torch.manual_seed(0)
+        model = build("mixture-well")
+        model.velocity_mapper = build("history-well").velocity_mapper
+    assert torch.allclose(seeded_ensemble(model)(data), plain, atol=1e-12)
+    for bad in (0, 1, 1.5, True, "0.5"):
+        with pytest.raises(ValueError, match="local_well_weight must be None or a number in"):
+            StationaryBaseline(local_well_weight=bad)
+        with pytest.raises(ValueError, match="local_well_weight must be None or a number in"):
+            NeuralMD(BindingNet(hidden=8, num_layers=1), solver="sde", method="baoab", friction=0.5, noise="fdt",
+                     history_prior=True, local_well_weight=bad)
+    with pytest.raises(ValueError, match="needs history_prior=True"):
+        NeuralMD(BindingNet(hidden=8, num_layers=1), solver="sde", method="baoab", friction=0.5, noise="fdt",
+                 local_well_weight=0.5)
+
+
+def test_the_stationary_mixture_draws_the_local_gaussian_with_its_weight():
+    data = with_references(5, n_lig=4)
+    start = torch.full((4,), 3)
+    local, _ = observed_covariance(data["ligand"].pos, start)
+    pooled, _ = observed_covariance(data["ligand"].pos, start, reference=data["ligand"].reference_pos)
+    with torch.no_grad():
+        draws = StationaryBaseline(shape="anisotropic", local_well_weight=0.3).rollout(
+            data, torch.arange(3, 3 + 400), generator=torch.Generator().manual_seed(1))[1:]
+    # the draws' mean sits at w of the way from the pooled mean to the local one (projected)
+    gap = local - pooled
+    share = float(((draws.mean(0) - pooled) * gap).sum() / gap.square().sum())
+    assert abs(share - 0.3) < 0.08, share
