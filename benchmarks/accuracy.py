@@ -55,7 +55,7 @@ from torch_geometric.data import Batch
 from neuralmd import metrics
 from neuralmd.data import (attach_reference_poses, group_complexes, ligand_folds, parse_complex_id, read_misato,
                            target_folds)
-from neuralmd.dynamics import StationaryBaseline
+from neuralmd.dynamics import OrnsteinUhlenbeckBaseline, StationaryBaseline
 from neuralmd.dynamics._windows import crop_windows
 from neuralmd.cli._build import Task
 from neuralmd.cli._evaluate import evaluate_methods, rolling_by_lag
@@ -122,6 +122,14 @@ def attach_references(train_set: list, test_set: list) -> tuple[list, list]:
     (``neuralmd.data.attach_reference_poses``), and every training trajectory those of the other
     training trajectories, so that a model trains with wells like those it is tested with."""
     return attach_reference_poses(train_set, train_set), attach_reference_poses(test_set, train_set)
+
+
+def mixes_wells(model: torch.nn.Module) -> bool:
+    """Whether ``--local-well-weight`` applies: NeuralMD with a history well, or the Stationary
+    ensemble (StationaryBaseline(local_well_weight=)), not Ornstein-Uhlenbeck."""
+    if isinstance(model, StationaryBaseline):
+        return not isinstance(model, OrnsteinUhlenbeckBaseline)
+    return bool(getattr(model, "history_prior", False)) and hasattr(model, "local_well_weight")
 
 
 def loosens_centroid(model: torch.nn.Module) -> bool:
@@ -324,7 +332,7 @@ def run(args) -> None:
                                   else float(args.time_scale))
                     model.time_scale = time_scale
                 if args.local_well_weight is not None:
-                    if not hasattr(model, "local_well_weight") or not getattr(model, "history_prior", True):
+                    if not mixes_wells(model):
                         raise SystemExit(f"--local-well-weight mixes the wells of NeuralMD with a history well or of "
                                          f"Stationary, not {method!r}")
                     model.local_well_weight = args.local_well_weight

@@ -1,6 +1,7 @@
 """Reference poses: other trajectories of one complex, superposed onto a record, pooled by the history methods."""
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -192,7 +193,7 @@ def test_the_benchmark_pools_training_runs_for_the_multi_task(one_complex_file: 
               "--out", str(out)]
     accuracy.main(common)
     accuracy.main([*common, "--reference-poses"])
-    rows = {r["method"]: r for r in map(__import__("json").loads, out.read_text().splitlines())}
+    rows = {r["method"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert set(rows) == {"MeanPose", "Static", "MeanPose, reference poses", "Static, reference poses"}
     assert rows["MeanPose, reference poses"]["reference_poses"] is True
     assert rows["MeanPose, reference poses"]["mae"] != rows["MeanPose"]["mae"]
@@ -201,6 +202,14 @@ def test_the_benchmark_pools_training_runs_for_the_multi_task(one_complex_file: 
     with pytest.raises(SystemExit):
         accuracy.main(["--data", str(one_complex_file), "--task", "single", "--trajectories", "C_00",
                        "--reference-poses", "--out", str(out)])
+    accuracy.main([*common, "--reference-poses", "--local-well-weight", "0.3", "--methods", "Stationary (anisotropic)"])
+    assert json.loads(out.read_text().splitlines()[-1])["method"] == (
+        "Stationary (anisotropic), reference poses, local well weight 0.3")
+    for refused in (["--methods", "OrnsteinUhlenbeck (anisotropic)"], ["--methods", "Static"]):
+        with pytest.raises(SystemExit, match="--local-well-weight mixes"):
+            accuracy.main([*common, "--reference-poses", "--local-well-weight", "0.3", *refused])
+    with pytest.raises(SystemExit):                       # the mixture needs the reference poses
+        accuracy.main([*common, "--local-well-weight", "0.3"])
 
 
 def test_a_split_gets_the_other_runs_of_its_own_complex_and_never_itself():
