@@ -561,26 +561,26 @@ def _time_scale(text: str) -> str:
     return f"{value:g}"
 
 
-def _confinement(text: str) -> float:
-    """``--centroid-confinement``: a number in (0, 1]."""
+def _share(text: str, *, one_allowed: bool) -> float:
+    """A number in (0, 1] (``one_allowed``) or (0, 1), for argparse."""
+    interval = "(0, 1]" if one_allowed else "(0, 1)"
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"a number in (0, 1], got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"a number in (0, 1], got {text!r}")
+        raise argparse.ArgumentTypeError(f"a number in {interval}, got {text!r}") from None
+    if not (0 < value <= 1 if one_allowed else 0 < value < 1):
+        raise argparse.ArgumentTypeError(f"a number in {interval}, got {text!r}")
     return value
+
+
+def _confinement(text: str) -> float:
+    """``--centroid-confinement``: a number in (0, 1]."""
+    return _share(text, one_allowed=True)
 
 
 def _open_share(text: str) -> float:
     """``--local-well-weight``: a number in (0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a number in (0, 1), got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"a number in (0, 1), got {text!r}")
-    return value
+    return _share(text, one_allowed=False)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -80,9 +80,8 @@ def with_reference_poses(record: Any, others: Sequence[Any], *, max_pocket_rmsd:
 
 def same_complex(a: Any, b: Any) -> bool:
     """Whether records ``a`` and ``b`` hold the same ligand atoms and protein residues (in order)."""
-    return (a["ligand"].z.shape == b["ligand"].z.shape and bool(torch.equal(a["ligand"].z, b["ligand"].z))
-            and a["residue"].type.shape == b["residue"].type.shape
-            and bool(torch.equal(a["residue"].type, b["residue"].type)))
+    # torch.equal is False for tensors of different shapes
+    return torch.equal(a["ligand"].z, b["ligand"].z) and torch.equal(a["residue"].type, b["residue"].type)
 
 
 def attach_reference_poses(records: Sequence[Any], sources: Sequence[Any], *,

@@ -136,6 +136,15 @@ def check_confinement(confinement: float) -> float:
     return float(confinement)
 
 
+def check_local_well_weight(weight: float | None) -> float | None:
+    """A ``local_well_weight`` as a float (or None), or one clear error: None or a number in (0, 1)."""
+    if weight is None:
+        return None
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < 1:
+        raise ValueError(f"local_well_weight must be None or a number in (0, 1), got {weight!r}")
+    return float(weight)
+
+
 def observed_equilibrium(pos: Tensor, start: Tensor, shape: str, *,
                          reference: Tensor | None = None) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
     """Each atom's observed mean (N, 3) and a map from (N, 3) unit Gaussian vectors to draws of the
@@ -254,12 +263,9 @@ class StationaryBaseline(_EnsembleBaseline):
         if shape not in self.SHAPES:
             raise ValueError(f"shape must be one of {self.SHAPES}, got {shape!r}")
         self.shape, self.centroid_confinement = shape, check_confinement(centroid_confinement)
-        if local_well_weight is not None and (isinstance(local_well_weight, bool) or not isinstance(
-                local_well_weight, (int, float)) or not 0 < local_well_weight < 1):
-            raise ValueError(f"local_well_weight must be None or a number in (0, 1), got {local_well_weight!r}")
-        if local_well_weight is not None and centroid_confinement != 1.0:
+        self.local_well_weight = check_local_well_weight(local_well_weight)
+        if self.local_well_weight is not None and self.centroid_confinement != 1.0:
             raise ValueError("local_well_weight and centroid_confinement < 1 do not combine in Stationary")
-        self.local_well_weight = local_well_weight
 
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None, *, start: Tensor) -> Tensor:

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from .._format import ligand_batch
 from ._base import DynamicsModel, replicate
-from ._baselines import check_confinement, reference_poses
+from ._baselines import check_confinement, check_local_well_weight, reference_poses
 from ._integrators import INTEGRATORS, integrator, solver_options
 from ._langevin import (COEFFICIENT_SOURCES, NOISE_FORMS, WELL_SHAPES, LangevinCoefficients, history_well,
                         loosen_centroid, mixture_well)
@@ -153,7 +153,7 @@ class NeuralMD(DynamicsModel):
         self.force_gate = (nn.Parameter(torch.zeros((), dtype=ref.dtype, device=ref.device))
                            if gate_learned_force else None)
         self.centroid_confinement = float(centroid_confinement)
-        self.local_well_weight = None if local_well_weight is None else float(local_well_weight)
+        self.local_well_weight = check_local_well_weight(local_well_weight)
         factory = ligand_factory or default_ligand_factory(force_field)
         self.velocity_mapper = factory() if velocity_mapping else None
         self.refiner = factory() if self.velocity_refinement != 0.0 else None
@@ -367,11 +367,7 @@ def _check_langevin_options(solver: str, method: str, friction: float | None, no
 
 def _check_local_well_weight(history_prior: bool, weight: float | None) -> None:
     """``local_well_weight``: None, or a number in (0, 1) with the history well."""
-    if weight is None:
-        return
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < 1:
-        raise ValueError(f"local_well_weight must be None or a number in (0, 1), got {weight!r}")
-    if not history_prior:
+    if check_local_well_weight(weight) is not None and not history_prior:
         raise ValueError("local_well_weight mixes two history wells: it needs history_prior=True")
 
 
