@@ -56,6 +56,7 @@ from neuralmd import metrics
 from neuralmd.data import (attach_reference_poses, group_complexes, ligand_folds, parse_complex_id, read_misato,
                            target_folds)
 from neuralmd.dynamics import OrnsteinUhlenbeckBaseline, StationaryBaseline
+from neuralmd.dynamics._baselines import check_cage_drift
 from neuralmd.dynamics._windows import crop_windows
 from neuralmd.cli._build import Task
 from neuralmd.cli._evaluate import evaluate_methods, rolling_by_lag
@@ -130,6 +131,14 @@ def mixes_wells(model: torch.nn.Module) -> bool:
     if isinstance(model, StationaryBaseline):
         return not isinstance(model, OrnsteinUhlenbeckBaseline)
     return bool(getattr(model, "history_prior", False)) and hasattr(model, "local_well_weight")
+
+
+def drifts_cage(model: torch.nn.Module) -> bool:
+    """Whether ``--cage-drift`` applies: NeuralMD with a history well under BAOAB, or the
+    Ornstein-Uhlenbeck ensemble (its trivial counterpart, OrnsteinUhlenbeckBaseline(cage_drift=))."""
+    if isinstance(model, OrnsteinUhlenbeckBaseline):
+        return True
+    return bool(getattr(model, "history_prior", False)) and getattr(model, "method", None) == "baoab"
 
 
 def loosens_centroid(model: torch.nn.Module) -> bool:
@@ -308,6 +317,8 @@ def run(args) -> None:
                     label = f"{label}, reference poses"
                 if args.local_well_weight is not None:
                     label = f"{label}, local well weight {args.local_well_weight:g}"
+                if args.cage_drift is not None:
+                    label = f"{label}, cage drift {args.cage_drift:g}"
                 # one row per centroid confinement, each scored from the same trained model
                 labels = {c: label if c == 1.0 else f"{label}, centroid confinement {c:g}"
                           for c in args.centroid_confinement}
@@ -323,6 +334,11 @@ def run(args) -> None:
                 if todo != [1.0] and not loosens_centroid(model):
                     raise SystemExit(f"--centroid-confinement loosens a history well or the Stationary ensemble; "
                                      f"{method!r} is neither")
+                if args.cage_drift is not None:   # before training: the windows train in the drifting well
+                    if not drifts_cage(model):
+                        raise SystemExit(f"--cage-drift moves the cage of NeuralMD's history well (BAOAB) or of "
+                                         f"Ornstein-Uhlenbeck, not {method!r}")
+                    model.cage_drift = args.cage_drift
                 cpu = train(model, train_set, args, training_loss(method))
                 time_scale = 1.0
                 if args.time_scale != "1":
@@ -344,7 +360,7 @@ def run(args) -> None:
                                steps=args.steps, score_steps=equilibrium_steps(model, args),
                                loss=training_loss(method), friction=args.friction, time_scale=time_scale,
                                centroid_confinement=confinement, reference_poses=args.reference_poses,
-                               local_well_weight=args.local_well_weight,
+                               local_well_weight=args.local_well_weight, cage_drift=args.cage_drift,
                                batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
                                layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
                                data=args.data.name, test_sha1=test_sha1,
@@ -583,6 +599,14 @@ def _open_share(text: str) -> float:
     return _share(text, one_allowed=False)
 
 
+def _drift_time(text: str) -> float:
+    """``--cage-drift``: a positive number of snapshot intervals."""
+    try:
+        return check_cage_drift(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a positive number of snapshot intervals, got {text!r}") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=None,
@@ -634,6 +658,11 @@ def main(argv: list[str] | None = None) -> None:
                    help="with --reference-poses, after training: the history well (or Stationary) becomes the "
                         "mixture of the seen snapshots' own well (this weight) and the pooled one "
                         "(NeuralMD(local_well_weight=), a calibration chosen on validation)")
+    p.add_argument("--cage-drift", type=_drift_time, default=None,
+                   help="with --reference-poses, before training: the history well becomes the seen snapshots' "
+                        "cage whose centre drifts into the pooled pocket with this relaxation time in snapshot "
+                        "intervals (NeuralMD(cage_drift=), OrnsteinUhlenbeckBaseline(cage_drift=); a calibration "
+                        "chosen on validation)")
     p.add_argument("--velocity-mapping", action="store_true",
                    help="NeuralMD with its learned initial-velocity map (only NeuralMD methods are run)")
     p.add_argument("--rolling-every", type=int, default=0,
@@ -656,6 +685,11 @@ def main(argv: list[str] | None = None) -> None:
         p.error("--rolling-every must be >= 0 and --rolling-horizon >= 1")
     if args.local_well_weight is not None and not args.reference_poses:
         p.error("--local-well-weight mixes the seen snapshots' well with the reference poses': add --reference-poses")
+    if args.cage_drift is not None and not args.reference_poses:
+        p.error("--cage-drift moves the seen snapshots' cage into the reference poses' pocket: add --reference-poses")
+    if args.cage_drift is not None and (args.local_well_weight is not None or args.centroid_confinement != [1.0]):
+        p.error("--cage-drift is a well of its own: it does not combine with --local-well-weight or "
+                "--centroid-confinement")
     if args.reference_poses and args.task != "multi":
         p.error("--reference-poses needs --task multi: the other trajectories of the test trajectories' complex")
     if args.data is None:

@@ -15,6 +15,7 @@ and Ornstein-Uhlenbeck pool them with the observed snapshots, one weight per pos
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -105,6 +106,42 @@ def observed_covariance(pos: Tensor, start: Tensor, *,
     return mean, cov
 
 
+def observed_gaussian(pos: Tensor, start: Tensor, shape: str, *,
+                      reference: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Each atom's mean (N, 3) and covariance (N, 3, 3) as a ``shape`` equilibrium sees them: the
+    full 3 x 3 covariance (``"anisotropic"``) or the isotropic variance times the identity;
+    ``reference`` poses pooled in (:func:`observed_covariance`, :func:`observed_mean_and_spread`)."""
+    if shape == "anisotropic":
+        return observed_covariance(pos, start, reference=reference)
+    mean, var = observed_mean_and_spread(pos, start, reference=reference)
+    return mean, var.view(-1, 1, 1) * torch.eye(3, dtype=pos.dtype, device=pos.device)
+
+
+def cage_and_pocket(pos: Tensor, start: Tensor, shape: str, *,
+                    reference: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The two scales of a ligand whose cage drifts in its pocket: the cage, each atom's mean (N, 3)
+    and covariance (N, 3, 3) over the seen snapshots 0..start alone; the pocket's mean (N, 3), pooled
+    with the ``reference`` poses; and the symmetric square root (N, 3, 3) of the spread the cage's
+    centre adds, the positive part of ``C_pocket - C_cage`` (so that cage plus centre spread is the
+    pocket's covariance wherever the pocket is the broader). Equivariant: every piece turns with the
+    data (the positive part keeps the eigenvectors and clips the invariant eigenvalues)."""
+    cage_mean, cage_cov = observed_gaussian(pos, start, shape)
+    pocket_mean, pocket_cov = observed_gaussian(pos, start, shape, reference=reference)
+    values, vectors = torch.linalg.eigh(pocket_cov - cage_cov)
+    root = vectors @ torch.diag_embed(values.clamp_min(0).sqrt()) @ vectors.transpose(-1, -2)
+    return cage_mean, cage_cov, pocket_mean, root
+
+
+def check_cage_drift(drift: float | None) -> float | None:
+    """A ``cage_drift`` as a float (or None), or one clear error: None or a positive number of
+    snapshot intervals."""
+    if drift is None:
+        return None
+    if isinstance(drift, bool) or not isinstance(drift, (int, float)) or not drift > 0 or not math.isfinite(drift):
+        raise ValueError(f"cage_drift must be None or a positive number of snapshot intervals, got {drift!r}")
+    return float(drift)
+
+
 def observed_lag1_correlation(pos: Tensor, start: Tensor) -> Tensor:
     """Each atom's lag-1 autocorrelation (N,) of its displacement from its observed mean over
     snapshots 0..start: ``sum_t d_t . d_(t+1) / sum_t |d_t|^2`` (pairs with both snapshots observed
@@ -121,6 +158,11 @@ def symmetric_sqrt(cov: Tensor) -> Tensor:
     as 0): it turns with the frame, so Gaussian draws through it stay equivariant."""
     values, vectors = torch.linalg.eigh(cov)
     return vectors @ torch.diag_embed(values.clamp_min(0).sqrt()) @ vectors.transpose(-1, -2)
+
+
+def _apply(root: Tensor, vectors: Tensor) -> Tensor:
+    """(..., 3): each 3 x 3 ``root`` (..., 3, 3) times its vector (..., 3)."""
+    return (root @ vectors.unsqueeze(-1)).squeeze(-1)
 
 
 def mass_shares(mass: Tensor, batch: Tensor, num: int) -> Tensor:
@@ -154,7 +196,7 @@ def observed_equilibrium(pos: Tensor, start: Tensor, shape: str, *,
     if shape == "anisotropic":
         mean, cov = observed_covariance(pos, start, reference=reference)
         root = symmetric_sqrt(cov)
-        return mean, lambda unit: (root @ unit.unsqueeze(-1)).squeeze(-1)
+        return mean, lambda unit: _apply(root, unit)
     mean, var = observed_mean_and_spread(pos, start, reference=reference)
     scale = var.sqrt().unsqueeze(-1)
     return mean, lambda unit: scale * unit
@@ -310,7 +352,7 @@ class StationaryBaseline(_EnsembleBaseline):
             # sum_i m_i u_i / sqrt(sum_i m_i^2) of unit Gaussian vectors u_i: one per complex
             unit = torch.zeros(num, 3, dtype=mass.dtype, device=mass.device).index_add_(
                 0, batch, mass.unsqueeze(-1) * noise()) / norm.unsqueeze(-1)
-            return (root @ unit.unsqueeze(-1)).squeeze(-1)[batch]
+            return _apply(root, unit)[batch]
 
         return offset
 
@@ -327,22 +369,54 @@ class OrnsteinUhlenbeckBaseline(StationaryBaseline):
     is Static at ``phi = 1`` and Stationary at ``phi = 0``: the trivial answer to how long the
     current pose carries information, which a dynamics model has to beat to show that its forces
     add anything to that relaxation.
+
+    ``cage_drift`` tau (snapshot intervals; with reference poses only, else ignored): two time
+    scales, the seen snapshots' cage relaxing at phi while its centre drifts into the pooled pocket
+    at ``exp(-k / tau)`` (:meth:`_drifting_cage`), the trivial counterpart of
+    ``NeuralMD(cage_drift=tau)``.
     """
 
-    def __init__(self, *, shape: str = "isotropic") -> None:
+    def __init__(self, *, shape: str = "isotropic", cage_drift: float | None = None) -> None:
         super().__init__(shape=shape)
+        self.cage_drift = check_cage_drift(cage_drift)
 
     def predict(self, data, x0: Tensor, v0: Tensor, times: Tensor,
                 generator: torch.Generator | None = None, *, start: Tensor) -> Tensor:
         """(T, N, 3): x0, then an AR(1) path per atom toward its observed distribution."""
         pos = data["ligand"].pos
-        mean, draw = observed_equilibrium(pos, start, self.shape, reference=reference_poses(data))
+        reference = reference_poses(data)
+        if self.cage_drift is not None and reference is not None:
+            return self._drifting_cage(data, x0, times, generator, start, reference)
+        mean, draw = observed_equilibrium(pos, start, self.shape, reference=reference)
         phi = observed_lag1_correlation(pos, start).unsqueeze(-1)         # (N, 1)
         noise = self._noise(data, mean, generator)
         path = [x0]
         for step in times.diff():
             a = phi.pow(step)
             path.append(mean + a * (path[-1] - mean) + (1 - a.square()).sqrt() * draw(noise()))
+        return torch.stack(path)
+
+    def _drifting_cage(self, data, x0: Tensor, times: Tensor, generator: torch.Generator | None, start: Tensor,
+                       reference: Tensor) -> Tensor:
+        """``cage_drift`` tau (with reference poses): the trivial counterpart of
+        ``NeuralMD(cage_drift=tau)``. The pose is a cage centre c plus an offset y: y relaxes as
+        the AR(1) path above in the seen snapshots' own Gaussian (mean and covariance over 0..start
+        alone), c starts at that cage's mean and drifts into the pocket pooled with the reference
+        poses as an exact Ornstein-Uhlenbeck process with relaxation time tau snapshot intervals and
+        the spread the pocket adds to the cage (:func:`cage_and_pocket`). At lag k the mean is
+        ``mu + e_k (mu_cage - mu) + phi^k (x0 - mu_cage)``, ``e_k = exp(-k / tau)``, and the
+        covariance ``(1 - phi^2k) C_cage + (1 - e_k^2) [C - C_cage]_+``."""
+        pos = data["ligand"].pos
+        cage_mean, cage_cov, pocket_mean, drift_root = cage_and_pocket(pos, start, self.shape, reference=reference)
+        cage_root = symmetric_sqrt(cage_cov)
+        phi = observed_lag1_correlation(pos, start).unsqueeze(-1)         # (N, 1)
+        noise = self._noise(data, pocket_mean, generator)
+        centre, offset, path = cage_mean, x0 - cage_mean, [x0]
+        for step in times.diff():
+            a, e = phi.pow(step), math.exp(-float(step) / self.cage_drift)
+            centre = pocket_mean + e * (centre - pocket_mean) + math.sqrt(1 - e * e) * _apply(drift_root, noise())
+            offset = a * offset + (1 - a.square()).sqrt() * _apply(cage_root, noise())
+            path.append(centre + offset)
         return torch.stack(path)
 
 

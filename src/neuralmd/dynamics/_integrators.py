@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .._format import ligand_batch
 from ._langevin import baoab
-from ._noise import ComplexBrownian, call_seeds, complex_noise
+from ._noise import ComplexBrownian, call_seeds, complex_noise, equivariant_noise
 
 #: ``integrate(model, func, data, x0, v0, times, generator) -> (T, N, 3)`` positions at ``times``:
 #: ``model`` the NeuralMD (its step size, method, noise and options), ``func`` its Eq. 14
@@ -231,8 +231,15 @@ def _baoab(model, func, data, x0, v0, times, generator) -> Tensor:
         kick = (model.velocity_noise(data, x, sigma) @ noise.sample(channels).unsqueeze(-1)).squeeze(-1)
         return gamma, kick
 
+    advance = None
+    if hasattr(func.prior, "advance"):       # a drifting well's centre moves in the O part
+        batch, num = ligand_batch(data)
+
+        def advance(h: float, x: Tensor) -> None:
+            func.prior.advance(h, equivariant_noise(x, batch, num, noise.sample(3)))
+
     xs, _ = baoab(func.velocity, func.acceleration, friction_and_kick, x0, v0, times, step_size=model.step_size,
-                  velocities=False)
+                  velocities=False, advance=advance)
     return xs
 
 

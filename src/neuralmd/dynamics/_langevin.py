@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ._baselines import mass_shares, observed_covariance, observed_mean_and_spread
+from ._baselines import _apply, cage_and_pocket, mass_shares, observed_covariance, observed_gaussian, observed_mean_and_spread
 
 #: Langevin noise forms: the paper's rank-1 noise, free full-rank, full-rank tied to the friction.
 NOISE_FORMS = ("rank1", "full", "fdt")
@@ -155,11 +155,7 @@ def mixture_well(pos: Tensor, start: Tensor, kT: Tensor, *, floor: float, shape:
     eye = torch.eye(3, dtype=pos.dtype, device=pos.device)
     components = []
     for ref, weight in ((None, local_weight), (reference, 1.0 - local_weight)):
-        if shape == "anisotropic":
-            mean, cov = observed_covariance(pos, start, reference=ref)
-        else:
-            mean, var = observed_mean_and_spread(pos, start, reference=ref)
-            cov = var.view(-1, 1, 1) * eye
+        mean, cov = observed_gaussian(pos, start, shape, reference=ref)
         precision = torch.linalg.inv(cov + floor * eye)                               # (N, 3, 3)
         components.append((mean, precision, 0.5 * torch.linalg.slogdet(precision)[1], math.log(weight)))
 
@@ -175,6 +171,46 @@ def mixture_well(pos: Tensor, start: Tensor, kT: Tensor, *, floor: float, shape:
         return kT * (share[0] * pulls[0] + share[1] * pulls[1])
 
     return force
+
+
+class DriftingWell:
+    """A well with two time scales that run at their own speeds: the seen snapshots' cage, whose
+    centre drifts into the complex's pocket.
+
+    The force on atom i is ``kT (C_cage,i + floor I)^-1 (c_i - x_i)``: the harmonic well of the
+    snapshots 0..start alone (the trajectory's current cage, which holds the fast rattling at the
+    learned friction and kT), around a centre ``c_i`` that starts at the cage's mean and moves as
+    an exact Ornstein-Uhlenbeck process, independent of x, into the pocket pooled with the
+    ``reference`` poses: ``c <- mu + e (c - mu) + sqrt(1 - e^2) D xi`` over a time h, ``e =
+    exp(-h / drift_time)``, D the square root of the spread the pocket adds to the cage
+    (:func:`~neuralmd.dynamics._baselines.cage_and_pocket`), xi an equivariant unit Gaussian vector
+    per atom. So the first snapshots rattle in the cage at the dynamics' own speed, and the pose
+    as a whole reaches the pocket's spread (cage plus centre, the pooled covariance where it is
+    the broader) over ``drift_time``, its own speed. BAOAB moves the centre in its O part
+    (:meth:`advance`); without reference poses there is nothing to drift into and
+    :func:`history_well` is used instead. Equivariant and per atom (batch-independent), like the
+    other wells; ``shape`` as in :func:`history_well`.
+    """
+
+    def __init__(self, pos: Tensor, start: Tensor, kT: Tensor, *, floor: float, shape: str, reference: Tensor,
+                 drift_time: float) -> None:
+        if shape not in WELL_SHAPES:
+            raise ValueError(f"shape must be one of {WELL_SHAPES}, got {shape!r}")
+        cage_mean, cage_cov, self.pocket_mean, self.drift_root = cage_and_pocket(pos, start, shape,
+                                                                                 reference=reference)
+        eye = torch.eye(3, dtype=pos.dtype, device=pos.device)
+        self.precision = kT * torch.linalg.inv(cage_cov + floor * eye)           # (N, 3, 3)
+        self.centre, self.drift_time = cage_mean, float(drift_time)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """(N, 3) the cage's pull on positions x (N, 3) towards the current centre."""
+        return torch.einsum("nkl,nl->nk", self.precision, self.centre - x)
+
+    def advance(self, h: float, unit: Tensor) -> None:
+        """Move the centre exactly over time h with (N, 3) unit Gaussian vectors ``unit``."""
+        e = math.exp(-h / self.drift_time)
+        self.centre = (self.pocket_mean + e * (self.centre - self.pocket_mean)
+                       + math.sqrt(1.0 - e * e) * _apply(self.drift_root, unit))
 
 
 def loosen_centroid(well: Callable[[Tensor], Tensor], *, mass: Tensor, batch: Tensor, num: int,
@@ -226,7 +262,8 @@ def ou_noise_scale(gamma: Tensor | None, h: float) -> Tensor | float:
 
 def baoab(velocity: Callable[[Tensor, Tensor], Tensor], acceleration: Callable[[Tensor], Tensor],
           friction_and_kick: Callable[[Tensor], tuple[Tensor | None, Tensor]], x0: Tensor, v0: Tensor,
-          times: Tensor, *, step_size: float, velocities: bool = True) -> tuple[Tensor, Tensor | None]:
+          times: Tensor, *, step_size: float, velocities: bool = True,
+          advance: Callable[[float, Tensor], None] | None = None) -> tuple[Tensor, Tensor | None]:
     """Integrate underdamped Langevin dynamics with the BAOAB splitting (Leimkuhler & Matthews).
 
     One step of size h: B (half kick ``v += h/2 a(x)``), A (half drift ``x += h/2 dx/dt``),
@@ -247,6 +284,9 @@ def baoab(velocity: Callable[[Tensor, Tensor], Tensor], acceleration: Callable[[
             evaluation and B, which move only the final velocity, are skipped (the positions are
             the same bit for bit; a training window saves one force evaluation in 2W + 1 at step
             1/2).
+        advance: ``(h, x) -> None``, called once per step right after O: a process the force
+            depends on but that does not depend on the velocities, moved exactly over the step
+            inside the O part (the centre of :class:`DriftingWell`); None: nothing moves.
 
     Returns:
         positions (T, N, 3), and velocities (T, N, 3) at ``times`` or None.
@@ -264,6 +304,8 @@ def baoab(velocity: Callable[[Tensor, Tensor], Tensor], acceleration: Callable[[
             gamma, kick = friction_and_kick(x)
             decay = 1.0 if gamma is None else torch.exp(-gamma * h)
             v = decay * v + ou_noise_scale(gamma, h) * kick
+            if advance is not None:
+                advance(h, x)
             x = x + 0.5 * h * velocity(x, v)
             if velocities or interval < intervals - 1 or step < steps - 1:
                 a = acceleration(x)

@@ -9,10 +9,10 @@ from torch import Tensor, nn
 
 from .._format import ligand_batch
 from ._base import DynamicsModel, replicate
-from ._baselines import check_confinement, check_local_well_weight, reference_poses
+from ._baselines import check_cage_drift, check_confinement, check_local_well_weight, reference_poses
 from ._integrators import INTEGRATORS, integrator, solver_options
-from ._langevin import (COEFFICIENT_SOURCES, NOISE_FORMS, WELL_SHAPES, LangevinCoefficients, history_well,
-                        loosen_centroid, mixture_well)
+from ._langevin import (COEFFICIENT_SOURCES, NOISE_FORMS, WELL_SHAPES, DriftingWell, LangevinCoefficients,
+                        history_well, loosen_centroid, mixture_well)
 from ._noise import atom_frames
 from ._score import denoising_score_loss, perturbed_snapshots
 from ._second_order import (LigandFactory, SecondOrderDynamics, default_ligand_factory,
@@ -83,6 +83,12 @@ class NeuralMD(DynamicsModel):
             (:func:`_langevin.mixture_well`): the mixture of the seen snapshots' own well (weight w,
             the current cage) and the pooled one (1 - w, the whole pocket), per complex; None
             (default) pools them into one well. A calibration read off validation rollouts.
+        cage_drift: with reference poses, a well whose two time scales run at their own speeds
+            instead (:class:`_langevin.DriftingWell`; BAOAB only): the seen snapshots' own cage,
+            whose centre drifts into the pooled pocket as an Ornstein-Uhlenbeck process with this
+            relaxation time in snapshot intervals (whatever ``time_scale``), so that the first
+            snapshots rattle in the cage at the learned speed and the pose reaches the pocket's
+            spread at the drift's. None (default): no drift. A calibration read off validation rollouts.
         prior_floor: Å^2 added to each atom's observed variance (a finite well after few snapshots).
         prior_shape: ``"isotropic"`` (one variance per atom, the Stationary baseline's) or
             ``"anisotropic"`` (each atom's 3 x 3 covariance).
@@ -122,7 +128,8 @@ class NeuralMD(DynamicsModel):
                  score_noise: float = 0.2, score_snapshots: int = 8, history_prior: bool = False,
                  prior_floor: float = 0.01, prior_shape: str = "isotropic",
                  gate_learned_force: bool = False, centroid_confinement: float = 1.0,
-                 local_well_weight: float | None = None, time_scale: float = 1.0) -> None:
+                 local_well_weight: float | None = None, cage_drift: float | None = None,
+                 time_scale: float = 1.0) -> None:
         super().__init__()
         method, entry = integrator(solver, method)
         if adjoint and not entry.adjoint:
@@ -139,6 +146,8 @@ class NeuralMD(DynamicsModel):
         _check_prior_options(noise, history_prior, prior_floor, gate_learned_force, prior_shape)
         _check_centroid_confinement(history_prior, centroid_confinement)
         _check_local_well_weight(history_prior, local_well_weight)
+        _check_cage_drift(cage_drift, history_prior=history_prior, method=method, score_weight=score_weight,
+                          local_well_weight=local_well_weight, confinement=centroid_confinement)
         if entry.rank1_noise_only and noise != "rank1":
             raise ValueError(f"method {method!r} needs the rank-1 noise; use 'euler' or 'baoab' with noise={noise!r}")
         self.force_field = force_field
@@ -154,6 +163,7 @@ class NeuralMD(DynamicsModel):
                            if gate_learned_force else None)
         self.centroid_confinement = float(centroid_confinement)
         self.local_well_weight = check_local_well_weight(local_well_weight)
+        self.cage_drift = check_cage_drift(cage_drift)
         factory = ligand_factory or default_ligand_factory(force_field)
         self.velocity_mapper = factory() if velocity_mapping else None
         self.refiner = factory() if self.velocity_refinement != 0.0 else None
@@ -199,6 +209,10 @@ class NeuralMD(DynamicsModel):
         kT = self.langevin.kT if kT is None else kT
         reference = reference_poses(data)
         batch, num = ligand_batch(data)
+        if self.cage_drift is not None and reference is not None:
+            # the centre drifts at its own speed in snapshot intervals, whatever the dynamics' time scale
+            return DriftingWell(data["ligand"].pos, start, kT, floor=self.prior_floor, shape=self.prior_shape,
+                                reference=reference, drift_time=self.cage_drift * self.time_scale)
         if self.local_well_weight is not None and reference is not None:
             well = mixture_well(data["ligand"].pos, start, kT, floor=self.prior_floor, shape=self.prior_shape,
                                 reference=reference, local_weight=self.local_well_weight, batch=batch, num=num)
@@ -276,6 +290,9 @@ class NeuralMD(DynamicsModel):
             raise ValueError("a Gaussian one-step transition needs solver='sde', noise='full' or 'fdt' and "
                              f"velocity_refinement=0 (got solver={self.solver!r}, noise={self.noise!r}, "
                              f"velocity_refinement={self.velocity_refinement})")
+        if self.cage_drift is not None:
+            raise ValueError("cage_drift moves the well during the interval, which the one-step transition "
+                             "holds fixed: train with loss='energy'")
         v0, func = self._start_state(data, x0, v0, start)  # the interval is time_scale in the dynamics' units
         acceleration = func.acceleration(x0)
         gamma, sigma = self.coefficients(data, x0)
@@ -369,6 +386,24 @@ def _check_local_well_weight(history_prior: bool, weight: float | None) -> None:
     """``local_well_weight``: None, or a number in (0, 1) with the history well."""
     if check_local_well_weight(weight) is not None and not history_prior:
         raise ValueError("local_well_weight mixes two history wells: it needs history_prior=True")
+
+
+def _check_cage_drift(drift: float | None, *, history_prior: bool, method: str, score_weight: float,
+                      local_well_weight: float | None, confinement: float) -> None:
+    """``cage_drift``: None, or a positive number of intervals with the history well under BAOAB
+    (which moves the centre in its O part), alone among the well's other shapes."""
+    if check_cage_drift(drift) is None:
+        return
+    if not history_prior:
+        raise ValueError("cage_drift moves the centre of the history well: it needs history_prior=True")
+    if method != "baoab":
+        raise ValueError(f"cage_drift moves the well's centre in BAOAB's O part: it needs method='baoab', got {method!r}")
+    if local_well_weight is not None or confinement != 1.0:
+        raise ValueError("cage_drift is a well of its own: it does not combine with local_well_weight or "
+                         "centroid_confinement below 1")
+    if score_weight != 0.0:
+        raise ValueError("cage_drift's well moves during a rollout; score matching fits a fixed one: "
+                         "use score_weight=0")
 
 
 def _check_centroid_confinement(history_prior: bool, confinement: float) -> None:
