@@ -128,6 +128,10 @@ def build(name: str) -> torch.nn.Module:
                                          step_size=0.5, friction=0.5, noise="fdt", kT=2.0, history_prior=True,
                                          prior_shape="anisotropic", local_well_weight=0.4),
         "stationary-mixture": lambda: StationaryBaseline(shape="anisotropic", local_well_weight=0.4),
+        "drifting-well": lambda: NeuralMD(BindingNet(hidden=16, num_layers=2), solver="sde", method="baoab",
+                                          step_size=0.5, friction=0.5, noise="fdt", kT=2.0, history_prior=True,
+                                          prior_shape="anisotropic", velocity_mapping=True, cage_drift=1.5),
+        "ornsteinuhlenbeck-drift": lambda: OrnsteinUhlenbeckBaseline(shape="anisotropic", cage_drift=1.5),
     }
     return models[name]().double().eval()
 
@@ -141,7 +145,7 @@ def seeded_ensemble(model):
 
 
 NAMES = ["meanpose", "stationary-anisotropic", "stationary-loose-centroid", "ornsteinuhlenbeck-anisotropic",
-         "history-well", "mixture-well", "stationary-mixture"]
+         "history-well", "mixture-well", "stationary-mixture", "drifting-well", "ornsteinuhlenbeck-drift"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -154,7 +158,8 @@ def test_history_methods_with_reference_poses_are_equivariant_and_batch_independ
     assert_batch_independent(seeded_ensemble(model), records, atom_dim=-2, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["stationary-anisotropic", "history-well", "mixture-well", "stationary-mixture"])
+@pytest.mark.parametrize("name", ["stationary-anisotropic", "history-well", "mixture-well", "stationary-mixture",
+                                  "drifting-well", "ornsteinuhlenbeck-drift"])
 def test_history_methods_with_reference_poses_see_chirality_and_use_them(name):
     model = build(name)
     data = with_references(3)
