@@ -17,7 +17,7 @@ from neuralmd.data import with_reference_poses
 
 from neuralmd.dynamics import NeuralMD, OrnsteinUhlenbeckBaseline
 from neuralmd.dynamics._baselines import cage_and_pocket, observed_gaussian, observed_lag1_correlation
-from neuralmd.dynamics._langevin import DriftingWell, history_well
+from neuralmd.dynamics._langevin import DriftingWell
 from neuralmd.layers import BindingNet
 from neuralmd.testing import random_rigid_motion
 
@@ -31,19 +31,26 @@ def seen_until(data, start: int) -> torch.Tensor:
 @pytest.mark.parametrize("shape", ["isotropic", "anisotropic"])
 def test_cage_and_drift_spread_add_up_to_the_pocket_and_turn_with_the_data(shape):
     data = with_references(1, n_lig=6)
-    pos, reference, start = data["ligand"].pos, data["ligand"].reference_pos, seen_until(data, 3)
+    pos, reference, start = data["ligand"].pos.clone(), data["ligand"].reference_pos, seen_until(data, 3)
+    seen = pos[0, :4]
+    pos[0, :4] = seen.mean(0) + 6.0 * (seen - seen.mean(0))        # atom 0 rattles more than the pocket spreads
     cage_mean, cage_cov, pocket_mean, root = cage_and_pocket(pos, start, shape, reference=reference)
     own_mean, own_cov = observed_gaussian(pos, start, shape)
     pooled_mean, pooled_cov = observed_gaussian(pos, start, shape, reference=reference)
-    assert torch.allclose(cage_mean, own_mean) and torch.allclose(cage_cov, own_cov)
-    assert torch.allclose(pocket_mean, pooled_mean)
-    gap = pooled_cov - own_cov
-    broader = torch.linalg.eigvalsh(gap).min(-1).values > 0           # atoms whose pocket is broader
-    assert broader.any()
-    assert torch.allclose((root @ root)[broader], gap[broader], atol=1e-10)
-    assert (torch.linalg.eigvalsh(root @ root) > -1e-12).all()         # never a negative spread
+    assert torch.allclose(cage_mean, own_mean) and torch.allclose(pocket_mean, pooled_mean)
+    # cage plus drift is the pocket exactly, and neither is a negative spread
+    assert torch.allclose(cage_cov + root @ root, pooled_cov, atol=1e-10)
+    assert (torch.linalg.eigvalsh(cage_cov) > -1e-10).all() and (torch.linalg.eigvalsh(root @ root) > -1e-10).all()
+    # the seen spread is kept where the pocket is broader, and capped at the pocket's where it is not
+    inside = torch.linalg.eigvalsh(pooled_cov - own_cov).min(-1).values > 0
+    assert inside.any() and (~inside).any()
+    assert torch.allclose(cage_cov[inside], own_cov[inside], atol=1e-10)
+    assert (torch.linalg.eigvalsh(own_cov - cage_cov) > -1e-10).all()          # never broader than seen
+    if shape == "isotropic":
+        assert torch.allclose(cage_cov, torch.minimum(own_cov, pooled_cov), atol=1e-12)
     rotation, shift = random_rigid_motion(generator=torch.Generator().manual_seed(2))
     moved = cage_and_pocket(pos @ rotation.T + shift, start, shape, reference=reference @ rotation.T + shift)
+    assert torch.allclose(moved[1], rotation @ cage_cov @ rotation.T, atol=1e-10)
     assert torch.allclose(moved[2], pocket_mean @ rotation.T + shift, atol=1e-10)
     assert torch.allclose(moved[3], rotation @ root @ rotation.T, atol=1e-10)
 
@@ -90,10 +97,6 @@ def test_the_drift_keeps_its_speed_in_snapshot_intervals_whatever_the_time_scale
     start = seen_until(data, 2)
     well = model.prior(data, start)
     assert isinstance(well, DriftingWell) and well.drift_time == pytest.approx(1.5 * 2.5)
-    # and the well starts as the seen snapshots' own one
-    own = history_well(data["ligand"].pos, start, model.langevin.kT, floor=model.prior_floor, shape="anisotropic")
-    x = data["ligand"].pos[:, 4]
-    assert torch.allclose(well(x), own(x), atol=1e-10)
     # a drift far slower than the rollout keeps that cage for good; a fast one leaves it
     model.cage_drift = 1e9
     slow = seeded_ensemble(model)(data)

@@ -119,17 +119,33 @@ def observed_gaussian(pos: Tensor, start: Tensor, shape: str, *,
 
 def cage_and_pocket(pos: Tensor, start: Tensor, shape: str, *,
                     reference: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The two scales of a ligand whose cage drifts in its pocket: the cage, each atom's mean (N, 3)
-    and covariance (N, 3, 3) over the seen snapshots 0..start alone; the pocket's mean (N, 3), pooled
-    with the ``reference`` poses; and the symmetric square root (N, 3, 3) of the spread the cage's
-    centre adds, the positive part of ``C_pocket - C_cage`` (so that cage plus centre spread is the
-    pocket's covariance wherever the pocket is the broader). Equivariant: every piece turns with the
-    data (the positive part keeps the eigenvectors and clips the invariant eigenvalues)."""
-    cage_mean, cage_cov = observed_gaussian(pos, start, shape)
+    """The two scales of a ligand whose cage drifts in its pocket, per atom: the cage's mean (N, 3),
+    over the seen snapshots 0..start alone; its covariance (N, 3, 3), that of the same snapshots
+    held inside the pocket's; the pocket's mean (N, 3), pooled with the ``reference`` poses; and the
+    symmetric square root (N, 3, 3) of the spread the cage's centre adds, so that cage plus centre
+    is exactly the pocket's covariance C.
+
+    Held inside: in the frame where C is the identity (``C^-1/2 C_seen C^-1/2 = V L V^T``), the
+    seen spread is capped at the pocket's, ``C_cage = C^1/2 V min(L, 1) V^T C^1/2``, and the centre
+    adds ``C^1/2 V (1 - min(L, 1)) V^T C^1/2``. A cage seen over a few snapshots can be broader
+    than the pocket along some direction (a fluctuation the other runs do not share), and a cage
+    and a drift that both kept it would overshoot the pocket's spread in the long run. Directions
+    the pocket does not spread in (an eigenvalue of C below 1e-12 of its largest) get neither.
+    Equivariant: every piece turns with the data (matrix functions of covariances)."""
+    cage_mean, seen_cov = observed_gaussian(pos, start, shape)
     pocket_mean, pocket_cov = observed_gaussian(pos, start, shape, reference=reference)
-    values, vectors = torch.linalg.eigh(pocket_cov - cage_cov)
-    root = vectors @ torch.diag_embed(values.clamp_min(0).sqrt()) @ vectors.transpose(-1, -2)
-    return cage_mean, cage_cov, pocket_mean, root
+    values, vectors = torch.linalg.eigh(pocket_cov)
+    kept = values > 1e-12 * values.amax(-1, keepdim=True).clamp_min(torch.finfo(pos.dtype).tiny)
+    half = vectors @ torch.diag_embed(values.clamp_min(0).sqrt()) @ vectors.transpose(-1, -2)
+    inverse_half = vectors @ torch.diag_embed(torch.where(kept, values.clamp_min(torch.finfo(pos.dtype).tiny)
+                                                          .rsqrt(), 0.0)) @ vectors.transpose(-1, -2)
+    share, turn = torch.linalg.eigh(inverse_half @ seen_cov @ inverse_half)
+    share = share.clamp(0.0, 1.0)
+
+    def in_pocket(weights: Tensor) -> Tensor:
+        return half @ turn @ torch.diag_embed(weights) @ turn.transpose(-1, -2) @ half
+
+    return cage_mean, in_pocket(share), pocket_mean, symmetric_sqrt(in_pocket(1.0 - share))
 
 
 def check_cage_drift(drift: float | None) -> float | None:
