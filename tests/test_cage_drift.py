@@ -171,3 +171,14 @@ def test_the_benchmark_trains_in_the_drifting_well_and_labels_the_rows(one_compl
                     ["--reference-poses", "--cage-drift", "4", "--local-well-weight", "0.3"]):
         with pytest.raises(SystemExit):
             accuracy.main([*common, *refused, "--methods", "OrnsteinUhlenbeck (anisotropic)"])
+
+
+def test_the_model_configs_take_a_cage_drift():
+    from neuralmd.cli._build import UsageError, build_model, model_config
+
+    assert build_model("neuralmd_langevin")[0].cage_drift is None and build_model("ornsteinuhlenbeck")[0].cage_drift is None
+    well = {**model_config("neuralmd_langevin"), "history_prior": True, "prior_shape": "anisotropic", "cage_drift": 5}
+    assert build_model(well)[0].cage_drift == 5.0
+    assert build_model({**model_config("ornsteinuhlenbeck"), "cage_drift": 5})[0].cage_drift == 5.0
+    with pytest.raises(UsageError, match="needs history_prior=True"):
+        build_model({**model_config("neuralmd_langevin"), "cage_drift": 5})
