@@ -72,15 +72,18 @@ def seed_means(rows: list[dict], key: str) -> dict[tuple[str, str], float]:
     return {k: statistics.mean(v) for k, v in values.items()}
 
 
-def compare(rows: list[dict], methods: list[str], *, references: tuple[str, ...] = SHOWN) -> str:
+def compare(rows: list[dict], methods: list[str], *, references: tuple[str, ...] = SHOWN,
+            trivial: tuple[str, ...] = TRIVIAL) -> str:
     """The tables and summary lines; ``references``: the reference methods shown (the issue's trivial
-    set, which picks the per-test best, is always among them)."""
-    shown = tuple(dict.fromkeys((*TRIVIAL, *references)))
+    set ``trivial``, which picks the per-test best, is always among them; its first method is Static,
+    the 0.5-ps criteria's reference)."""
+    shown = tuple(dict.fromkeys((*trivial, *references)))
+    static = trivial[0]
     es, mae = seed_means(rows, "energy_score"), seed_means(rows, "mae")
     tests = sorted({t for t, m in es if all((t, x) in es for x in (*shown, *methods))})
     if not tests:
         raise SystemExit("no test has rows of every reference method and of every compared method")
-    best = {t: min(TRIVIAL, key=lambda m: es[(t, m)]) for t in tests}
+    best = {t: min(trivial, key=lambda m: es[(t, m)]) for t in tests}
     lines = ["| test | " + " | ".join(shown) + " | " + " | ".join(methods) + " | best trivial | "
              + " | ".join(f"ratio ({i + 1})" for i in range(len(methods))) + " |",
              "|---" * (len(shown) + 2 * len(methods) + 2) + "|"]
@@ -91,8 +94,8 @@ def compare(rows: list[dict], methods: list[str], *, references: tuple[str, ...]
     lines.append("")
     for i, m in enumerate(methods):
         ratios = [es[(t, m)] / es[(t, best[t])] for t in tests]
-        criteria = [t for t in tests if es[(t, m)] <= 1.05 * es[(t, best[t])] and es[(t, m)] <= 0.7 * es[(t, "Static")]
-                    and mae[(t, m)] < mae[(t, "Static")]]
+        criteria = [t for t in tests if es[(t, m)] <= 1.05 * es[(t, best[t])] and es[(t, m)] <= 0.7 * es[(t, static)]
+                    and mae[(t, m)] < mae[(t, static)]]
         shift = max((r.get("max_centroid_shift") or 0.0) for r in rows if r["method"] == m and r["test"] in tests)
         lines.append(f"({i + 1}) {m}: below the best trivial ensemble on {sum(x < 1 for x in ratios)} of {len(tests)} "
                      f"tests, within 5 % on {sum(x <= 1.05 for x in ratios)}; median ratio "
@@ -111,7 +114,7 @@ def compare(rows: list[dict], methods: list[str], *, references: tuple[str, ...]
     means["best trivial per test"] = statistics.mean(es[(t, best[t])] for t in tests)
     lines.append("mean energy score over the tests: " + ", ".join(f"{m} {v:.4f}" for m, v in means.items()))
     lines.append("mean ensemble-mean MAE over the tests: "
-                 + ", ".join(f"{m} {statistics.mean(mae[(t, m)] for t in tests):.4f}" for m in ("Static", *methods)))
+                 + ", ".join(f"{m} {statistics.mean(mae[(t, m)] for t in tests):.4f}" for m in (static, *methods)))
     return "\n".join(lines)
 
 
@@ -149,14 +152,15 @@ def mean_curves(rows: list[dict], methods: tuple[str, ...]) -> dict[str, list[fl
     return {m: [statistics.mean(per_test[(t, m)][lag] for t in tests) for lag in range(longest)] for m in methods}
 
 
-def plot_by_lag(rows: list[dict], methods: list[str], references: tuple[str, ...], path: Path) -> None:
+def plot_by_lag(rows: list[dict], methods: list[str], references: tuple[str, ...], path: Path, *,
+                trivial: tuple[str, ...] = TRIVIAL) -> None:
     """The mean energy score by lag of the compared methods and the references (log lag axis)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = tuple(dict.fromkeys((*methods, *TRIVIAL, *references)))
+    shown = tuple(dict.fromkeys((*methods, *trivial, *references)))
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for j, (name, curve) in enumerate(mean_curves(rows, shown).items()):
         ax.plot(range(1, len(curve) + 1), curve, lw=2.2 if name in methods else 1.2,
@@ -171,11 +175,12 @@ def plot_by_lag(rows: list[dict], methods: list[str], references: tuple[str, ...
     print(f"wrote {path}")
 
 
-def compare_by_lag(rows: list[dict], methods: list[str], *, references: tuple[str, ...] = SHOWN) -> str:
+def compare_by_lag(rows: list[dict], methods: list[str], *, references: tuple[str, ...] = SHOWN,
+                   trivial: tuple[str, ...] = TRIVIAL) -> str:
     """Per compared method, one table: for each bin of lags (:func:`lag_bins`), the mean over the tests
     of every method's energy score over the bin, and the compared method's ratio to each reference with
     its paired 95 % bootstrap interval over the tests and the number of tests where it is lower."""
-    shown = tuple(dict.fromkeys((*TRIVIAL, *references)))
+    shown = tuple(dict.fromkeys((*trivial, *references)))
     curves = lag_curves(rows)
     tests = sorted({t for t, _ in curves if all((t, x) in curves for x in (*shown, *methods))})
     if not tests:
@@ -218,6 +223,9 @@ def main() -> None:
     parser.add_argument("--exclude", nargs="*", default=[], help="tests to leave out (e.g. a validation trajectory)")
     parser.add_argument("--references", nargs="+", default=list(SHOWN),
                         help="reference methods to show beside the issue's trivial set (default: %(default)s)")
+    parser.add_argument("--trivial", nargs="+", default=list(TRIVIAL),
+                        help="the issue's trivial set as these rows name it, e.g. with ', reference poses', "
+                             "Static's name first (default: %(default)s)")
     parser.add_argument("--by-lag", action="store_true",
                         help="compare over bins of lags after the start instead of the whole horizon")
     parser.add_argument("--rolling", action="store_true",
@@ -232,9 +240,9 @@ def main() -> None:
         parser.error("--rolling compares lag curves: add --by-lag")
     rows = load(args.rows, args.task, set(args.exclude), rolling=args.rolling)
     table = compare_by_lag if args.by_lag else compare
-    print(table(rows, args.methods, references=tuple(args.references)))
+    print(table(rows, args.methods, references=tuple(args.references), trivial=tuple(args.trivial)))
     if args.plot:
-        plot_by_lag(rows, args.methods, tuple(args.references), args.plot)
+        plot_by_lag(rows, args.methods, tuple(args.references), args.plot, trivial=tuple(args.trivial))
 
 
 if __name__ == "__main__":

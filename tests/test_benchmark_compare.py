@@ -122,3 +122,20 @@ def test_mean_curves_average_seeds_then_tests_and_plot(tmp_path):
              for name in ("Static", "MeanPose", "Stationary", "RandomWalk")]
     plot_by_lag(rows, ["m"], ("ref",), tmp_path / "lags.png")
     assert (tmp_path / "lags.png").stat().st_size > 0
+
+
+def test_the_trivial_set_can_be_named_as_the_rows_name_it(tmp_path):
+    # rows of a run with reference poses: the trivial methods carry the suffix, and the set that picks
+    # the best per test must be given with it
+    suffix = ", reference poses"
+    rows = [_row("a", f"{m}{suffix}", 0, es, 0.1) for m, es in
+            dict(Static=1.0, MeanPose=0.8, Stationary=0.5, RandomWalk=0.6).items()]
+    rows += [_row("a", "model", 0, 0.45, 0.1)]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    loaded = load([path], "single", set())
+    with pytest.raises(SystemExit, match="no test has rows"):
+        compare(loaded, ["model"])
+    named = tuple(f"{m}{suffix}" for m in ("Static", "MeanPose", "Stationary", "RandomWalk"))
+    text = compare(loaded, ["model"], references=named, trivial=named)
+    assert f"Stationary{suffix} 0.500" in text and "below the best trivial ensemble on 1 of 1 tests" in text
