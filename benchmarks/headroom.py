@@ -184,7 +184,8 @@ def report(results: dict[str, dict[str, list[float]]], reference: str, title: st
         mine = [statistics.mean(per[n]) for n in names]
         ratio, low, high = paired_ratio_interval(mine, base)
         lower = sum(m < b for m, b in zip(mine, base))
-        print(f"| {method} | {statistics.mean(mine):.4f} | {ratio:.3f} [{low:.3f}, {high:.3f}] | {lower}/{len(names)} |")
+        print(f"| {method} | {statistics.mean(mine):.4f} | {ratio:.3f} [{low:.3f}, {high:.3f}] "
+              f"| {lower}/{len(names)} |")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -176,7 +176,8 @@ def test_the_benchmark_trains_in_the_drifting_well_and_labels_the_rows(one_compl
 def test_the_model_configs_take_a_cage_drift():
     from neuralmd.cli._build import UsageError, build_model, model_config
 
-    assert build_model("neuralmd_langevin")[0].cage_drift is None and build_model("ornsteinuhlenbeck")[0].cage_drift is None
+    assert build_model("neuralmd_langevin")[0].cage_drift is None
+    assert build_model("ornsteinuhlenbeck")[0].cage_drift is None
     well = {**model_config("neuralmd_langevin"), "history_prior": True, "prior_shape": "anisotropic", "cage_drift": 5}
     assert build_model(well)[0].cage_drift == 5.0
     assert build_model({**model_config("ornsteinuhlenbeck"), "cage_drift": 5})[0].cage_drift == 5.0

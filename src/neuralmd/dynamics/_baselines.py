@@ -176,7 +176,7 @@ def symmetric_sqrt(cov: Tensor) -> Tensor:
     return vectors @ torch.diag_embed(values.clamp_min(0).sqrt()) @ vectors.transpose(-1, -2)
 
 
-def _apply(root: Tensor, vectors: Tensor) -> Tensor:
+def apply_root(root: Tensor, vectors: Tensor) -> Tensor:
     """(..., 3): each 3 x 3 ``root`` (..., 3, 3) times its vector (..., 3)."""
     return (root @ vectors.unsqueeze(-1)).squeeze(-1)
 
@@ -212,7 +212,7 @@ def observed_equilibrium(pos: Tensor, start: Tensor, shape: str, *,
     if shape == "anisotropic":
         mean, cov = observed_covariance(pos, start, reference=reference)
         root = symmetric_sqrt(cov)
-        return mean, lambda unit: _apply(root, unit)
+        return mean, lambda unit: apply_root(root, unit)
     mean, var = observed_mean_and_spread(pos, start, reference=reference)
     scale = var.sqrt().unsqueeze(-1)
     return mean, lambda unit: scale * unit
@@ -368,7 +368,7 @@ class StationaryBaseline(_EnsembleBaseline):
             # sum_i m_i u_i / sqrt(sum_i m_i^2) of unit Gaussian vectors u_i: one per complex
             unit = torch.zeros(num, 3, dtype=mass.dtype, device=mass.device).index_add_(
                 0, batch, mass.unsqueeze(-1) * noise()) / norm.unsqueeze(-1)
-            return _apply(root, unit)[batch]
+            return apply_root(root, unit)[batch]
 
         return offset
 
@@ -416,12 +416,13 @@ class OrnsteinUhlenbeckBaseline(StationaryBaseline):
                        reference: Tensor) -> Tensor:
         """``cage_drift`` tau (with reference poses): the trivial counterpart of
         ``NeuralMD(cage_drift=tau)``. The pose is a cage centre c plus an offset y: y relaxes as
-        the AR(1) path above in the seen snapshots' own Gaussian (mean and covariance over 0..start
-        alone), c starts at that cage's mean and drifts into the pocket pooled with the reference
+        the AR(1) path above in the cage (the seen snapshots' Gaussian over 0..start alone, held
+        inside the pocket's spread), c starts at that cage's mean and drifts into the pocket pooled with the reference
         poses as an exact Ornstein-Uhlenbeck process with relaxation time tau snapshot intervals and
         the spread the pocket adds to the cage (:func:`cage_and_pocket`). At lag k the mean is
         ``mu + e_k (mu_cage - mu) + phi^k (x0 - mu_cage)``, ``e_k = exp(-k / tau)``, and the
-        covariance ``(1 - phi^2k) C_cage + (1 - e_k^2) [C - C_cage]_+``."""
+        covariance ``(1 - phi^2k) C_cage + (1 - e_k^2) (C - C_cage)``, C_cage the seen covariance
+        held inside the pocket's C."""
         pos = data["ligand"].pos
         cage_mean, cage_cov, pocket_mean, drift_root = cage_and_pocket(pos, start, self.shape, reference=reference)
         cage_root = symmetric_sqrt(cage_cov)
@@ -430,8 +431,8 @@ class OrnsteinUhlenbeckBaseline(StationaryBaseline):
         centre, offset, path = cage_mean, x0 - cage_mean, [x0]
         for step in times.diff():
             a, e = phi.pow(step), math.exp(-float(step) / self.cage_drift)
-            centre = pocket_mean + e * (centre - pocket_mean) + math.sqrt(1 - e * e) * _apply(drift_root, noise())
-            offset = a * offset + (1 - a.square()).sqrt() * _apply(cage_root, noise())
+            centre = pocket_mean + e * (centre - pocket_mean) + math.sqrt(1 - e * e) * apply_root(drift_root, noise())
+            offset = a * offset + (1 - a.square()).sqrt() * apply_root(cage_root, noise())
             path.append(centre + offset)
         return torch.stack(path)
 

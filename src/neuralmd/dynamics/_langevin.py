@@ -21,7 +21,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ._baselines import _apply, cage_and_pocket, mass_shares, observed_covariance, observed_gaussian, observed_mean_and_spread
+from ._baselines import (apply_root, cage_and_pocket, mass_shares, observed_covariance, observed_gaussian,
+                         observed_mean_and_spread)
 
 #: Langevin noise forms: the paper's rank-1 noise, free full-rank, full-rank tied to the friction.
 NOISE_FORMS = ("rank1", "full", "fdt")
@@ -178,16 +179,16 @@ class DriftingWell:
     centre drifts into the complex's pocket.
 
     The force on atom i is ``kT (C_cage,i + floor I)^-1 (c_i - x_i)``: the harmonic well of the
-    snapshots 0..start alone (the trajectory's current cage, which holds the fast rattling at the
-    learned friction and kT), around a centre ``c_i`` that starts at the cage's mean and moves as
-    an exact Ornstein-Uhlenbeck process, independent of x, into the pocket pooled with the
-    ``reference`` poses: ``c <- mu + e (c - mu) + sqrt(1 - e^2) D xi`` over a time h, ``e =
-    exp(-h / drift_time)``, D the square root of the spread the pocket adds to the cage
-    (:func:`~neuralmd.dynamics._baselines.cage_and_pocket`), xi an equivariant unit Gaussian vector
-    per atom. So the first snapshots rattle in the cage at the dynamics' own speed, and the pose
-    as a whole reaches the pocket's spread (cage plus centre, the pooled covariance where it is
-    the broader) over ``drift_time``, its own speed. BAOAB moves the centre in its O part
-    (:meth:`advance`); without reference poses there is nothing to drift into and
+    snapshots 0..start alone, their spread held inside the pocket's (the trajectory's current
+    cage, which holds the fast rattling at the learned friction and kT), around a centre ``c_i``.
+    The centre starts at the cage's mean and moves as an exact Ornstein-Uhlenbeck process,
+    independent of x, into the pocket pooled with the ``reference`` poses: ``c <- mu + e (c - mu)
+    + sqrt(1 - e^2) D xi`` over a time h, ``e = exp(-h / drift_time)``, D the square root of the
+    spread the pocket adds to the cage (:func:`~neuralmd.dynamics._baselines.cage_and_pocket`), xi
+    an equivariant unit Gaussian vector per atom. So the first snapshots rattle in the cage at the
+    dynamics' own speed, and the pose as a whole reaches the pocket's spread (cage plus centre:
+    exactly the pooled covariance) over ``drift_time``, its own speed. BAOAB moves the centre in
+    its O part (:meth:`advance`); without reference poses there is nothing to drift into and
     :func:`history_well` is used instead. Equivariant and per atom (batch-independent), like the
     other wells; ``shape`` as in :func:`history_well`.
     """
@@ -210,7 +211,7 @@ class DriftingWell:
         """Move the centre exactly over time h with (N, 3) unit Gaussian vectors ``unit``."""
         e = math.exp(-h / self.drift_time)
         self.centre = (self.pocket_mean + e * (self.centre - self.pocket_mean)
-                       + math.sqrt(1.0 - e * e) * _apply(self.drift_root, unit))
+                       + math.sqrt(1.0 - e * e) * apply_root(self.drift_root, unit))
 
 
 def loosen_centroid(well: Callable[[Tensor], Tensor], *, mass: Tensor, batch: Tensor, num: int,

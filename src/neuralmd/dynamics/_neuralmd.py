@@ -397,7 +397,8 @@ def _check_cage_drift(drift: float | None, *, history_prior: bool, method: str, 
     if not history_prior:
         raise ValueError("cage_drift moves the centre of the history well: it needs history_prior=True")
     if method != "baoab":
-        raise ValueError(f"cage_drift moves the well's centre in BAOAB's O part: it needs method='baoab', got {method!r}")
+        raise ValueError(f"cage_drift moves the well's centre in BAOAB's O part: it needs method='baoab', "
+                         f"got {method!r}")
     if local_well_weight is not None or confinement != 1.0:
         raise ValueError("cage_drift is a well of its own: it does not combine with local_well_weight or "
                          "centroid_confinement below 1")
