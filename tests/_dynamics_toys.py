@@ -172,3 +172,27 @@ class ToyForceField(nn.Module):
 
 def toy_factory() -> nn.Module:
     return ToyLigandNet().double()
+
+
+#: Rollout times of the symmetry checks: from snapshot 3, so the history-fitted methods see four snapshots.
+ENSEMBLE_TIMES = [3, 4, 6]
+
+
+def seeded_ensemble(model, samples: int = 3):
+    """The ensemble (K, T, N, 3) at :data:`ENSEMBLE_TIMES` flattened to (K * T, N, 3), atoms second
+    to last as the assertion helpers expect; the generator is re-seeded on every call."""
+    def fn(data):
+        with torch.no_grad():
+            out = model.rollout(data, ENSEMBLE_TIMES, generator=torch.Generator().manual_seed(7), samples=samples)
+        return out.reshape(-1, *out.shape[2:])
+    return fn
+
+
+def assert_ensemble_equivariant_and_batch_independent(fn, make) -> None:
+    """``fn`` is SE(3)-equivariant on ``make(3, 7, 12)`` and batch-independent on
+    ``make(i, 4 + i, 9 + i)``, i = 0, 1, 2; ``make(seed, n_lig, n_res)`` builds a record."""
+    from neuralmd.testing import assert_batch_independent, assert_equivariant
+
+    assert_equivariant(fn, make(3, 7, 12), output="position", trials=2, rtol=1e-8,
+                       generator=torch.Generator().manual_seed(1))
+    assert_batch_independent(fn, [make(i, 4 + i, 9 + i) for i in range(3)], atom_dim=-2, atol=1e-10)

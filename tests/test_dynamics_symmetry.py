@@ -9,7 +9,8 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from _dynamics_toys import make_record
+from _dynamics_toys import ENSEMBLE_TIMES as TIMES
+from _dynamics_toys import assert_ensemble_equivariant_and_batch_independent, make_record, seeded_ensemble
 from _dynamics_toys import one_thread  # noqa: F401  (autouse fixture)
 
 from neuralmd.dynamics import (GNNMD, DenoisingLD, LinearBaseline, MeanPoseBaseline, NeuralMD,
@@ -17,9 +18,6 @@ from neuralmd.dynamics import (GNNMD, DenoisingLD, LinearBaseline, MeanPoseBasel
                                VerletMD)
 from neuralmd.layers import BindingNet
 from neuralmd.testing import assert_batch_independent, assert_equivariant, assert_reflection_sensitive
-
-TIMES = [3, 4, 6]   # from snapshot 3: the history-fitted baselines see four snapshots
-
 
 def build(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
@@ -74,16 +72,6 @@ ENSEMBLE_NAMES = ["stationary", "stationary-anisotropic", "stationary-loose-cent
                   "ornsteinuhlenbeck-anisotropic", "sde-euler", "langevin-baoab", "langevin-euler-fdt",
                   "langevin-history-prior", "langevin-anisotropic-prior", "langevin-loose-centroid", "denoising",
                   "ode-rk4"]
-
-
-def seeded_ensemble(model, samples: int = 3):
-    """The ensemble (K, T, N, 3) flattened to (K * T, N, 3), atoms second to last as the
-    assertion helpers expect."""
-    def fn(data):
-        with torch.no_grad():
-            out = model.rollout(data, TIMES, generator=torch.Generator().manual_seed(7), samples=samples)
-        return out.reshape(-1, *out.shape[2:])
-    return fn
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -142,12 +130,8 @@ def test_stochastic_models_actually_move_off_the_deterministic_path(name):
 
 @pytest.mark.parametrize("name", ENSEMBLE_NAMES)
 def test_ensemble_is_se3_equivariant_and_batch_independent(name):
-    model = build(name)
-    data = make_record(3, n_lig=7, n_res=12)
-    assert_equivariant(seeded_ensemble(model), data, output="position", trials=2, rtol=1e-8,
-                       generator=torch.Generator().manual_seed(1))
-    records = [make_record(i, n_lig=4 + i, n_res=9 + i) for i in range(3)]
-    assert_batch_independent(seeded_ensemble(model), records, atom_dim=-2, atol=1e-10)
+    assert_ensemble_equivariant_and_batch_independent(
+        seeded_ensemble(build(name)), lambda seed, n_lig, n_res: make_record(seed, n_lig=n_lig, n_res=n_res))
 
 
 @pytest.mark.parametrize("name", ["stationary", "stationary-anisotropic", "stationary-loose-centroid", "randomwalk",

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from _dynamics_toys import make_record
+from _dynamics_toys import assert_ensemble_equivariant_and_batch_independent, make_record
+from _dynamics_toys import ENSEMBLE_TIMES as TIMES
+from _dynamics_toys import seeded_ensemble as seeded_rollouts
 from torch_geometric.data import Batch
 from _dynamics_toys import one_thread  # noqa: F401  (autouse fixture)
 
@@ -17,11 +19,10 @@ from neuralmd.dynamics import MeanPoseBaseline, NeuralMD, OrnsteinUhlenbeckBasel
 from neuralmd.dynamics._baselines import observed_covariance, observed_mean_and_spread
 from neuralmd.dynamics._langevin import mixture_well
 from neuralmd.layers import BindingNet
-from neuralmd.testing import (assert_batch_independent, assert_equivariant, assert_reflection_sensitive,
+from neuralmd.testing import (assert_batch_independent, assert_reflection_sensitive,
                               random_rigid_motion, transform_record)
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMES = [3, 4, 6]
 
 
 def another_run(record, seed: int, *, moved: bool = True):
@@ -137,11 +138,8 @@ def build(name: str) -> torch.nn.Module:
 
 
 def seeded_ensemble(model):
-    def fn(data):
-        with torch.no_grad():
-            out = model.rollout(data, TIMES, generator=torch.Generator().manual_seed(7), samples=2)
-        return out.reshape(-1, *out.shape[2:])
-    return fn
+    """Two sampled rollouts per record (``_dynamics_toys.seeded_ensemble``)."""
+    return seeded_rollouts(model, samples=2)
 
 
 NAMES = ["meanpose", "stationary-anisotropic", "stationary-loose-centroid", "ornsteinuhlenbeck-anisotropic",
@@ -150,12 +148,8 @@ NAMES = ["meanpose", "stationary-anisotropic", "stationary-loose-centroid", "orn
 
 @pytest.mark.parametrize("name", NAMES)
 def test_history_methods_with_reference_poses_are_equivariant_and_batch_independent(name):
-    model = build(name)
-    data = with_references(3)
-    assert_equivariant(seeded_ensemble(model), data, output="position", trials=2, rtol=1e-8,
-                       generator=torch.Generator().manual_seed(1))
-    records = [with_references(i, n_lig=4 + i, n_res=9 + i) for i in range(3)]
-    assert_batch_independent(seeded_ensemble(model), records, atom_dim=-2, atol=1e-10)
+    assert_ensemble_equivariant_and_batch_independent(
+        seeded_ensemble(build(name)), lambda seed, n_lig, n_res: with_references(seed, n_lig=n_lig, n_res=n_res))
 
 
 @pytest.mark.parametrize("name", ["stationary-anisotropic", "history-well", "mixture-well", "stationary-mixture",
