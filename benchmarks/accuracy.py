@@ -11,7 +11,8 @@ Tasks (paper sections 2.4, 2.5):
   from the last of them (initial velocity x79 - x78) and score the rest (80-99).
 - ``multi``: train on trajectories ``--train`` (default T4L_00-11), test on ``--test`` (T4L_12-15):
   roll out each test trajectory from snapshot ``--multi-start`` (initial velocity from the snapshot
-  before) and score the rest.
+  before) and score the rest. ``--more-data`` adds the trajectories of further files of the same
+  system (held-out runs, say: ``--more-data data/t4l_50fs_heldout.hdf5 --test T4L_16 ...``).
 - ``leave_target_out`` / ``leave_ligand_out`` (a file of ``target-ligand-kk`` records, default
   ``benchmarks/data/complexes.hdf5``; ``neuralmd.data.target_folds`` / ``ligand_folds``): one fold
   per target (``--folds``, default all) or per ligand of each target with 2+ ligands (``--targets``);
@@ -286,12 +287,27 @@ def _fold_of(name: str) -> dict:
     return dict(fold=name, target=key.target, ligand=key.ligand)
 
 
+def trajectory_sources(paths: list[Path]) -> dict[str, Path]:
+    """Each trajectory's name -> the file holding it, over ``paths`` (``--data`` and ``--more-data``);
+    a name in two files is refused, as nothing would say which run it means."""
+    sources: dict[str, Path] = {}
+    for path in paths:
+        with h5py.File(path, "r") as f:
+            for name in f:
+                if name in sources:
+                    raise SystemExit(f"trajectory {name} is in both {sources[name]} and {path}")
+                sources[name] = path
+    return sources
+
+
 def run(args) -> None:
-    with h5py.File(args.data, "r") as f:
-        names = sorted(f)
-        folds = setups(args, names)
-        needed = sorted({n for s in folds for n in s["train"] + s["test_ids"]})
-        records = {n: read_misato(f, n) for n in needed}
+    sources = trajectory_sources([args.data, *args.more_data])
+    folds = setups(args, sorted(sources))
+    needed = sorted({n for s in folds for n in s["train"] + s["test_ids"]})
+    records = {}
+    for path in dict.fromkeys(sources[n] for n in needed):
+        with h5py.File(path, "r") as f:
+            records.update({n: read_misato(f, n) for n in needed if sources[n] == path})
     done = done_keys(args.out) if args.resume else set()
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
@@ -363,7 +379,7 @@ def run(args) -> None:
                                local_well_weight=args.local_well_weight, cage_drift=args.cage_drift,
                                batch=args.batch, window=args.window, lr=args.lr, hidden=args.hidden,
                                layers=args.layers, start=start, commit=commit, train_cpu_s=cpu,
-                               data=args.data.name, test_sha1=test_sha1,
+                               data="+".join(p.name for p in [args.data, *args.more_data]), test_sha1=test_sha1,
                                train_trajectories=len(train_set), test_trajectories=len(test_set),
                                **score(model, test_set, start, seed, args.samples))
                     if args.rolling_every:
@@ -611,6 +627,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=None,
                    help="MISATO-layout file (default: data/t4l.hdf5; data/complexes.hdf5 for the cross-complex tasks)")
+    p.add_argument("--more-data", type=Path, nargs="+", default=[],
+                   help="further files of the same system whose trajectories join --data's (e.g. held-out runs)")
     p.add_argument("--task", choices=("single", "multi", *CROSS_COMPLEX), default="single")
     p.add_argument("--trajectories", nargs="+", default=None,
                    help="single task (default: T4L_00 T4L_01, or trajectory 0 of every complex of a target-ligand-kk file)")

@@ -9,8 +9,11 @@ cached one by one, so an interrupted run resumes where it stopped.
 
     python benchmarks/generate_t4l.py                    # 16 x 100 snapshots, ~1 h on one core
     python benchmarks/generate_t4l.py --trajectories 2 --interval-steps 10 --out /tmp/t4l_test.hdf5
+    python benchmarks/generate_t4l.py --interval-steps 25 --first-seed 16 --trajectories 32 \
+        --out benchmarks/data/t4l_50fs_heldout.hdf5          # new runs T4L_16 ... T4L_47
 
-The HDF5 file has one group per trajectory (``T4L_00``, ...) with MISATO's keys; the protein atoms
+The HDF5 file has one group per trajectory (``T4L_00``, ..., named by seed: ``--first-seed 16`` gives
+``T4L_16``, ..., independent runs beside an earlier file's) with MISATO's keys; the protein atoms
 come first, one molecule per contiguous fragment of the truncated chain, the ligand last. Extra group
 attributes record ``dt_ps`` and the simulation settings.
 """
@@ -68,15 +71,15 @@ def pocket_system(folder: Path, *, cutoff_nm: float, pocket: float, timestep_fs:
                                 timestep_fs=timestep_fs, threads=threads, platform=platform)
 
 
-def write_hdf5(path: Path, sim: PocketMD, trajectories: list[np.ndarray], settings: dict) -> None:
-    """All trajectories as groups ``T4L_00``, ... of a MISATO-layout file (written atomically)."""
+def write_hdf5(path: Path, sim: PocketMD, trajectories: dict[int, np.ndarray], settings: dict) -> None:
+    """Each seed's trajectory as group ``T4L_<seed>`` of a MISATO-layout file (written atomically)."""
     arrays = sim.atom_arrays()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with h5py.File(tmp, "w") as f:
-        for k, traj in enumerate(trajectories):
-            write_atom_trajectory(f, f"T4L_{k:02d}", traj, arrays,
-                                  {"dt_ps": settings["dt_ps"], "seed": k, "settings": json.dumps(settings)})
+        for seed, traj in trajectories.items():
+            write_atom_trajectory(f, f"T4L_{seed:02d}", traj, arrays,
+                                  {"dt_ps": settings["dt_ps"], "seed": seed, "settings": json.dumps(settings)})
     tmp.replace(path)
 
 
@@ -85,6 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=ROOT / "data" / "t4l.hdf5")
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "neuralmd" / "t4l")
     p.add_argument("--trajectories", type=int, default=16)
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="seeds first..first+trajectories-1; a later start gives new, independent runs")
     p.add_argument("--snapshots", type=int, default=100)
     p.add_argument("--interval-steps", type=int, default=250, help="2 fs steps between snapshots")
     p.add_argument("--equilibration-steps", type=int, default=1000)
@@ -92,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cutoff", type=float, default=1.0, help="nonbonded and GB cutoff, nm")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
+    if args.first_seed < 0 or args.trajectories < 1:
+        raise SystemExit(f"--first-seed must be >= 0 and --trajectories >= 1, got {args.first_seed}, {args.trajectories}")
 
     args.cache.mkdir(parents=True, exist_ok=True)
     folder = fetch_complex(args.cache)
@@ -105,16 +112,16 @@ def main(argv: list[str] | None = None) -> None:
                 "ligand_atoms": len(sim.keep) - sim.n_protein, "openmm": mm.__version__}
     print(f"{len(sim.keep)} atoms ({sim.n_protein} fixed protein), snapshot every {settings['dt_ps']} ps", flush=True)
     tag = f"p{args.pocket}_c{args.cutoff}_i{args.interval_steps}_e{args.equilibration_steps}_s{args.snapshots}"
-    trajectories = []
-    for seed in range(args.trajectories):
+    trajectories = {}
+    for seed in range(args.first_seed, args.first_seed + args.trajectories):
         cached = args.cache / f"traj_{tag}_seed{seed}.npy"
         if cached.exists():
-            trajectories.append(np.load(cached))
+            trajectories[seed] = np.load(cached)
             continue
         t0 = time.perf_counter()
         traj = sim.run(seed, args.snapshots, args.interval_steps, args.equilibration_steps)
         np.save(cached, traj)
-        trajectories.append(traj)
+        trajectories[seed] = traj
         print(f"trajectory {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
     write_hdf5(args.out, sim, trajectories, settings)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")

@@ -172,3 +172,24 @@ def test_centroid_confinement_loosens_the_well_after_training_and_labels_the_row
                                                      "Stationary (anisotropic), centroid confinement 0.25"]
     with pytest.raises(SystemExit):
         accuracy.main([*common, "--centroid-confinement", "0"])
+
+
+def test_more_data_joins_a_second_files_trajectories_and_refuses_a_repeated_name(complexes_file: Path,
+                                                                                 tmp_path: Path) -> None:
+    from neuralmd.data import read_misato, write_misato
+
+    held_out = read_misato(str(complexes_file), "bace-y-01")
+    held_out.id = "bace-y-02"
+    extra = write_misato([held_out], tmp_path / "held_out.hdf5")
+    out = tmp_path / "runs.jsonl"
+    accuracy.main(["--task", "multi", "--train", "bace-y-00", "--test", "bace-y-02", "--methods", "Static",
+                   "--seeds", "0", "--data", str(complexes_file), "--more-data", str(extra), "--out", str(out), *TINY])
+    (row,) = _rows(out)
+    assert row["data"] == "complexes.hdf5+held_out.hdf5" and set(row["per_test"]) == {"bace-y-02"}
+    # the held-out copy of bace-y-01 is scored exactly as bace-y-01 itself
+    accuracy.main(["--task", "multi", "--train", "bace-y-00", "--test", "bace-y-01", "--methods", "Static",
+                   "--seeds", "0", "--data", str(complexes_file), "--out", str(out), *TINY])
+    assert _rows(out)[1]["energy_score"] == row["energy_score"]
+    with pytest.raises(SystemExit, match="bace-y-00 is in both"):
+        accuracy.main(["--task", "multi", "--methods", "Static", "--data", str(complexes_file),
+                       "--more-data", str(complexes_file), "--out", str(out), *TINY])
