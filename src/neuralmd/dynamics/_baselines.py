@@ -148,6 +148,13 @@ def cage_and_pocket(pos: Tensor, start: Tensor, shape: str, *,
     return cage_mean, in_pocket(share), pocket_mean, symmetric_sqrt(in_pocket(1.0 - share))
 
 
+def drift_centre(centre: Tensor, pocket_mean: Tensor, drift_root: Tensor, decay: float, unit: Tensor) -> Tensor:
+    """(N, 3) a drifting cage's centre after an exact Ornstein-Uhlenbeck step into its pocket:
+    ``mu + e (c - mu) + sqrt(1 - e^2) D u`` with ``e = decay``, D the square root of the spread
+    the pocket adds to the cage (:func:`cage_and_pocket`) and u (N, 3) unit Gaussian vectors."""
+    return pocket_mean + decay * (centre - pocket_mean) + math.sqrt(1 - decay * decay) * apply_root(drift_root, unit)
+
+
 def check_cage_drift(drift: float | None) -> float | None:
     """A ``cage_drift`` as a float (or None), or one clear error: None or a positive number of
     snapshot intervals."""
@@ -431,7 +438,7 @@ class OrnsteinUhlenbeckBaseline(StationaryBaseline):
         centre, offset, path = cage_mean, x0 - cage_mean, [x0]
         for step in times.diff():
             a, e = phi.pow(step), math.exp(-float(step) / self.cage_drift)
-            centre = pocket_mean + e * (centre - pocket_mean) + math.sqrt(1 - e * e) * apply_root(drift_root, noise())
+            centre = drift_centre(centre, pocket_mean, drift_root, e, noise())
             offset = a * offset + (1 - a.square()).sqrt() * apply_root(cage_root, noise())
             path.append(centre + offset)
         return torch.stack(path)

@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ._baselines import (apply_root, cage_and_pocket, mass_shares, observed_covariance, observed_gaussian,
+from ._baselines import (cage_and_pocket, drift_centre, mass_shares, observed_covariance, observed_gaussian,
                          observed_mean_and_spread)
 
 #: Langevin noise forms: the paper's rank-1 noise, free full-rank, full-rank tied to the friction.
@@ -108,6 +108,12 @@ class LangevinCoefficients(nn.Module):
 WELL_SHAPES = ("isotropic", "anisotropic")
 
 
+def well_precision(cov: Tensor, floor: float) -> Tensor:
+    """(N, 3, 3) the precision ``(C + floor I)^-1`` of a harmonic well of covariance C (N, 3, 3);
+    ``floor`` (Å^2) keeps it finite when few snapshots were seen."""
+    return torch.linalg.inv(cov + floor * torch.eye(3, dtype=cov.dtype, device=cov.device))
+
+
 def history_well(pos: Tensor, start: Tensor, kT: Tensor, *, floor: float, shape: str = "isotropic",
                  reference: Tensor | None = None) -> Callable[[Tensor], Tensor]:
     """The harmonic well of the snapshots seen so far, as a force ``x -> (N, 3)``.
@@ -131,8 +137,7 @@ def history_well(pos: Tensor, start: Tensor, kT: Tensor, *, floor: float, shape:
         stiffness = kT / (var + floor).unsqueeze(-1)                       # (N, 1)
         return lambda x: stiffness * (mean - x)
     mean, cov = observed_covariance(pos, start, reference=reference)
-    eye = torch.eye(3, dtype=cov.dtype, device=cov.device)
-    precision = kT * torch.linalg.inv(cov + floor * eye)                   # (N, 3, 3), symmetric
+    precision = kT * well_precision(cov, floor)                            # (N, 3, 3), symmetric
     return lambda x: torch.einsum("nkl,nl->nk", precision, mean - x)
 
 
@@ -153,11 +158,10 @@ def mixture_well(pos: Tensor, start: Tensor, kT: Tensor, *, floor: float, shape:
     """
     if shape not in WELL_SHAPES:
         raise ValueError(f"shape must be one of {WELL_SHAPES}, got {shape!r}")
-    eye = torch.eye(3, dtype=pos.dtype, device=pos.device)
     components = []
     for ref, weight in ((None, local_weight), (reference, 1.0 - local_weight)):
         mean, cov = observed_gaussian(pos, start, shape, reference=ref)
-        precision = torch.linalg.inv(cov + floor * eye)                               # (N, 3, 3)
+        precision = well_precision(cov, floor)                                        # (N, 3, 3)
         components.append((mean, precision, 0.5 * torch.linalg.slogdet(precision)[1], math.log(weight)))
 
     def force(x: Tensor) -> Tensor:
@@ -199,8 +203,7 @@ class DriftingWell:
             raise ValueError(f"shape must be one of {WELL_SHAPES}, got {shape!r}")
         cage_mean, cage_cov, self.pocket_mean, self.drift_root = cage_and_pocket(pos, start, shape,
                                                                                  reference=reference)
-        eye = torch.eye(3, dtype=pos.dtype, device=pos.device)
-        self.precision = kT * torch.linalg.inv(cage_cov + floor * eye)           # (N, 3, 3)
+        self.precision = kT * well_precision(cage_cov, floor)                     # (N, 3, 3)
         self.centre, self.drift_time = cage_mean, float(drift_time)
 
     def __call__(self, x: Tensor) -> Tensor:
@@ -209,9 +212,8 @@ class DriftingWell:
 
     def advance(self, h: float, unit: Tensor) -> None:
         """Move the centre exactly over time h with (N, 3) unit Gaussian vectors ``unit``."""
-        e = math.exp(-h / self.drift_time)
-        self.centre = (self.pocket_mean + e * (self.centre - self.pocket_mean)
-                       + math.sqrt(1.0 - e * e) * apply_root(self.drift_root, unit))
+        self.centre = drift_centre(self.centre, self.pocket_mean, self.drift_root, math.exp(-h / self.drift_time),
+                                   unit)
 
 
 def loosen_centroid(well: Callable[[Tensor], Tensor], *, mass: Tensor, batch: Tensor, num: int,
